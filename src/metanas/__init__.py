@@ -1,0 +1,38 @@
+"""metanas: neural architecture search as meta-learning.
+
+Public names only; torch, ray and plotting are imported lazily by the modules that need them.
+"""
+
+from metanas.space import Choice, Condition, FloatRange, IntRange, Space, get_space
+from metanas.types import (
+    Budget,
+    Candidate,
+    MetanasError,
+    Result,
+    StorageError,
+    TaskInfo,
+    Trial,
+    TrialState,
+    UserInputError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Budget",
+    "Candidate",
+    "Choice",
+    "Condition",
+    "FloatRange",
+    "IntRange",
+    "MetanasError",
+    "Result",
+    "Space",
+    "StorageError",
+    "TaskInfo",
+    "Trial",
+    "TrialState",
+    "UserInputError",
+    "__version__",
+    "get_space",
+]

@@ -1,0 +1,1 @@
+"""Offline data sets and user data as in-memory tensors."""

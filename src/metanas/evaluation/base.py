@@ -1,0 +1,43 @@
+"""The evaluator interface: turn an architecture and a budget into a :class:`Result`.
+
+Evaluators may call ``report(step, metrics)`` after each epoch (or fidelity step); a
+multi-fidelity scheduler answers :attr:`Decision.STOP` to end the trial early. Evaluators know
+nothing of strategies or storage and must be picklable, so executors can ship them to workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from metanas.types import Architecture, Budget, Decision, Result, TaskInfo
+
+
+class Reporter(Protocol):
+    def __call__(self, step: int, metrics: Mapping[str, float]) -> Decision: ...
+
+
+def continue_always(step: int, metrics: Mapping[str, float]) -> Decision:
+    """The default reporter: never stops a trial."""
+    return Decision.CONTINUE
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    #: name of the metric the study maximises by default (e.g. "val_acc")
+    objective: str
+
+    def evaluate(self, arch: Architecture, budget: Budget | None, report: Reporter) -> Result: ...
+
+    def task_info(self) -> TaskInfo: ...
+
+
+def objective_value(metrics: Mapping[str, Any], objective: str, minimize: bool = False) -> float | None:
+    """The strategy-facing value (higher is better) of ``objective`` in ``metrics``."""
+    v = metrics.get(objective)
+    if v is None:
+        return None
+    v = float(v)
+    if v != v:  # NaN
+        return None
+    return -v if minimize else v

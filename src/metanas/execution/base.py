@@ -1,0 +1,36 @@
+"""The executor interface: run picklable jobs somewhere and hand back their outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from metanas.types import Result
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation: ``fn(*args)`` must return a :class:`Result`; everything must pickle."""
+
+    id: int
+    fn: Callable[..., Result]
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    id: int
+    result: Result
+
+
+class Executor(Protocol):
+    #: how many jobs may run at once
+    capacity: int
+
+    def submit(self, job: Job) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> list[JobOutcome]:
+        """Block until at least one job finishes (or ``timeout``); return all finished ones."""
+
+    def shutdown(self) -> None: ...

@@ -1,0 +1,1 @@
+"""PyTorch builders that turn a decoded architecture into an nn.Module."""

@@ -1,0 +1,232 @@
+"""The search space: a list of (possibly conditional) dimensions plus an optional validity constraint
+and canonical key. Architectures are plain dicts ``{dim name: value}`` holding active dimensions only.
+
+Specialised spaces (NAS-Bench-201, NAS-Bench-101, ...) subclass :class:`Space` and override
+:meth:`Space.is_valid`, :meth:`Space.key` or :meth:`Space.features`; strategies see only this API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from metanas.space.dims import Dim, dim_from_dict
+from metanas.types import UserInputError
+
+_MAX_TRIES = 10_000
+
+
+class Space:
+    """A search space over dimensions ``dims``.
+
+    Example:
+        >>> from metanas.space import Space, Choice, IntRange, Condition
+        >>> s = Space([IntRange("depth", 1, 3), Choice("w3", (16, 32), when=Condition("depth", ">=", 3))])
+        >>> arch = s.sample(0)
+        >>> s.from_json(s.to_json(arch)) == arch
+        True
+    """
+
+    #: registry name of the space type (``"generic"`` for user-built spaces)
+    kind: str = "generic"
+
+    def __init__(self, dims: Sequence[Dim], name: str = "space") -> None:
+        self.dims: tuple[Dim, ...] = tuple(dims)
+        self.name = name
+        if not self.dims:
+            raise UserInputError(f"space {name!r} has no dimensions; add at least one.")
+        names = [d.name for d in self.dims]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise UserInputError(f"space {name!r} names dimension(s) {dupes} twice; rename them.")
+        self._by_name = {d.name: d for d in self.dims}
+        for d in self.dims:
+            if d.when is not None and d.when.dim not in self._by_name:
+                raise UserInputError(
+                    f"dimension {d.name!r} depends on unknown dimension {d.when.dim!r}; define it first."
+                )
+            if d.when is not None and names.index(d.when.dim) > names.index(d.name):
+                raise UserInputError(
+                    f"dimension {d.name!r} depends on {d.when.dim!r}, which comes after it; reorder them."
+                )
+
+    # ----------------------------------------------------------------- structure
+    def dim(self, name: str) -> Dim:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UserInputError(f"space {self.name!r} has no dimension {name!r}.") from None
+
+    def active(self, arch: Mapping[str, Any]) -> list[Dim]:
+        """Dimensions that exist for ``arch`` (conditions checked in order)."""
+        return [d for d in self.dims if d.when is None or d.when.holds(arch)]
+
+    def is_valid(self, arch: Mapping[str, Any]) -> bool:
+        """Extra structural validity beyond per-dimension checks (override in subclasses)."""
+        return True
+
+    # ----------------------------------------------------------------- sampling
+    def _fill(self, arch: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Drop dimensions whose condition fails; sample the active ones that are missing."""
+        out: dict[str, Any] = {}
+        for d in self.dims:
+            if d.when is not None and not d.when.holds(out):
+                continue
+            out[d.name] = arch[d.name] if d.name in arch else d.sample(rng)
+        return out
+
+    def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
+        rng = np.random.default_rng(rng)
+        for _ in range(_MAX_TRIES):
+            arch = self._fill({}, rng)
+            if self.is_valid(arch):
+                return arch
+        raise UserInputError(f"space {self.name!r} yielded no valid architecture in {_MAX_TRIES} samples; "
+                             "its constraints may contradict each other.")
+
+    def mutate(self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None) -> dict[str, Any]:
+        """Change one active dimension (conditional dimensions appear or vanish accordingly)."""
+        rng = np.random.default_rng(rng)
+        active = [d for d in self.active(arch) if d.cardinality != 1]
+        if not active:
+            return dict(arch)
+        for _ in range(_MAX_TRIES):
+            d = active[int(rng.integers(len(active)))]
+            child = dict(arch)
+            child[d.name] = d.perturb(arch[d.name], rng)
+            child = self._fill(child, rng)
+            if child != arch and self.is_valid(child):
+                return child
+        return dict(arch)
+
+    def neighbours(self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None) -> list[dict[str, Any]]:
+        """All valid architectures one dimension away, in a deterministic order.
+
+        Newly activated conditional dimensions take their first value unless ``rng`` is given.
+        """
+        gen = np.random.default_rng(rng) if rng is not None else None
+        out = []
+        for d in self.active(arch):
+            for v in d.neighbours(arch[d.name]):
+                child = dict(arch)
+                child[d.name] = v
+                child = self._fill_first(child) if gen is None else self._fill(child, gen)
+                if self.is_valid(child):
+                    out.append(child)
+        return out
+
+    def _fill_first(self, arch: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for d in self.dims:
+            if d.when is not None and not d.when.holds(out):
+                continue
+            out[d.name] = arch[d.name] if d.name in arch else d.values()[0]
+        return out
+
+    # ----------------------------------------------------------------- enumeration
+    @property
+    def size(self) -> int | None:
+        """Number of valid architectures when finite and cheap to count, else ``None``."""
+        if any(d.cardinality is None for d in self.dims):
+            return None
+        return sum(1 for _ in self.enumerate())
+
+    def enumerate(self) -> Iterator[dict[str, Any]]:
+        """Every valid architecture, in a fixed order (for grid search)."""
+        def rec(i: int, partial: dict[str, Any]) -> Iterator[dict[str, Any]]:
+            if i == len(self.dims):
+                if self.is_valid(partial):
+                    yield dict(partial)
+                return
+            d = self.dims[i]
+            if d.when is not None and not d.when.holds(partial):
+                yield from rec(i + 1, partial)
+                return
+            for v in d.values():
+                partial[d.name] = v
+                yield from rec(i + 1, partial)
+            del partial[d.name]
+        yield from rec(0, {})
+
+    # ----------------------------------------------------------------- identity and I/O
+    def validate(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``arch`` and return it normalised; raise :class:`UserInputError` naming the problem."""
+        if not isinstance(arch, Mapping):
+            raise UserInputError(f"an architecture must be a mapping of dimension names to values, got {type(arch).__name__}.")
+        out: dict[str, Any] = {}
+        for d in self.dims:
+            if d.when is not None and not d.when.holds(out):
+                continue
+            if d.name not in arch:
+                raise UserInputError(f"architecture lacks dimension {d.name!r} of space {self.name!r}; add it.")
+            out[d.name] = d.validate(arch[d.name])
+        extra = sorted(set(arch) - set(out))
+        if extra:
+            raise UserInputError(f"architecture has dimension(s) {extra} that {self.name!r} does not use here; remove them.")
+        if not self.is_valid(out):
+            raise UserInputError(f"architecture is not valid in space {self.name!r}: {self.describe(out)}.")
+        return out
+
+    def key(self, arch: Mapping[str, Any]) -> str:
+        """Canonical identity: architectures computing the same function share a key."""
+        return json.dumps({k: arch[k] for k in sorted(arch)}, separators=(",", ":"))
+
+    def describe(self, arch: Mapping[str, Any]) -> str:
+        """Short human-readable form (the benchmark string where there is one)."""
+        return ", ".join(f"{k}={v}" for k, v in arch.items())
+
+    def to_json(self, arch: Mapping[str, Any]) -> str:
+        return json.dumps(dict(arch), separators=(",", ":"))
+
+    def from_json(self, text: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserInputError(f"architecture JSON is malformed ({e.msg} at char {e.pos}); fix the text.") from None
+        return self.validate(data)
+
+    # ----------------------------------------------------------------- encodings for learners
+    def features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """Fixed-length numeric encoding (one-hot choices, scaled ranges; inactive dims all-zero)."""
+        vec: list[float] = []
+        for d in self.dims:
+            if d.name in arch:
+                vec.extend(d.encode(arch[d.name]))
+                if d.when is not None:
+                    vec.append(1.0)
+            else:
+                vec.extend([0.0] * d.width)
+                vec.append(0.0)
+        return np.asarray(vec, dtype=np.float32)
+
+    @property
+    def n_features(self) -> int:
+        return sum(d.width + (1 if d.when is not None else 0) for d in self.dims)
+
+    # ----------------------------------------------------------------- persistence of the space itself
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "dims": [d.to_dict() for d in self.dims]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Space:
+        return cls([dim_from_dict(x) for x in d["dims"]], name=d.get("name", "space"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dims={len(self.dims)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
+
+
+def product_size(dims: Sequence[Dim]) -> int:
+    """Size of an unconditional product of finite dimensions."""
+    return int(np.prod([d.cardinality or 0 for d in dims]))
+
+
+__all__ = ["Space", "product_size"]

@@ -1,0 +1,274 @@
+"""Dimensions of a search space: categorical choices, integer and float ranges, each optionally
+conditional on another dimension (``when=Condition("depth", ">=", 3)``).
+
+A dimension knows how to sample, list and perturb its own values and how to encode one as numbers;
+it knows nothing of the other dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from metanas.types import UserInputError
+
+_OPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "in": lambda a, b: a in b,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``dim op value``: the owning dimension exists only when this holds."""
+
+    dim: str
+    op: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise UserInputError(
+                f"unknown condition operator {self.op!r}; use one of {', '.join(_OPS)}."
+            )
+
+    def holds(self, arch: Mapping[str, Any]) -> bool:
+        return self.dim in arch and bool(_OPS[self.op](arch[self.dim], self.value))
+
+    def to_dict(self) -> dict[str, Any]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {"dim": self.dim, "op": self.op, "value": value}
+
+
+class Dim:
+    """Base of every dimension; subclasses are frozen dataclasses."""
+
+    name: str
+    when: Condition | None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        raise NotImplementedError
+
+    def validate(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def neighbours(self, value: Any) -> list[Any]:
+        """Values one step away (all other options for a categorical dimension)."""
+        raise NotImplementedError
+
+    def perturb(self, value: Any, rng: np.random.Generator) -> Any:
+        options = self.neighbours(value)
+        return options[int(rng.integers(len(options)))] if options else value
+
+    @property
+    def cardinality(self) -> int | None:
+        return None
+
+    def values(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def encode(self, value: Any) -> list[float]:
+        raise NotImplementedError
+
+    @property
+    def width(self) -> int:
+        """Length of :meth:`encode` output."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise UserInputError(f"a dimension needs a non-empty string name, got {name!r}.")
+
+
+@dataclass(frozen=True)
+class Choice(Dim):
+    """One of a fixed list of options (op names, widths, booleans...)."""
+
+    name: str
+    options: tuple[Any, ...]
+    when: Condition | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        object.__setattr__(self, "options", tuple(self.options))
+        if not self.options:
+            raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
+        if len(set(map(repr, self.options))) != len(self.options):
+            raise UserInputError(f"choice {self.name!r} lists an option twice; remove the duplicate.")
+        object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
+
+    def index(self, value: Any) -> int:
+        try:
+            return self._index[repr(value)]  # type: ignore[attr-defined,no-any-return]
+        except KeyError:
+            raise UserInputError(
+                f"{value!r} is not an option of {self.name!r}; use one of {list(self.options)}."
+            ) from None
+
+    def sample(self, rng: np.random.Generator) -> Any:
+        return self.options[int(rng.integers(len(self.options)))]
+
+    def validate(self, value: Any) -> Any:
+        return self.options[self.index(value)]
+
+    def neighbours(self, value: Any) -> list[Any]:
+        i = self.index(value)
+        return [o for j, o in enumerate(self.options) if j != i]
+
+    @property
+    def cardinality(self) -> int:
+        return len(self.options)
+
+    def values(self) -> Sequence[Any]:
+        return self.options
+
+    def encode(self, value: Any) -> list[float]:
+        out = [0.0] * len(self.options)
+        out[self.index(value)] = 1.0
+        return out
+
+    @property
+    def width(self) -> int:
+        return len(self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "choice", "name": self.name, "options": list(self.options),
+                "when": self.when.to_dict() if self.when else None}
+
+
+@dataclass(frozen=True)
+class IntRange(Dim):
+    """An integer in ``[low, high]`` (both included); neighbours are one step up or down."""
+
+    name: str
+    low: int
+    high: int
+    when: Condition | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if int(self.low) > int(self.high):
+            raise UserInputError(
+                f"int range {self.name!r} has low {self.low} above high {self.high}; swap them."
+            )
+
+    def sample(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.low, self.high + 1))
+
+    def validate(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not self.low <= value <= self.high:
+            raise UserInputError(
+                f"{value!r} is not valid for {self.name!r}; use an integer from {self.low} to {self.high}."
+            )
+        return int(value)
+
+    def neighbours(self, value: Any) -> list[int]:
+        return [v for v in (value - 1, value + 1) if self.low <= v <= self.high]
+
+    @property
+    def cardinality(self) -> int:
+        return self.high - self.low + 1
+
+    def values(self) -> Sequence[int]:
+        return range(self.low, self.high + 1)
+
+    def encode(self, value: Any) -> list[float]:
+        span = max(self.high - self.low, 1)
+        return [(value - self.low) / span]
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "int", "name": self.name, "low": self.low, "high": self.high,
+                "when": self.when.to_dict() if self.when else None}
+
+
+@dataclass(frozen=True)
+class FloatRange(Dim):
+    """A real number in ``[low, high]``, optionally on a log scale."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    when: Condition | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+        if not self.low < self.high:
+            raise UserInputError(f"float range {self.name!r} needs low < high, got {self.low}, {self.high}.")
+        if self.log and self.low <= 0:
+            raise UserInputError(f"log-scale range {self.name!r} needs low > 0, got {self.low}.")
+
+    def _to_unit(self, v: float) -> float:
+        if self.log:
+            return (math.log(v) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        return (v - self.low) / (self.high - self.low)
+
+    def _from_unit(self, u: float) -> float:
+        u = min(max(u, 0.0), 1.0)
+        if self.log:
+            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+        return float(self.low + u * (self.high - self.low))
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self._from_unit(float(rng.random()))
+
+    def validate(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not self.low <= value <= self.high:
+            raise UserInputError(
+                f"{value!r} is not valid for {self.name!r}; use a number from {self.low} to {self.high}."
+            )
+        return float(value)
+
+    def neighbours(self, value: Any) -> list[float]:
+        u = self._to_unit(value)
+        return [self._from_unit(x) for x in (u - 0.1, u + 0.1) if 0.0 <= x <= 1.0]
+
+    def perturb(self, value: Any, rng: np.random.Generator) -> float:
+        return self._from_unit(self._to_unit(value) + float(rng.normal(0.0, 0.1)))
+
+    def values(self) -> Sequence[float]:
+        raise UserInputError(f"{self.name!r} is continuous and cannot be enumerated; use a Choice for grids.")
+
+    def encode(self, value: Any) -> list[float]:
+        return [self._to_unit(value)]
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "float", "name": self.name, "low": self.low, "high": self.high, "log": self.log,
+                "when": self.when.to_dict() if self.when else None}
+
+
+def dim_from_dict(d: Mapping[str, Any]) -> Dim:
+    """Inverse of ``Dim.to_dict`` (used to rebuild a user space from a store or a config)."""
+    when = Condition(**d["when"]) if d.get("when") else None
+    if when is not None and isinstance(when.value, list):
+        when = Condition(when.dim, when.op, tuple(when.value))
+    kind = d.get("type")
+    if kind == "choice":
+        return Choice(d["name"], tuple(d["options"]), when=when)
+    if kind == "int":
+        return IntRange(d["name"], int(d["low"]), int(d["high"]), when=when)
+    if kind == "float":
+        return FloatRange(d["name"], float(d["low"]), float(d["high"]), log=bool(d.get("log")), when=when)
+    raise UserInputError(f"unknown dimension type {kind!r}; use choice, int or float.")

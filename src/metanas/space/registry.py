@@ -1,0 +1,44 @@
+"""Named spaces: ``get_space("nb201")`` builds a registered space; a duplicate name is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from metanas.space.base import Space
+from metanas.types import UserInputError
+
+_REGISTRY: dict[str, Callable[..., Space]] = {}
+
+
+def register_space(name: str) -> Callable[[Callable[..., Space]], Callable[..., Space]]:
+    def deco(factory: Callable[..., Space]) -> Callable[..., Space]:
+        if name in _REGISTRY:
+            raise ValueError(f"space name {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def space_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_space(name: str, **kwargs: Any) -> Space:
+    """Build the registered space ``name`` (e.g. ``nb201``, ``nb101``, ``macro``, ``rnn_text``)."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise UserInputError(
+            f"unknown space {name!r}; use one of {', '.join(space_names())} or build a Space from dims."
+        ) from None
+    return factory(**kwargs)
+
+
+def space_from_dict(d: Mapping[str, Any]) -> Space:
+    """Rebuild a space stored with :meth:`Space.to_dict` (registered kinds by name, others from dims)."""
+    kind = d.get("kind", "generic")
+    if kind == "generic":
+        return Space.from_dict(d)
+    return get_space(kind, **d.get("params", {}))

@@ -1,0 +1,40 @@
+"""The store interface: studies and their trials, durable the moment ``record`` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from metanas.types import TaskInfo, Trial
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    id: int
+    name: str
+    space: Mapping[str, Any]
+    task: TaskInfo
+    #: how the study was configured (strategy name, seed, objective, direction, evaluator ...)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    n_complete: int = 0
+    n_failed: int = 0
+    n_running: int = 0
+    best_value: float | None = None
+
+
+class Store(Protocol):
+    def create_study(self, name: str, space: Mapping[str, Any], task: TaskInfo,
+                     config: Mapping[str, Any]) -> int: ...
+
+    def get_study(self, name: str) -> StudyInfo | None: ...
+
+    def studies(self) -> list[StudyInfo]: ...
+
+    def record(self, study_id: int, trial: Trial) -> None:
+        """Insert or replace trial ``trial.number`` of the study; durable when it returns."""
+
+    def trials(self, study_id: int) -> list[Trial]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,164 @@
+"""The strategy interface: ask / tell / replay on an encoded space.
+
+Public methods do the bookkeeping (ids, pending candidates, history); subclasses implement the
+protected hooks ``_ask`` and ``_tell``. Strategies never evaluate anything, never import torch,
+evaluators or storage, and own their random generator, so the same seed gives the same run,
+also after :meth:`Strategy.replay` restores it from a store.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from metanas.space.base import Space
+from metanas.types import Budget, Candidate, MetanasError, Result, UserInputError
+
+
+class SpaceExhausted(MetanasError):
+    """The strategy has nothing new left to propose (e.g. a finished grid)."""
+
+
+class ReplayMismatch(MetanasError):
+    """Replaying a history did not reproduce the stored candidates (different seed or settings)."""
+
+
+@dataclass(frozen=True)
+class AskEvent:
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class TellEvent:
+    candidate: Candidate
+    result: Result
+
+
+Event = AskEvent | TellEvent
+
+
+class Strategy(abc.ABC):
+    """Base of every search strategy.
+
+    Subclasses set ``name`` and implement ``_ask`` (return an architecture dict, optionally with a
+    budget and info) and ``_tell``. ``self.rng`` is the strategy's own generator; ``self.seen``
+    the keys of candidates already proposed; ``self.history`` the told (candidate, result) pairs.
+    """
+
+    name: ClassVar[str] = "base"
+    #: capabilities, declared rather than sniffed
+    uses_budgets: ClassVar[bool] = False
+    finite: ClassVar[bool] = False
+
+    def __init__(self, space: Space, seed: int | None = 0) -> None:
+        self.space = space
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.history: list[tuple[Candidate, Result]] = []
+        self.pending: dict[int, Candidate] = {}
+        self.seen: set[str] = set()
+        self._n_asked = 0
+
+    # ----------------------------------------------------------------- public API
+    def ask(self) -> Candidate:
+        proposal = self._ask()
+        arch, budget, info = _unpack(proposal)
+        key = self.space.key(arch)
+        cand = Candidate(id=self._n_asked, arch=arch, key=key, budget=budget, info=info)
+        self._n_asked += 1
+        self.pending[cand.id] = cand
+        self.seen.add(key)
+        return cand
+
+    def tell(self, candidate: Candidate, result: Result) -> None:
+        self.pending.pop(candidate.id, None)
+        self.history.append((candidate, result))
+        self._tell(candidate, result)
+
+    def replay(self, events: Iterable[Event]) -> None:
+        """Restore the strategy by re-running the stored asks and tells in their original order.
+
+        Every ask is regenerated from the seed and must reproduce the stored candidate; a mismatch
+        raises :class:`ReplayMismatch` (e.g. the study was resumed with another seed or strategy).
+        """
+        for ev in events:
+            if isinstance(ev, AskEvent):
+                cand = self.ask()
+                if cand.key != ev.candidate.key or cand.id != ev.candidate.id:
+                    raise ReplayMismatch(
+                        f"replay diverged at candidate {ev.candidate.id}: stored {ev.candidate.key}, "
+                        f"regenerated {cand.key}; resume with the study's original strategy and seed."
+                    )
+            else:
+                self.tell(ev.candidate, ev.result)
+
+    @property
+    def n_asked(self) -> int:
+        return self._n_asked
+
+    def best(self) -> tuple[Candidate, Result] | None:
+        """The told candidate with the highest value, if any succeeded."""
+        ok = [(c, r) for c, r in self.history if r.value is not None]
+        return max(ok, key=lambda cr: cr[1].value) if ok else None  # type: ignore[arg-type,return-value]
+
+    # ----------------------------------------------------------------- hooks
+    @abc.abstractmethod
+    def _ask(self) -> Mapping[str, Any] | tuple[Mapping[str, Any], Budget | None, Mapping[str, Any]]:
+        """Return an architecture, or ``(architecture, budget, info)``."""
+
+    def _tell(self, candidate: Candidate, result: Result) -> None:  # noqa: B027 - optional hook
+        """Learn from a result (default: nothing beyond the history the base class keeps)."""
+
+    # ----------------------------------------------------------------- helpers for subclasses
+    def sample_unseen(self, tries: int = 100) -> dict[str, Any]:
+        """A random architecture not proposed before (falls back to any after ``tries``)."""
+        arch = self.space.sample(self.rng)
+        for _ in range(tries):
+            if self.space.key(arch) not in self.seen:
+                return arch
+            arch = self.space.sample(self.rng)
+        return arch
+
+
+def _unpack(p: Any) -> tuple[dict[str, Any], Budget | None, dict[str, Any]]:
+    if isinstance(p, tuple):
+        arch, budget, info = p
+        return dict(arch), budget, dict(info or {})
+    return dict(p), None, {}
+
+
+# --------------------------------------------------------------------- registry
+_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+
+
+def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
+    """Class decorator: make a strategy available by name (duplicates refused)."""
+
+    def deco(cls: type[Strategy]) -> type[Strategy]:
+        if name in _REGISTRY:
+            raise ValueError(f"strategy name {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def strategy_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
+    """Build the registered strategy ``name`` on ``space``."""
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise UserInputError(f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}.") from None
+    try:
+        return cls(space, seed=seed, **kwargs)
+    except TypeError as e:
+        raise UserInputError(f"bad option for strategy {name!r}: {e}; check its documented parameters.") from None

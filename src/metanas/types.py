@@ -1,0 +1,189 @@
+"""Plain value types shared by every role: what a trial is, what a result says, what a budget asks.
+
+Nothing here imports anything heavier than the standard library, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: A decoded architecture: a flat JSON-compatible mapping from dimension name to value.
+Architecture = Mapping[str, Any]
+
+
+class MetanasError(Exception):
+    """Base class of every error metanas raises on purpose."""
+
+
+class UserInputError(MetanasError, ValueError):
+    """Bad input from the user: the message names the problem and the fix in one sentence."""
+
+
+class StorageError(MetanasError):
+    """The store cannot be used (corrupt, foreign, newer version, read-only)."""
+
+
+class TrialState(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+    @property
+    def finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+
+class Decision(str, enum.Enum):
+    """What a multi-fidelity scheduler answers to a per-epoch report."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much to spend on one evaluation.
+
+    ``epochs`` is the training length (or the table fidelity, e.g. 12 or 200 for NAS-Bench-201);
+    ``fraction`` the share of the training data; ``time_limit`` a wall-clock cap in seconds.
+    ``None`` means "the evaluator's default".
+    """
+
+    epochs: float | None = None
+    fraction: float = 1.0
+    time_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs is not None and not self.epochs > 0:
+            raise UserInputError(f"budget epochs must be positive, got {self.epochs}; use e.g. epochs=5.")
+        if not 0 < self.fraction <= 1:
+            raise UserInputError(
+                f"budget fraction must be in (0, 1], got {self.fraction}; use e.g. fraction=0.5."
+            )
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise UserInputError(
+                f"budget time_limit must be positive seconds, got {self.time_limit}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "fraction": self.fraction, "time_limit": self.time_limit}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> Budget | None:
+        return None if d is None else cls(**d)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a strategy proposes: an architecture, optionally a budget, and an id unique in its run."""
+
+    id: int
+    arch: Architecture
+    key: str
+    budget: Budget | None = None
+    #: strategy-private bookkeeping (e.g. the bracket of a multi-fidelity scheduler); JSON-compatible.
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one evaluation.
+
+    ``value`` is the objective as the strategy sees it: higher is better, ``None`` when the trial
+    failed. ``metrics`` holds everything measured; ``cost`` the seconds spent (real or simulated);
+    ``curve`` the per-step reports, for multi-fidelity schedulers and learning-curve analysis.
+    """
+
+    value: float | None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    state: TrialState = TrialState.COMPLETE
+    error: str | None = None
+    cost: float = 0.0
+    curve: tuple[Mapping[str, float], ...] = ()
+
+    @classmethod
+    def failed(cls, error: str, cost: float = 0.0, metrics: Mapping[str, float] | None = None) -> Result:
+        return cls(value=None, metrics=dict(metrics or {}), state=TrialState.FAILED, error=error, cost=cost)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A stored trial: one candidate and, once finished, its result."""
+
+    number: int
+    arch: Architecture
+    key: str
+    state: TrialState
+    budget: Budget | None = None
+    value: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    error: str | None = None
+    cost: float = 0.0
+    curve: tuple[Mapping[str, float], ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+    #: order of events in the study, so a strategy can be replayed exactly (ask and tell interleave)
+    asked_seq: int = 0
+    told_seq: int | None = None
+
+    @property
+    def candidate(self) -> Candidate:
+        return Candidate(id=self.number, arch=self.arch, key=self.key, budget=self.budget, info=self.info)
+
+    @property
+    def result(self) -> Result | None:
+        if not self.state.finished:
+            return None
+        return Result(
+            value=self.value,
+            metrics=self.metrics,
+            state=self.state,
+            error=self.error,
+            cost=self.cost,
+            curve=self.curve,
+        )
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a study's task is, so later searches can find similar ones (meta-learning)."""
+
+    name: str = "unnamed"
+    modality: str = "unknown"  # image | text | tabular | timeseries | table
+    input_shape: tuple[int, ...] = ()
+    n_classes: int = 0
+    n_samples: int = 0
+    #: cheap probe features (e.g. scores of reference architectures); JSON-compatible floats
+    features: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "modality": self.modality,
+            "input_shape": list(self.input_shape),
+            "n_classes": self.n_classes,
+            "n_samples": self.n_samples,
+            "features": dict(self.features),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TaskInfo:
+        return cls(
+            name=d.get("name", "unnamed"),
+            modality=d.get("modality", "unknown"),
+            input_shape=tuple(d.get("input_shape", ())),
+            n_classes=int(d.get("n_classes", 0)),
+            n_samples=int(d.get("n_samples", 0)),
+            features=dict(d.get("features", {})),
+        )
