@@ -17,6 +17,7 @@ from metanas.space.dims import Dim, dim_from_dict
 from metanas.types import UserInputError
 
 _MAX_TRIES = 10_000
+_MAX_ENUMERATE = 1_000_000
 
 
 class Space:
@@ -132,6 +133,13 @@ class Space:
         """Number of valid architectures when finite and cheap to count, else ``None``."""
         if any(d.cardinality is None for d in self.dims):
             return None
+        # upper bound (an absent conditional dimension counts as one more value): beyond it,
+        # enumerating would take minutes, so the count is not cheap
+        bound = 1
+        for d in self.dims:
+            bound *= (d.cardinality or 0) + (1 if d.when is not None else 0)
+        if bound > _MAX_ENUMERATE:
+            return None
         return sum(1 for _ in self.enumerate())
 
     def enumerate(self) -> Iterator[dict[str, Any]]:
@@ -212,7 +220,12 @@ class Space:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Space:
-        return cls([dim_from_dict(x) for x in d["dims"]], name=d.get("name", "space"))
+        """Inverse of :meth:`to_dict`; registered kinds are rebuilt by their factory."""
+        if d.get("kind", "generic") != "generic":
+            from metanas.space.registry import space_from_dict  # registry imports this module
+
+            return space_from_dict(d)
+        return Space([dim_from_dict(x) for x in d["dims"]], name=d.get("name", "space"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dims={len(self.dims)})"

@@ -112,12 +112,15 @@ class Choice(Dim):
         object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
 
     def index(self, value: Any) -> int:
-        try:
-            return self._index[repr(value)]  # type: ignore[attr-defined,no-any-return]
-        except KeyError:
+        i = self._index.get(repr(value))  # type: ignore[attr-defined]
+        if i is None and isinstance(value, np.generic):
+            # numpy scalars repr as np.int64(3) under numpy 2; compare as Python values
+            i = self._index.get(repr(value.item()))  # type: ignore[attr-defined]
+        if i is None:
             raise UserInputError(
                 f"{value!r} is not an option of {self.name!r}; use one of {list(self.options)}."
-            ) from None
+            )
+        return int(i)
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self.options[int(rng.integers(len(self.options)))]

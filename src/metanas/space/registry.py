@@ -25,7 +25,7 @@ def space_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_space(name: str, **kwargs: Any) -> Space:
+def get_space(name: str, /, **kwargs: Any) -> Space:
     """Build the registered space ``name`` (e.g. ``nb201``, ``nb101``, ``macro``, ``rnn_text``)."""
     try:
         factory = _REGISTRY[name]

@@ -1,0 +1,153 @@
+"""Checks every registered space must pass (the space analogue of sklearn's estimator checks)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from metanas.space import get_space, space_from_dict, space_names
+
+NAMES = space_names()
+SEEDS = range(12)
+
+
+def test_all_spaces_registered() -> None:
+    assert {"nb201", "nb101", "macro", "rnn_text", "mlp", "cnn1d"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_samples_validate_and_round_trip_json(name: str) -> None:
+    space = get_space(name)
+    for seed in SEEDS:
+        arch = space.sample(seed)
+        assert space.is_valid(arch)
+        assert space.validate(arch) == arch
+        assert space.from_json(space.to_json(arch)) == arch
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_space_round_trips_through_dict_and_json(name: str) -> None:
+    space = get_space(name)
+    d = space.to_dict()
+    assert d["kind"] == name and "params" in d
+    again = space_from_dict(json.loads(json.dumps(d)))
+    assert again == space and type(again) is type(space)
+    assert again.to_dict() == d
+    assert again.sample(3) == space.sample(3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_space_pickles(name: str) -> None:
+    space = get_space(name)
+    arch = space.sample(1)
+    space.key(arch)  # fill any caches first: they must not break pickling
+    again = pickle.loads(pickle.dumps(space))
+    assert again == space and again.key(arch) == space.key(arch)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_samples(name: str) -> None:
+    space = get_space(name)
+    assert [space.sample(s) for s in SEEDS] == [get_space(name).sample(s) for s in SEEDS]
+    g1, g2 = np.random.default_rng(7), np.random.default_rng(7)
+    assert [space.sample(g1) for _ in range(5)] == [space.sample(g2) for _ in range(5)]
+    # and seeds actually matter
+    assert len({space.to_json(space.sample(s)) for s in SEEDS}) > 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mutate_gives_valid_different_architecture(name: str) -> None:
+    space = get_space(name)
+    rng = np.random.default_rng(0)
+    for seed in SEEDS:
+        parent = space.sample(seed)
+        frozen = dict(parent)
+        child = space.mutate(parent, rng)
+        assert parent == frozen, "mutate must not modify its argument"
+        assert child != parent
+        assert space.validate(child) == child
+    parent = space.sample(0)
+    assert space.mutate(parent, 5) == space.mutate(parent, 5)
+
+
+def _one_dim_away(space, a: dict, b: dict) -> bool:
+    common = set(a) & set(b)
+    changed = [k for k in common if a[k] != b[k]]
+    appeared = set(a) ^ set(b)
+    return len(changed) == 1 and all(space.dim(k).when is not None for k in appeared)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_neighbours_are_valid_and_one_dim_away(name: str) -> None:
+    space = get_space(name)
+    for seed in range(4):
+        arch = space.sample(seed)
+        nbrs = space.neighbours(arch)
+        assert nbrs, "every sampled architecture should have a neighbour"
+        assert len({space.to_json(n) for n in nbrs}) == len(nbrs)
+        for n in nbrs:
+            assert space.validate(n) == n
+            assert _one_dim_away(space, arch, n)
+
+
+def test_nb201_has_24_neighbours() -> None:
+    space = get_space("nb201")
+    for seed in range(5):
+        assert len(space.neighbours(space.sample(seed))) == 24
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_features_have_fixed_length(name: str) -> None:
+    space = get_space(name)
+    vecs = [space.features(space.sample(s)) for s in SEEDS]
+    for v in vecs:
+        assert v.shape == (space.n_features,)
+        assert v.dtype == np.float32 and np.all(np.isfinite(v))
+    # features tell architectures apart (at least some of them)
+    assert len({v.tobytes() for v in vecs}) > 1
+    # the returned array is the caller's: changing it must not change later answers
+    arch = space.sample(0)
+    f = space.features(arch)
+    f[:] = -1.0
+    assert not np.any(space.features(arch) == -1.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_key_is_deterministic(name: str) -> None:
+    space, fresh = get_space(name), get_space(name)
+    for seed in SEEDS:
+        arch = space.sample(seed)
+        k = space.key(arch)
+        assert isinstance(k, str) and k
+        assert k == space.key(dict(arch)) == fresh.key(space.from_json(space.to_json(arch)))
+        assert k == space.key(dict(reversed(list(arch.items()))))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_enumerate_small_spaces(name: str) -> None:
+    space = get_space(name)
+    size = space.size
+    if size is None or size > 20_000:
+        assert name in {"nb101", "macro"}, f"{name} should be small enough to count"
+        return
+    archs = list(space.enumerate())
+    assert len(archs) == size
+    assert len({space.to_json(a) for a in archs}) == size
+    for a in archs[:: max(1, size // 500)]:
+        assert space.validate(a) == a
+
+
+def test_nb201_enumerates_15625() -> None:
+    space = get_space("nb201")
+    archs = list(space.enumerate())
+    assert len(archs) == space.size == 15_625
+    assert len({space.describe(a) for a in archs}) == 15_625
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_describe_is_a_string(name: str) -> None:
+    space = get_space(name)
+    assert all(isinstance(space.describe(space.sample(s)), str) for s in SEEDS)
