@@ -62,6 +62,7 @@ class Strategy(abc.ABC):
         self.pending: dict[int, Candidate] = {}
         self.seen: set[str] = set()
         self._n_asked = 0
+        self._unseen_tries = 100
 
     # ----------------------------------------------------------------- public API
     def ask(self) -> Candidate:
@@ -107,7 +108,9 @@ class Strategy(abc.ABC):
 
     # ----------------------------------------------------------------- hooks
     @abc.abstractmethod
-    def _ask(self) -> Mapping[str, Any] | tuple[Mapping[str, Any], Budget | None, Mapping[str, Any]]:
+    def _ask(
+        self,
+    ) -> Mapping[str, Any] | tuple[Mapping[str, Any], Budget | None, Mapping[str, Any]]:
         """Return an architecture, or ``(architecture, budget, info)``."""
 
     def _tell(self, candidate: Candidate, result: Result) -> None:  # noqa: B027 - optional hook
@@ -115,12 +118,19 @@ class Strategy(abc.ABC):
 
     # ----------------------------------------------------------------- helpers for subclasses
     def sample_unseen(self, tries: int = 100) -> dict[str, Any]:
-        """A random architecture not proposed before (falls back to any after ``tries``)."""
+        """A random architecture not proposed before (falls back to a repeat after ``tries``).
+
+        The number of tries adapts: after a fruitless search the next one tries half as many, so a
+        nearly exhausted space does not make every ask slow; a success restores the full count.
+        """
+        limit = min(tries, self._unseen_tries)
         arch = self.space.sample(self.rng)
-        for _ in range(tries):
+        for _ in range(limit):
             if self.space.key(arch) not in self.seen:
+                self._unseen_tries = tries
                 return arch
             arch = self.space.sample(self.rng)
+        self._unseen_tries = max(1, limit // 2)
         return arch
 
 
@@ -157,8 +167,12 @@ def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -
     try:
         cls = _REGISTRY[name]
     except KeyError:
-        raise UserInputError(f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}.") from None
+        raise UserInputError(
+            f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}."
+        ) from None
     try:
         return cls(space, seed=seed, **kwargs)
     except TypeError as e:
-        raise UserInputError(f"bad option for strategy {name!r}: {e}; check its documented parameters.") from None
+        raise UserInputError(
+            f"bad option for strategy {name!r}: {e}; check its documented parameters."
+        ) from None

@@ -1,0 +1,232 @@
+"""Behaviour of the core strategies: random, grid, regularized evolution, local search."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from metanas.space import Choice, FloatRange, IntRange, Space, get_space
+from metanas.strategies import (
+    GridSearch,
+    LocalSearch,
+    RegularizedEvolution,
+    SpaceExhausted,
+    Strategy,
+    get_strategy,
+    register_strategy,
+    strategy_names,
+)
+from metanas.types import Result, UserInputError
+
+
+def ints(n_dims: int = 4, high: int = 6) -> Space:
+    return Space([IntRange(f"x{i}", 0, high) for i in range(n_dims)], name="ints")
+
+
+def hamming(a: Mapping[str, Any], b: Mapping[str, Any]) -> int:
+    return sum(a.get(k) != b.get(k) for k in set(a) | set(b))
+
+
+def best_value(s: Strategy) -> float:
+    best = s.best()
+    assert best is not None and best[1].value is not None
+    return best[1].value
+
+
+def nb201() -> Space:
+    try:
+        importlib.import_module("metanas.space.nb201")
+        return get_space("nb201")
+    except Exception:
+        pytest.skip("the nb201 space is not available")
+
+
+# ------------------------------------------------------------------------------ registry
+def test_registry_names_and_errors() -> None:
+    assert {"random", "grid", "evolution", "local_search"} <= set(strategy_names())
+    with pytest.raises(UserInputError, match="unknown strategy"):
+        get_strategy("nope", ints())
+    with pytest.raises(UserInputError, match="bad option"):
+        get_strategy("random", ints(), colour="red")
+    with pytest.raises(ValueError, match="already registered"):
+        register_strategy("random")(type("Dup", (Strategy,), {"_ask": lambda self: {}}))
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("evolution", {"population_size": 0}),
+        ("evolution", {"population_size": 5, "sample_size": 6}),
+        ("local_search", {"n_init": 0}),
+        ("random", {"tries": -1}),
+    ],
+)
+def test_bad_parameters_are_user_errors(name: str, kw: dict) -> None:
+    with pytest.raises(UserInputError):
+        get_strategy(name, ints(), **kw)
+
+
+# ------------------------------------------------------------------------------ random
+def test_random_is_roughly_uniform() -> None:
+    space = Space([Choice("op", tuple("abcde")), IntRange("n", 0, 99)])
+    counts: Counter[str] = Counter()
+    for seed in range(4):
+        s = get_strategy("random", space, seed=seed)
+        for _ in range(250):
+            counts[s.ask().arch["op"]] += 1
+    # 1000 draws, 200 expected per option: +-60 is over 4 standard deviations
+    assert all(abs(c - 200) < 60 for c in counts.values()), counts
+
+
+def test_random_avoids_seen_until_space_is_full() -> None:
+    space = Space([Choice("a", tuple(range(5))), Choice("b", tuple(range(4)))])
+    s = get_strategy("random", space, seed=0)
+    keys = [s.ask().key for _ in range(20)]
+    assert len(set(keys)) == 20
+    s.ask()  # a full space falls back to a repeat instead of failing
+    assert s.n_asked == 21
+
+
+# ------------------------------------------------------------------------------ grid
+def test_grid_fixed_order_matches_enumeration() -> None:
+    space = ints(2, 3)
+    s = GridSearch(space, shuffle=False)
+    got = [s.ask().arch for _ in range(16)]
+    assert got == list(space.enumerate())
+    with pytest.raises(SpaceExhausted):
+        s.ask()
+    assert s.n_asked == 16  # a refused ask does not consume an id
+
+
+def test_grid_shuffled_covers_every_key_once() -> None:
+    space = ints(2, 3)
+    s = GridSearch(space, seed=1)
+    keys = [s.ask().key for _ in range(16)]
+    assert sorted(keys) == sorted(space.key(x) for x in space.enumerate())
+    assert keys != [space.key(x) for x in space.enumerate()]
+    with pytest.raises(SpaceExhausted):
+        s.ask()
+
+
+def test_grid_skips_isomorphic_cells_on_nb201() -> None:
+    space = nb201()
+    s = GridSearch(space, seed=0)
+    n = 0
+    while True:
+        try:
+            s.ask()
+        except SpaceExhausted:
+            break
+        n += 1
+    assert n == len({space.key(a) for a in space.enumerate()}) < 15_625
+
+
+def test_grid_refuses_continuous_space() -> None:
+    s = GridSearch(Space([FloatRange("lr", 0.1, 1.0)]))
+    with pytest.raises(UserInputError, match="finite"):
+        s.ask()
+
+
+# ------------------------------------------------------------------------------ evolution
+def test_evolution_first_population_is_random_and_not_overshot() -> None:
+    s = RegularizedEvolution(ints(), seed=0, population_size=10, sample_size=3)
+    first = [s.ask() for _ in range(10)]
+    assert s._random_pending == set(range(10))
+    for c in first[:4]:  # 4 in, 6 pending: the population is accounted for, so mutate now
+        s.tell(c, Result(value=float(sum(c.arch.values()))))
+    parents = [c.arch for c in first[:4]]
+    child = s.ask()
+    assert min(hamming(child.arch, p) for p in parents) == 1
+    s.tell(first[4], Result.failed("oom"))  # a failed random member is replaced by a random one
+    s.ask()
+    assert len(s._random_pending) == 6
+
+
+def test_evolution_ages_out_the_oldest() -> None:
+    s = RegularizedEvolution(ints(), seed=0, population_size=5, sample_size=2)
+    told = []
+    for i in range(12):
+        c = s.ask()
+        s.tell(c, Result(value=float(i)))
+        told.append(c.arch)
+    assert [v for v, _ in s.population] == [7.0, 8.0, 9.0, 10.0, 11.0]
+    assert [a for _, a in s.population] == told[7:]
+
+
+def test_evolution_improves_on_a_smooth_objective() -> None:
+    space = ints(6, 9)
+    finals = []
+    for seed in range(3):
+        s = RegularizedEvolution(space, seed=seed, population_size=20, sample_size=5)
+        for _ in range(300):
+            c = s.ask()
+            s.tell(c, Result(value=float(sum(c.arch.values()))))
+        finals.append(best_value(s))
+    assert min(finals) >= 52  # max 54; random search over 300 samples reaches 44-51 (seeds 0-4)
+
+
+# ------------------------------------------------------------------------------ local search
+def test_local_search_climbs_to_the_optimum_of_a_unimodal_objective() -> None:
+    space = ints(4, 6)
+    for seed in range(3):
+        s = LocalSearch(space, seed=seed, n_init=2)
+        for _ in range(200):
+            c = s.ask()
+            s.tell(c, Result(value=-float(sum((v - 4) ** 2 for v in c.arch.values()))))
+        assert best_value(s) == 0.0
+
+
+def test_local_search_proposes_neighbours_of_the_current_best() -> None:
+    space = ints(4, 6)
+    s = LocalSearch(space, seed=0, n_init=3)
+    for _ in range(3):
+        c = s.ask()
+        s.tell(c, Result(value=float(sum(c.arch.values()))))
+    assert s.current is not None
+    assert s.current[0] == best_value(s)
+    c = s.ask()
+    assert hamming(c.arch, s.current[1]) == 1
+
+
+def test_best_improvement_waits_for_the_whole_neighbourhood() -> None:
+    space = ints(2, 6)
+    s = LocalSearch(space, seed=0, n_init=1, first_improvement=False)
+    c = s.ask()
+    s.tell(c, Result(value=0.0))
+    start = s.current
+    n_nb = len(space.neighbours(c.arch))
+    nbs = [s.ask() for _ in range(n_nb)]
+    for nb in nbs[:-1]:
+        s.tell(nb, Result(value=1.0 + nb.id))
+    assert s.current == start  # still waiting for the last neighbour
+    s.tell(nbs[-1], Result.failed("x"))
+    assert s.current == (float(nbs[-2].id) + 1.0, nbs[-2].arch)
+
+
+def test_local_search_restarts_at_a_local_optimum() -> None:
+    space = ints(2, 6)
+    s = LocalSearch(space, seed=0, n_init=1)
+    c = s.ask()
+    s.tell(c, Result(value=10.0))  # the start is better than every neighbour
+    for _ in range(len(space.neighbours(c.arch))):
+        nb = s.ask()
+        assert hamming(nb.arch, c.arch) == 1
+        s.tell(nb, Result(value=0.0))
+    assert s.current is None  # restarting: the next ask is a random sample
+    s.ask()
+    assert s._random_pending
+
+
+def test_local_search_keeps_proposing_while_results_are_pending() -> None:
+    space = ints(3, 4)
+    s = LocalSearch(space, seed=0, n_init=2)
+    pending = [s.ask() for _ in range(2)]
+    for c in pending:
+        s.tell(c, Result(value=1.0))
+    many = [s.ask() for _ in range(30)]  # more than the neighbourhood: random fills in
+    assert len({c.key for c in many}) == 30
+    assert s._random_pending
