@@ -1,0 +1,209 @@
+"""A local process pool that survives its workers: each worker is a long-lived process fed one job
+at a time over a pipe, so the driver always knows which job a worker holds.
+
+A worker that dies mid-job (killed, segfault, out of memory) is replaced and its job retried up to
+``max_retries`` times, then recorded as failed with the reason; a job past its time limit or memory
+cap is killed the same way. ``concurrent.futures`` cannot do this: one dead worker breaks its pool.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from metanas.execution.base import Job, JobOutcome
+from metanas.types import Result
+
+_POLL = 0.05
+
+
+def _worker_main(conn: Connection, threads: int | None) -> None:
+    """Worker loop: receive a job, run it, send back the result, until told to stop."""
+    if threads is not None:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:  # table-only installs have no torch; nothing to configure
+            pass
+    conn.send("ready")  # the driver starts a job's clock only once its worker can run it
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        try:
+            result = job.fn(*job.args)
+        except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
+            result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+        conn.send(JobOutcome(job.id, result))
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Connection
+    job: Job | None = None
+    started: float = 0.0
+    ready: bool = False
+
+
+def _rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc; 0 where unavailable)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class ProcessPoolExecutor:
+    """Run jobs on ``workers`` local processes (default: one per core).
+
+    Args:
+        workers: number of worker processes.
+        threads_per_worker: torch/OpenMP threads in each worker (default: cores // workers, at
+            least 1), so workers do not fight over cores.
+        max_retries: times a job is re-run after its worker died, before it is recorded as failed.
+        time_limit: seconds a job may run before its worker is killed (None: no limit).
+        memory_limit_mb: resident memory a worker may reach before it is killed (None: no limit).
+        start_method: multiprocessing start method; "spawn" is safe with torch threads.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        threads_per_worker: int | None = None,
+        max_retries: int = 1,
+        time_limit: float | None = None,
+        memory_limit_mb: float | None = None,
+        start_method: str = "spawn",
+    ) -> None:
+        self.workers = workers
+        self.threads_per_worker = threads_per_worker
+        self.max_retries = max_retries
+        self.time_limit = time_limit
+        self.memory_limit_mb = memory_limit_mb
+        self.start_method = start_method
+        self._pool: list[_Worker] = []
+        self._queue: deque[Job] = deque()
+        self._done: list[JobOutcome] = []
+        self._attempts: dict[int, int] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    # ----------------------------------------------------------------- workers
+    def _spawn(self) -> _Worker:
+        ctx = mp.get_context(self.start_method)
+        parent, child = ctx.Pipe()
+        threads = self.threads_per_worker or max(1, (os.cpu_count() or 1) // self.capacity)
+        proc = ctx.Process(target=_worker_main, args=(child, threads), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc=proc, conn=parent)
+
+    def _ensure_started(self) -> None:
+        while len(self._pool) < self.capacity:
+            self._pool.append(self._spawn())
+
+    def _replace(self, w: _Worker, reason: str) -> None:
+        """Kill a worker, requeue or fail its job, and start a fresh one in its place."""
+        job = w.job
+        if w.proc.is_alive():
+            w.proc.kill()
+        w.proc.join(timeout=5)
+        w.conn.close()
+        self._pool[self._pool.index(w)] = self._spawn()
+        if job is None:
+            return
+        tries = self._attempts.get(job.id, 0) + 1
+        self._attempts[job.id] = tries
+        retryable = reason.startswith("worker died")
+        if retryable and tries <= self.max_retries:
+            self._queue.appendleft(job)
+        else:
+            self._done.append(JobOutcome(job.id, Result.failed(f"{reason} (attempt {tries})")))
+
+    # ----------------------------------------------------------------- Executor protocol
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+        self._ensure_started()
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for w in self._pool:
+            if w.ready and w.job is None and self._queue:
+                job = self._queue.popleft()
+                w.job, w.started = job, time.monotonic()
+                w.conn.send(job)
+
+    def _check_limits(self) -> None:
+        now = time.monotonic()
+        for w in list(self._pool):
+            if w.job is None and w.ready:
+                continue
+            if not w.proc.is_alive():
+                self._replace(w, f"worker died (exit code {w.proc.exitcode})")
+            elif w.job is None:
+                continue
+            elif self.time_limit is not None and now - w.started > self.time_limit:
+                self._replace(w, f"time limit of {self.time_limit:g} s exceeded")
+            elif self.memory_limit_mb is not None and _rss_bytes(w.proc.pid) > self.memory_limit_mb * 2**20:
+                self._replace(w, f"memory limit of {self.memory_limit_mb:g} MB exceeded")
+
+    def wait(self, timeout: float | None = None) -> list[JobOutcome]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done:
+            busy = [w for w in self._pool if w.job is not None or not w.ready]
+            if not self._queue and all(w.job is None for w in self._pool):
+                break
+            ready = wait([w.conn for w in busy], timeout=_POLL)
+            for conn in ready:
+                w = next(x for x in self._pool if x.conn is conn)
+                try:
+                    outcome = conn.recv()
+                except (EOFError, OSError):
+                    self._replace(w, f"worker died (exit code {w.proc.exitcode})")
+                    continue
+                if outcome == "ready":
+                    w.ready = True
+                    continue
+                w.job = None
+                self._done.append(outcome)
+            self._check_limits()
+            self._dispatch()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        out, self._done = self._done, []
+        return out
+
+    def shutdown(self) -> None:
+        for w in self._pool:
+            try:
+                w.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for w in self._pool:
+            w.proc.join(timeout=2)
+            if w.proc.is_alive():
+                w.proc.kill()
+            w.conn.close()
+        self._pool.clear()
+
+    def __enter__(self) -> ProcessPoolExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

@@ -1,0 +1,75 @@
+"""The process pool: results come back, a killed worker's job is retried or failed, limits hold."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from metanas.execution.base import Job
+from metanas.execution.pool import ProcessPoolExecutor
+from metanas.types import Result, TrialState
+
+
+def square(x: int) -> Result:
+    return Result(value=float(x * x))
+
+
+def die_once(marker: str) -> Result:
+    # The first attempt kills its own worker; the retry finds the marker and succeeds.
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return Result(value=1.0)
+
+
+def always_die() -> Result:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return Result(value=0.0)
+
+
+def hang() -> Result:
+    time.sleep(60)
+    return Result(value=0.0)
+
+
+def boom() -> Result:
+    raise RuntimeError("boom")
+
+
+def collect(ex: ProcessPoolExecutor, n: int) -> dict[int, Result]:
+    out: dict[int, Result] = {}
+    while len(out) < n:
+        for o in ex.wait(timeout=30):
+            out[o.id] = o.result
+    return out
+
+
+def test_pool_runs_jobs_on_workers():
+    with ProcessPoolExecutor(2) as ex:
+        for i in range(6):
+            ex.submit(Job(i, square, (i,)))
+        res = collect(ex, 6)
+    assert {i: r.value for i, r in res.items()} == {i: float(i * i) for i in range(6)}
+
+
+def test_killed_worker_job_is_retried_then_failed(tmp_path):
+    with ProcessPoolExecutor(2, max_retries=1) as ex:
+        ex.submit(Job(0, die_once, (str(tmp_path / "m"),)))
+        ex.submit(Job(1, always_die))
+        ex.submit(Job(2, square, (3,)))
+        res = collect(ex, 3)
+    assert res[0].value == 1.0
+    assert res[1].state is TrialState.FAILED and "worker died" in (res[1].error or "")
+    assert res[2].value == 9.0
+
+
+def test_time_limit_and_exceptions_become_failures():
+    with ProcessPoolExecutor(2, time_limit=1.0) as ex:
+        ex.submit(Job(0, hang))
+        ex.submit(Job(1, boom))
+        ex.submit(Job(2, square, (2,)))
+        res = collect(ex, 3)
+    assert res[0].state is TrialState.FAILED and "time limit" in (res[0].error or "")
+    assert res[1].state is TrialState.FAILED and "boom" in (res[1].error or "")
+    assert res[2].value == 4.0
