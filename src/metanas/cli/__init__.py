@@ -17,6 +17,9 @@ _COMMANDS = ["studies", "bench", "search"]
 
 
 def _load_commands() -> None:
+    if app.registered_callback is None:
+        # a root callback keeps ``metanas studies ...`` a subcommand even while only one is registered
+        app.callback()(_root)
     for mod in _COMMANDS:
         try:
             import_module(f"metanas.cli.{mod}")
@@ -25,28 +28,53 @@ def _load_commands() -> None:
                 raise
 
 
+def _root() -> None:
+    """Neural architecture search as meta-learning."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 bad input or usage, 130 interrupted)."""
+    click_error, usage_error, abort = _click_exceptions()
     _load_commands()
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        rv = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except MetanasError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; resume with --resume", file=sys.stderr)
         return 130
     except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:  # click usage errors and the like
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except click_error as e:  # usage errors: bad option, missing argument
+        e.show()  # type: ignore[attr-defined]
+        return 2 if isinstance(e, usage_error) else int(getattr(e, "exit_code", 1))
+    except abort:
+        print("aborted", file=sys.stderr)
+        return 130
+    # standalone_mode=False hands back a command's return value or an Exit's code
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def _click_exceptions() -> tuple[type[Exception], type[Exception], type[BaseException]]:
+    """(ClickException, UsageError, Abort) of the click that typer uses.
+
+    typer >= 0.20 vendors click as ``typer._click`` (``import click`` may fail); older typer
+    depends on click itself.
+    """
+    try:
+        from typer import _click
+        from typer.exceptions import Abort
+
+        return _click.exceptions.ClickException, _click.exceptions.UsageError, Abort
+    except ImportError:
         import click
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return 2
-        if isinstance(e, click.exceptions.Abort):
-            return 130
-        raise
-    return 0
+        return click.ClickException, click.UsageError, click.exceptions.Abort
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 __all__ = ["app", "main"]

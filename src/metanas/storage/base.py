@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from metanas.types import TaskInfo, Trial
+from metanas.types import Architecture, Budget, TaskInfo, Trial
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,27 @@ class StudyInfo:
     best_value: float | None = None
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """A candidate the strategy proposed again: it was told trial ``of_number``'s result instead
+    of being evaluated. Kept so a resumed strategy replays exactly the asks and tells it saw.
+
+    ``told_seq`` is ``None`` while the original trial is still running.
+    """
+
+    of_number: int
+    arch: Architecture
+    key: str
+    asked_seq: int
+    told_seq: int | None = None
+    budget: Budget | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Store(Protocol):
-    def create_study(self, name: str, space: Mapping[str, Any], task: TaskInfo,
-                     config: Mapping[str, Any]) -> int: ...
+    def create_study(
+        self, name: str, space: Mapping[str, Any], task: TaskInfo, config: Mapping[str, Any]
+    ) -> int: ...
 
     def get_study(self, name: str) -> StudyInfo | None: ...
 
@@ -36,5 +54,10 @@ class Store(Protocol):
         """Insert or replace trial ``trial.number`` of the study; durable when it returns."""
 
     def trials(self, study_id: int) -> list[Trial]: ...
+
+    def record_duplicate(self, study_id: int, dup: Duplicate) -> None:
+        """Insert or replace the duplicate asked at ``dup.asked_seq``; durable when it returns."""
+
+    def duplicates(self, study_id: int) -> list[Duplicate]: ...
 
     def close(self) -> None: ...

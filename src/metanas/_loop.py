@@ -1,0 +1,155 @@
+"""The optimize loop and the job every executor runs; :class:`metanas.study.Study` drives them.
+
+Kept apart from the study so the job function (which executors pickle and ship to workers) imports
+nothing but the evaluator interface and value types.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from metanas.execution.base import Job
+from metanas.types import Architecture, Budget, Decision, Result, Trial, UserInputError
+
+if TYPE_CHECKING:
+    from metanas.study import Study
+
+
+def run_evaluation(evaluator: Any, arch: Architecture, budget: Budget | None) -> Result:
+    """Evaluate one architecture; never raises for an evaluator error (it becomes a failed result).
+
+    Per-step reports are collected as the learning curve when the evaluator returns none itself,
+    and the wall time becomes the cost when the evaluator reports none.
+    """
+    curve: list[dict[str, float]] = []
+
+    def report(step: int, metrics: Mapping[str, float]) -> Decision:
+        curve.append({"step": float(step), **{k: float(v) for k, v in metrics.items()}})
+        return Decision.CONTINUE
+
+    t0 = time.perf_counter()
+    try:
+        result = evaluator.evaluate(arch, budget, report)
+        if not isinstance(result, Result):
+            raise TypeError(f"evaluator returned {type(result).__name__}, not a Result")
+    except Exception as e:  # the search goes on; the trial records why it failed
+        return Result.failed(f"{type(e).__name__}: {e}", cost=time.perf_counter() - t0, metrics={})
+    changes: dict[str, Any] = {}
+    if not result.curve and curve:
+        changes["curve"] = tuple(curve)
+    if not result.cost:
+        changes["cost"] = time.perf_counter() - t0
+    if changes:
+        from dataclasses import replace
+
+        result = replace(result, **changes)
+    return result
+
+
+def optimize(
+    study: Study,
+    n_trials: int,
+    *,
+    timeout: float | None = None,
+    progress: bool = False,
+    callbacks: Iterable[Callable[[Study, Trial], None]] = (),
+) -> None:
+    """Run ``study`` until it holds ``n_trials`` finished trials, the strategy runs dry, or
+    ``timeout`` seconds pass (running trials are then finished, none started)."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
+        raise UserInputError(f"n_trials must be a non-negative integer, got {n_trials!r}.")
+    if timeout is not None and not timeout > 0:
+        raise UserInputError(f"timeout must be positive seconds, got {timeout!r}.")
+    if study.evaluator is None:
+        raise UserInputError(
+            "this study has no evaluator (loaded read-only); pass one to create_study."
+        )
+    if study.strategy is None:
+        raise UserInputError(
+            "this study has no strategy (loaded read-only); resume it with create_study."
+        )
+    callbacks = tuple(callbacks)
+    own_executor = study.executor is None
+    if own_executor:
+        from metanas.execution.inline import InlineExecutor
+
+        executor: Any = InlineExecutor()
+    else:
+        executor = study.executor
+    capacity = max(1, int(executor.capacity))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    bar = _Progress(n_trials, study.n_finished) if progress else None
+    inflight: set[int] = set()
+    asking = True
+    ok = False
+    try:
+        while True:
+            while len(inflight) < capacity:
+                trial = study._next_rerun()
+                if trial is None:
+                    if not asking or study.n_finished + len(inflight) >= n_trials:
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        asking = False
+                        break
+                    trial = study._ask_trial()
+                    if trial is None:  # the strategy ran dry; the study says why
+                        asking = False
+                        break
+                inflight.add(trial.number)
+                job_args = (study.evaluator, trial.arch, study._effective_budget(trial.budget))
+                executor.submit(Job(id=trial.number, fn=run_evaluation, args=job_args))
+            if not inflight:
+                break
+            for outcome in executor.wait(None):
+                if outcome.id not in inflight:
+                    continue
+                inflight.discard(outcome.id)
+                finished = study._finish(outcome.id, outcome.result)
+                if bar is not None:
+                    bar.update(study)
+                for cb in callbacks:
+                    cb(study, finished)
+        ok = True
+    finally:
+        if bar is not None:
+            bar.close()
+        # an interrupted run must not leave workers busy; a caller's executor survives a clean run
+        if own_executor or not ok:
+            executor.shutdown()
+
+
+class _Progress:
+    """A rich progress bar on stderr, counting finished trials and showing the best value."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._p = Progress(
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[best]}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._p.start()
+        self._task = self._p.add_task("trials", total=total, completed=min(done, total), best="")
+
+    def update(self, study: Study) -> None:
+        best = study.best_trial
+        text = f"best {best.value:.6g}" if best is not None and best.value is not None else ""
+        self._p.update(self._task, completed=study.n_finished, best=text)
+
+    def close(self) -> None:
+        self._p.stop()

@@ -1,0 +1,70 @@
+"""``metanas studies STORAGE [--study NAME]``: list the studies of a store, or one study's best trials."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+
+from metanas.cli.app import app
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.6g}"
+
+
+@app.command("studies")
+def studies(
+    storage: Annotated[str, typer.Argument(help="Store file or sqlite:///path.db URL.")],
+    study: Annotated[
+        str | None, typer.Option("--study", "-s", help="Show this study's top trials.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many trials to show.")] = 10,
+) -> None:
+    """List the studies in STORAGE, or the best trials of one study."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from metanas.storage.sqlite import SQLiteStore
+
+    console = Console()
+    with SQLiteStore(storage, readonly=True) as store:
+        if study is None:
+            table = Table(title=f"studies in {storage}")
+            table.add_column("name", overflow="fold")
+            for col in ("strategy", "space"):
+                table.add_column(col, overflow="fold")
+            for col in ("complete", "failed", "running", "best"):
+                table.add_column(col, justify="right", no_wrap=True)
+            table.add_column("created", no_wrap=True)
+            for s in store.studies():
+                table.add_row(
+                    s.name,
+                    str(s.config.get("strategy", "?")),
+                    str(s.space.get("name", s.space.get("kind", "?"))),
+                    str(s.n_complete),
+                    str(s.n_failed),
+                    str(s.n_running),
+                    _fmt(s.best_value),
+                    dt.datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
+                )
+            console.print(table)
+            return
+        from metanas.study import load_study
+
+        st = load_study(store, study)
+        cfg = st.store.get_study(study).config
+        minimize = cfg.get("direction") == "minimize"
+        done = [t for t in st.trials if t.value is not None]
+        done.sort(key=lambda t: float(t.value or 0.0) * (1 if minimize else -1))
+        table = Table(
+            title=f"{study}: top {min(top, len(done))} of {len(st.trials)} trials "
+            f"({cfg.get('direction', 'maximize')} {cfg.get('objective', '?')})"
+        )
+        for col in ("#", "value", "state", "cost s", "architecture"):
+            table.add_column(col, justify="left" if col == "architecture" else "right")
+        for t in done[:top]:
+            arch = st.space.describe(t.arch) if st.space is not None else str(dict(t.arch))
+            table.add_row(str(t.number), _fmt(t.value), t.state.value, f"{t.cost:.3g}", arch)
+        console.print(table)

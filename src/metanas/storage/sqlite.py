@@ -1,0 +1,440 @@
+"""The default store: one SQLite file (stdlib ``sqlite3``) holding many studies.
+
+Every write is one small ``BEGIN IMMEDIATE`` transaction, so ``record`` is durable when it returns
+(WAL with ``synchronous=NORMAL`` survives a killed process; only a power cut may lose the last
+commits). A busy timeout lets several processes share one file without "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from metanas.storage.base import Duplicate, StudyInfo
+from metanas.types import Budget, StorageError, TaskInfo, Trial, TrialState, UserInputError
+
+SCHEMA_VERSION = 1
+_APP = "metanas"
+_BUSY_MS = 60_000
+_HEADER = b"SQLite format 3\x00"
+_NAME_RE = re.compile(r"^[^/\\:*?\"<>|\x00-\x1f\x7f]{1,200}$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    space TEXT NOT NULL,
+    task TEXT NOT NULL,
+    config TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    number INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    budget TEXT,
+    value REAL,
+    metrics TEXT NOT NULL,
+    error TEXT,
+    cost REAL NOT NULL,
+    curve TEXT NOT NULL,
+    info TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    asked_seq INTEGER NOT NULL,
+    told_seq INTEGER,
+    PRIMARY KEY (study_id, number)
+);
+CREATE TABLE IF NOT EXISTS duplicates (
+    study_id INTEGER NOT NULL REFERENCES studies(id),
+    asked_seq INTEGER NOT NULL,
+    told_seq INTEGER,
+    of_number INTEGER NOT NULL,
+    arch TEXT NOT NULL,
+    key TEXT NOT NULL,
+    budget TEXT,
+    info TEXT NOT NULL,
+    PRIMARY KEY (study_id, asked_seq)
+);
+"""
+
+_TRIAL_COLS = (
+    "number, arch, key, state, budget, value, metrics, error, cost, curve, info, "
+    "started_at, finished_at, asked_seq, told_seq"
+)
+_INSERT_TRIAL = (
+    f"INSERT OR REPLACE INTO trials (study_id, {_TRIAL_COLS}) VALUES ({', '.join('?' * 16)})"
+)
+_INSERT_DUP = (
+    "INSERT OR REPLACE INTO duplicates (study_id, asked_seq, told_seq, of_number, arch, key, "
+    "budget, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def check_study_name(name: str) -> str:
+    """Return ``name`` if it is a usable study name, else raise :class:`UserInputError`."""
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name != name.strip():
+        raise UserInputError(
+            f"study name {name!r} is not allowed; use 1-200 printable characters without "
+            "path separators, quotes, wildcards or surrounding spaces, e.g. 'nb201-evolution'."
+        )
+    return name
+
+
+def _default(o: Any) -> Any:
+    # numpy scalars and arrays reach us from spaces and metrics; store them as plain JSON
+    if hasattr(o, "item") and callable(o.item) and getattr(o, "ndim", 0) == 0:
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, (tuple, set, frozenset)):
+        return list(o)
+    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
+
+
+def _dumps(x: Any) -> str:
+    if not x and isinstance(x, (dict, list)):  # most trials carry empty info and curves
+        return "{}" if isinstance(x, dict) else "[]"
+    return json.dumps(x, separators=(",", ":"), default=_default)
+
+
+def _budget_json(b: Budget | None) -> str | None:
+    return None if b is None else _dumps(b.to_dict())
+
+
+def _path_of(location: str | os.PathLike[str] | None) -> str:
+    """``None`` / ``":memory:"`` -> in memory; ``sqlite:///rel`` or ``sqlite:////abs`` -> a path."""
+    if location is None:
+        return ":memory:"
+    loc = os.fspath(location)
+    if loc.startswith("sqlite:"):
+        if not loc.startswith("sqlite:///"):
+            raise UserInputError(
+                f"storage URL {loc!r} is malformed; write sqlite:///relative.db or sqlite:////abs/path.db."
+            )
+        loc = loc[len("sqlite:///") :] or ":memory:"
+    if "://" in loc:
+        raise UserInputError(
+            f"storage {loc!r} is not supported; give a file path or a sqlite:///path.db URL."
+        )
+    return loc
+
+
+class SQLiteStore:
+    """Studies and trials in one SQLite file.
+
+    Args:
+        location: a file path, a ``sqlite:///path.db`` URL, or ``None`` / ``":memory:"`` for a
+            throwaway in-memory store.
+        readonly: open an existing file for reading only (never creates or migrates it).
+    """
+
+    def __init__(
+        self, location: str | os.PathLike[str] | None = None, *, readonly: bool = False
+    ) -> None:
+        self.path = _path_of(location)
+        self.readonly = readonly
+        self._conn = self._connect()
+
+    # ----------------------------------------------------------------- opening
+    def _connect(self) -> sqlite3.Connection:
+        memory = self.path == ":memory:"
+        if not memory:
+            self._check_file()
+        try:
+            if self.readonly and not memory:
+                uri = "file:" + Path(self.path).absolute().as_posix() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_MS / 1000, isolation_level=None)
+            else:
+                conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+            self._init(conn, memory)
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "readonly" in str(e).lower():
+                raise UserInputError(
+                    f"storage {self.path!r} is read-only; make it writable or choose another path."
+                ) from None
+            raise StorageError(
+                f"{self.path!r} is not a usable metanas store ({e}); pick another file or restore a backup."
+            ) from None
+        return conn
+
+    def _check_file(self) -> None:
+        p = Path(self.path)
+        if p.is_dir():
+            raise UserInputError(
+                f"storage {self.path!r} is a directory; give a file path such as {p / 'studies.db'}."
+            )
+        if not p.exists():
+            if self.readonly:
+                raise UserInputError(
+                    f"no store at {self.path!r}; check the path (nothing was created)."
+                )
+            parent = p.parent if str(p.parent) else Path(".")
+            if not parent.is_dir():
+                raise UserInputError(
+                    f"directory {str(parent)!r} of storage {self.path!r} does not exist; create it first."
+                )
+            if not os.access(parent, os.W_OK):
+                raise UserInputError(
+                    f"directory {str(parent)!r} is not writable, so storage {self.path!r} cannot be "
+                    "created; choose a writable location."
+                )
+            return
+        with open(p, "rb") as f:
+            head = f.read(len(_HEADER))
+        if head and head != _HEADER:
+            raise StorageError(
+                f"{self.path!r} is not an SQLite file; metanas left it untouched, pick another path."
+            )
+        if not self.readonly and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+            raise UserInputError(
+                f"storage {self.path!r} (or its directory) is read-only; make it writable or choose another path."
+            )
+
+    def _init(self, conn: sqlite3.Connection, memory: bool) -> None:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise StorageError(
+                f"{self.path!r} is an SQLite file of another program (tables: "
+                f"{', '.join(sorted(tables)[:5])}); metanas left it untouched, pick another path."
+            )
+        if tables:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("app") != _APP:
+                raise StorageError(
+                    f"{self.path!r} is not a metanas store; metanas left it untouched, pick another path."
+                )
+            version = int(meta.get("schema_version", "0"))
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path!r} was written by a newer metanas (schema {version} > {SCHEMA_VERSION}); "
+                    "upgrade metanas to read it."
+                )
+        if self.readonly:
+            if not tables:
+                raise StorageError(f"{self.path!r} holds no metanas studies (empty SQLite file).")
+            return
+        if not memory:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        if not tables:
+            with _transaction(conn):
+                for stmt in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(stmt)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('app', ?)", (_APP,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    def _write(self) -> Any:
+        if self.readonly:
+            raise StorageError(
+                f"store {self.path!r} was opened read-only; open it without readonly to write."
+            )
+        return _transaction(self._conn)
+
+    @contextmanager
+    def _write_errors(self) -> Iterator[None]:
+        """A write transaction whose SQLite failures (disk full, lock held too long) read clearly."""
+        try:
+            with self._write():
+                yield
+        except sqlite3.OperationalError as e:
+            raise StorageError(
+                f"could not write to {self.path!r} ({e}); free disk space or stop the other writer, "
+                "then resume the study."
+            ) from None
+
+    # ----------------------------------------------------------------- studies
+    def create_study(
+        self, name: str, space: Mapping[str, Any], task: TaskInfo, config: Mapping[str, Any]
+    ) -> int:
+        check_study_name(name)
+        try:
+            with self._write():
+                cur = self._conn.execute(
+                    "INSERT INTO studies (name, space, task, config, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        name,
+                        _dumps(dict(space)),
+                        _dumps(task.to_dict()),
+                        _dumps(dict(config)),
+                        time.time(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise UserInputError(
+                f"study {name!r} already exists in {self.path!r}; pass --resume (resume=True) or another name."
+            ) from None
+        return int(cur.lastrowid or 0)
+
+    def update_config(self, study_id: int, config: Mapping[str, Any]) -> None:
+        with self._write():
+            self._conn.execute(
+                "UPDATE studies SET config=? WHERE id=?", (_dumps(dict(config)), study_id)
+            )
+
+    def get_study(self, name: str) -> StudyInfo | None:
+        rows = self._study_rows("WHERE s.name = ?", (name,))
+        return rows[0] if rows else None
+
+    def studies(self) -> list[StudyInfo]:
+        return self._study_rows("", ())
+
+    def _study_rows(self, where: str, args: tuple[Any, ...]) -> list[StudyInfo]:
+        sql = f"""
+            SELECT s.id, s.name, s.space, s.task, s.config, s.created_at,
+                   SUM(t.state = 'complete'), SUM(t.state = 'failed'), SUM(t.state = 'running'),
+                   MAX(CASE WHEN t.state = 'complete' THEN t.value END),
+                   MIN(CASE WHEN t.state = 'complete' THEN t.value END)
+            FROM studies s LEFT JOIN trials t ON t.study_id = s.id
+            {where} GROUP BY s.id ORDER BY s.id"""
+        out = []
+        for r in self._conn.execute(sql, args):
+            config = json.loads(r[4])
+            best = r[10] if config.get("direction") == "minimize" else r[9]
+            out.append(
+                StudyInfo(
+                    id=r[0],
+                    name=r[1],
+                    space=json.loads(r[2]),
+                    task=TaskInfo.from_dict(json.loads(r[3])),
+                    config=config,
+                    created_at=r[5],
+                    n_complete=int(r[6] or 0),
+                    n_failed=int(r[7] or 0),
+                    n_running=int(r[8] or 0),
+                    best_value=best,
+                )
+            )
+        return out
+
+    # ----------------------------------------------------------------- trials
+    def record(self, study_id: int, trial: Trial) -> None:
+        row = (
+            study_id,
+            trial.number,
+            _dumps(dict(trial.arch)),
+            trial.key,
+            trial.state.value,
+            _budget_json(trial.budget),
+            trial.value,
+            _dumps(dict(trial.metrics)),
+            trial.error,
+            float(trial.cost),
+            _dumps([dict(c) for c in trial.curve]),
+            _dumps(dict(trial.info)),
+            trial.started_at,
+            trial.finished_at,
+            trial.asked_seq,
+            trial.told_seq,
+        )
+        with self._write_errors():
+            self._conn.execute(_INSERT_TRIAL, row)
+
+    def trials(self, study_id: int) -> list[Trial]:
+        rows = self._conn.execute(
+            f"SELECT {_TRIAL_COLS} FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
+        )
+        return [
+            Trial(
+                number=r[0],
+                arch=json.loads(r[1]),
+                key=r[2],
+                state=TrialState(r[3]),
+                budget=Budget.from_dict(json.loads(r[4])) if r[4] is not None else None,
+                value=r[5],
+                metrics=json.loads(r[6]),
+                error=r[7],
+                cost=r[8],
+                curve=tuple(json.loads(r[9])),
+                info=json.loads(r[10]),
+                started_at=r[11],
+                finished_at=r[12],
+                asked_seq=r[13],
+                told_seq=r[14],
+            )
+            for r in rows
+        ]
+
+    def record_duplicate(self, study_id: int, dup: Duplicate) -> None:
+        row = (
+            study_id,
+            dup.asked_seq,
+            dup.told_seq,
+            dup.of_number,
+            _dumps(dict(dup.arch)),
+            dup.key,
+            _budget_json(dup.budget),
+            _dumps(dict(dup.info)),
+        )
+        with self._write_errors():
+            self._conn.execute(_INSERT_DUP, row)
+
+    def duplicates(self, study_id: int) -> list[Duplicate]:
+        rows = self._conn.execute(
+            "SELECT asked_seq, told_seq, of_number, arch, key, budget, info FROM duplicates "
+            "WHERE study_id = ? ORDER BY asked_seq",
+            (study_id,),
+        )
+        return [
+            Duplicate(
+                of_number=r[2],
+                arch=json.loads(r[3]),
+                key=r[4],
+                asked_seq=r[0],
+                told_seq=r[1],
+                budget=Budget.from_dict(json.loads(r[5])) if r[5] is not None else None,
+                info=json.loads(r[6]),
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a concurrent writer waits (busy timeout)
+    # instead of failing half-way with "database is locked"
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def open_store(storage: Any, *, readonly: bool = False) -> Any:
+    """A store from ``None`` (in memory), a path, a ``sqlite:///`` URL, or a store object."""
+    if storage is None or isinstance(storage, (str, os.PathLike)):
+        return SQLiteStore(storage, readonly=readonly)
+    for method in ("create_study", "record", "trials", "get_study"):
+        if not callable(getattr(storage, method, None)):
+            raise UserInputError(
+                f"storage {storage!r} is not a store (lacks {method}()); pass a path, a sqlite:/// URL or a Store."
+            )
+    return storage

@@ -1,0 +1,549 @@
+"""A study wires the five roles together: ask the strategy, evaluate, record, tell.
+
+Example:
+    >>> from metanas import Space, IntRange
+    >>> from metanas.evaluation.function import FunctionEvaluator
+    >>> from metanas.study import create_study
+    >>> space = Space([IntRange("width", 1, 64)])
+    >>> study = create_study(space, "random", FunctionEvaluator(lambda a: -abs(a["width"] - 40)))
+    >>> len(study.optimize(20).trials)
+    20
+
+Every ask and tell gets a sequence number in the store, so a resumed study replays its strategy
+exactly and re-runs only the trials a crash left running. ``Trial.value`` holds the objective as
+measured; the strategy sees it negated when the direction is ``minimize``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from metanas.evaluation.base import objective_value
+from metanas.space.base import Space
+from metanas.storage.base import Duplicate
+from metanas.storage.sqlite import check_study_name, open_store
+from metanas.strategies.base import (
+    AskEvent,
+    Event,
+    SpaceExhausted,
+    Strategy,
+    TellEvent,
+    get_strategy,
+)
+from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
+
+_DIRECTIONS = ("maximize", "minimize")
+
+
+class StudyStopped(UserWarning):
+    """The study stopped before reaching ``n_trials`` (exhausted space or only duplicates)."""
+
+
+def _jsonable(x: Any) -> Any:
+    try:
+        return json.loads(
+            json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        )
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _strategy_params(strategy: Strategy) -> dict[str, Any]:
+    """Constructor arguments a strategy keeps as attributes (sklearn style), for a later rebuild."""
+    out: dict[str, Any] = {}
+    for p in list(inspect.signature(type(strategy).__init__).parameters)[1:]:
+        if p not in ("space", "seed") and hasattr(strategy, p):
+            out[p] = _jsonable(getattr(strategy, p))
+    return out
+
+
+def _budget_key(b: Budget | None) -> str:
+    return "" if b is None else json.dumps(b.to_dict(), sort_keys=True)
+
+
+class Study:
+    """A search of ``space`` with ``strategy``, scored by ``evaluator``, recorded in ``store``.
+
+    Args:
+        store: ``None`` (in-memory SQLite), a path, a ``sqlite:///...`` URL, or a store object.
+        name: the study's name in the store (default: ``study-N``, the first free N).
+        objective: metric to optimise (default: ``evaluator.objective``).
+        direction: ``"maximize"`` or ``"minimize"``.
+        budget: default budget for candidates that carry none.
+        executor: where evaluations run (default: inline, one at a time).
+        dedupe: tell a repeated candidate (same key and budget) the stored result instead of
+            evaluating it again; it does not count as a trial.
+        task: what the task is (default: ``evaluator.task_info()``).
+        resume: continue a stored study of the same name instead of refusing it.
+    """
+
+    #: consecutive duplicate proposals after which the study stops asking
+    max_duplicates: int = 1000
+
+    def __init__(
+        self,
+        space: Space | None,
+        strategy: Strategy | None,
+        evaluator: Any,
+        *,
+        store: Any = None,
+        name: str | None = None,
+        objective: str | None = None,
+        direction: str = "maximize",
+        budget: Budget | None = None,
+        executor: Any = None,
+        dedupe: bool = True,
+        task: TaskInfo | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.space = space
+        self.strategy = strategy
+        self.evaluator = evaluator
+        self.executor = executor
+        self._store_arg = store
+        self._name = name
+        self.objective = objective
+        self.direction = direction
+        self.budget = budget
+        self.dedupe = dedupe
+        self.task = task
+        self.resume = resume
+        self.stop_reason: str | None = None
+        self._opened = False
+        #: the options a named strategy was built with (create_study sets it), kept for resume
+        self._strategy_kwargs: Mapping[str, Any] | None = None
+
+    # ----------------------------------------------------------------- opening and replay
+    def _open(self, readonly: bool = False) -> None:
+        if self._opened:
+            return
+        if self.direction not in _DIRECTIONS:
+            raise UserInputError(
+                f"direction must be 'maximize' or 'minimize', got {self.direction!r}."
+            )
+        store = open_store(self._store_arg, readonly=readonly)
+        name = self._name
+        if name is None:
+            taken = {s.name for s in store.studies()}
+            name = next(f"study-{i}" for i in range(len(taken) + 1) if f"study-{i}" not in taken)
+        check_study_name(name)
+        info = store.get_study(name)
+        if info is not None and not self.resume:
+            raise UserInputError(
+                f"study {name!r} already exists in {getattr(store, 'path', store)}; pass --resume "
+                "(resume=True) or another name."
+            )
+        self._store, self._name = store, name
+        if self.objective is None:
+            self.objective = (info.config.get("objective") if info else None) or getattr(
+                self.evaluator, "objective", "value"
+            )
+        if info is not None:
+            cfg = info.config
+            self.direction = cfg.get("direction", self.direction)
+            if self.budget is None and cfg.get("budget"):
+                self.budget = Budget.from_dict(cfg["budget"])
+            self.dedupe = cfg.get("dedupe", self.dedupe)
+            self.task = info.task
+            if self.space is not None and _jsonable(self.space.to_dict()) != info.space:
+                raise UserInputError(
+                    f"the space given differs from the one study {name!r} was created with; "
+                    "resume with the original space or start a new study."
+                )
+            self._id = info.id
+        else:
+            if self.space is None or self.strategy is None:
+                raise UserInputError(
+                    f"study {name!r} does not exist; create it with a space and a strategy."
+                )
+            if self.task is None:
+                ti = getattr(self.evaluator, "task_info", None)
+                self.task = ti() if callable(ti) else TaskInfo()
+            self._id = store.create_study(
+                name, _jsonable(self.space.to_dict()), self.task, self._config()
+            )
+        self._opened = True
+        self._load()
+
+    def _config(self) -> dict[str, Any]:
+        s = self.strategy
+        return {
+            "strategy": getattr(s, "name", type(s).__name__),
+            "strategy_kwargs": _jsonable(self._strategy_kwargs)
+            if self._strategy_kwargs is not None
+            else (_strategy_params(s) if s is not None else {}),
+            "seed": _jsonable(getattr(s, "seed", None)),
+            "objective": self.objective,
+            "direction": self.direction,
+            "budget": None if self.budget is None else self.budget.to_dict(),
+            "dedupe": self.dedupe,
+            "evaluator": type(self.evaluator).__name__,
+            "space": getattr(self.space, "name", None),
+        }
+
+    def _load(self) -> None:
+        """Fold the stored trials and duplicates into memory and replay them into the strategy."""
+        self._trials: dict[int, Trial] = {t.number: t for t in self._store.trials(self._id)}
+        dups = self._store.duplicates(self._id) if hasattr(self._store, "duplicates") else []
+        self._cands: dict[int, Candidate] = {}  # trial number -> candidate as the strategy made it
+        self._number_of: dict[int, int] = {}  # strategy candidate id -> trial number
+        self._done: dict[tuple[str, str], int] = {}  # (key, budget) -> finished trial number
+        self._running: dict[tuple[str, str], int] = {}  # (key, budget) -> running trial number
+        self._waiters: dict[int, list[tuple[Candidate, Duplicate]]] = {}
+        self._rerun: list[int] = []
+        self._best: Trial | None = None
+        self._n_finished = 0
+        asks: list[tuple[int, Any]] = [(t.asked_seq, t) for t in self._trials.values()]
+        asks += [(d.asked_seq, d) for d in dups]
+        asks.sort(key=lambda x: x[0])
+        events: list[tuple[int, Event]] = []
+        seq = -1
+        dup_cands: list[tuple[Candidate, Duplicate]] = []
+        for cid, (s, rec) in enumerate(asks):  # the strategy numbers its candidates in ask order
+            cand = Candidate(id=cid, arch=rec.arch, key=rec.key, budget=rec.budget, info=rec.info)
+            events.append((s, AskEvent(cand)))
+            seq = max(seq, s, rec.told_seq or 0)
+            if isinstance(rec, Trial):
+                self._cands[rec.number], self._number_of[cid] = cand, rec.number
+                if rec.state.finished:
+                    events.append((rec.told_seq or s, TellEvent(cand, self._strategy_result(rec))))
+            else:
+                dup_cands.append((cand, rec))
+                if rec.told_seq is not None:
+                    orig = self._trials[rec.of_number]
+                    events.append((rec.told_seq, TellEvent(cand, self._strategy_result(orig))))
+        self._seq = seq + 1
+        for t in sorted(self._trials.values(), key=lambda t: t.number):
+            bkey = (t.key, _budget_key(self._effective_budget(t.budget)))
+            if t.state.finished:
+                self._done.setdefault(bkey, t.number)
+                self._note_finished(t)
+            else:
+                self._running[bkey] = t.number
+                self._rerun.append(t.number)
+        if self.strategy is not None:
+            events.sort(key=lambda e: e[0])
+            self.strategy.replay(ev for _, ev in events)
+            for cand, d in dup_cands:  # duplicates whose tell a crash cut off
+                if d.told_seq is None:
+                    if self._trials[d.of_number].state.finished:
+                        self._tell_duplicate(cand, d)
+                    else:
+                        self._waiters.setdefault(d.of_number, []).append((cand, d))
+
+    # ----------------------------------------------------------------- value conventions
+    def _strategy_result(self, t: Trial | Result) -> Result:
+        """The result as the strategy sees it: higher is better."""
+        v = t.value
+        if v is not None and self.direction == "minimize":
+            v = -v
+        return Result(
+            value=v, metrics=t.metrics, state=t.state, error=t.error, cost=t.cost, curve=t.curve
+        )
+
+    def _normalise(self, r: Result) -> Result:
+        """Take the study's objective from the evaluator's result (value as measured)."""
+        if r.state is TrialState.FAILED:
+            return replace(r, value=None)
+        assert self.objective is not None
+        if self.objective in r.metrics:
+            v = objective_value(r.metrics, self.objective)
+        elif r.value is not None and self.objective == getattr(
+            self.evaluator, "objective", self.objective
+        ):
+            v = float(r.value)
+            r = replace(r, metrics={**r.metrics, self.objective: v})
+        else:
+            v = None
+        if v is None and r.state is TrialState.COMPLETE:
+            return replace(
+                r,
+                value=None,
+                state=TrialState.FAILED,
+                error=f"objective {self.objective!r} missing or NaN in metrics {sorted(r.metrics)}; "
+                "set objective= to a reported metric.",
+            )
+        return replace(r, value=v)
+
+    def _effective_budget(self, b: Budget | None) -> Budget | None:
+        return b if b is not None else self.budget
+
+    def _better(self, a: Trial, b: Trial) -> bool:
+        assert a.value is not None and b.value is not None
+        return a.value < b.value if self.direction == "minimize" else a.value > b.value
+
+    def _note_finished(self, t: Trial) -> None:
+        self._n_finished += 1
+        if (
+            t.state is TrialState.COMPLETE
+            and t.value is not None
+            and (self._best is None or self._better(t, self._best))
+        ):
+            self._best = t
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq - 1
+
+    # ----------------------------------------------------------------- the steps of the loop
+    def _ask_trial(self) -> Trial | None:
+        """Ask until the strategy proposes something new; record it as running. ``None``: dry."""
+        assert self.strategy is not None
+        for _ in range(self.max_duplicates + 1):
+            try:
+                cand = self.strategy.ask()
+            except SpaceExhausted as e:
+                self._stop(f"the strategy has nothing new to propose ({e})")
+                return None
+            bkey = (cand.key, _budget_key(self._effective_budget(cand.budget)))
+            of = self._done.get(bkey) if self.dedupe else None
+            if of is None and self.dedupe:
+                of = self._running.get(bkey)
+            if of is not None:
+                d = Duplicate(
+                    of, cand.arch, cand.key, self._next_seq(), None, cand.budget, cand.info
+                )
+                if self._trials[of].state.finished:
+                    self._tell_duplicate(cand, d)
+                else:  # told when the original finishes
+                    self._store.record_duplicate(self._id, d)
+                    self._waiters.setdefault(of, []).append((cand, d))
+                continue
+            number = len(self._trials)
+            trial = Trial(
+                number=number,
+                arch=dict(cand.arch),
+                key=cand.key,
+                state=TrialState.RUNNING,
+                budget=cand.budget,
+                info=dict(cand.info),
+                started_at=time.time(),
+                asked_seq=self._next_seq(),
+            )
+            self._store.record(self._id, trial)
+            self._trials[number], self._cands[number] = trial, cand
+            self._number_of[cand.id] = number
+            self._running[bkey] = number
+            return trial
+        self._stop(
+            f"the strategy proposed {self.max_duplicates} already-evaluated candidates in a row; "
+            "the space may be exhausted, so use a larger space or fewer trials"
+        )
+        return None
+
+    def _stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        warnings.warn(
+            f"study {self._name!r} stopped after {self._n_finished} trials: {reason}.",
+            StudyStopped,
+            stacklevel=4,
+        )
+        return None
+
+    def _tell_duplicate(self, cand: Candidate, d: Duplicate) -> None:
+        d = replace(d, told_seq=self._next_seq())
+        self._store.record_duplicate(self._id, d)  # durable before the strategy learns of it
+        assert self.strategy is not None
+        self.strategy.tell(cand, self._strategy_result(self._trials[d.of_number]))
+
+    def _next_rerun(self) -> Trial | None:
+        """A trial a crash left running, to evaluate again before asking anything new."""
+        return self._trials[self._rerun.pop(0)] if self._rerun else None
+
+    def _finish(self, number: int, result: Result) -> Trial:
+        r = self._normalise(result)
+        t = self._trials[number]
+        if t.state.finished:
+            raise UserInputError(
+                f"trial {number} of study {self._name!r} was already told; ask a new one."
+            )
+        t = replace(
+            t,
+            state=r.state,
+            value=r.value,
+            metrics=dict(r.metrics),
+            error=r.error,
+            cost=float(r.cost),
+            curve=tuple(dict(c) for c in r.curve),
+            finished_at=time.time(),
+            told_seq=self._next_seq(),
+        )
+        self._store.record(self._id, t)  # durable before anyone learns of it
+        self._trials[number] = t
+        bkey = (t.key, _budget_key(self._effective_budget(t.budget)))
+        self._running.pop(bkey, None)
+        self._done.setdefault(bkey, number)
+        self._note_finished(t)
+        if self.strategy is not None:
+            self.strategy.tell(self._cands[number], self._strategy_result(t))
+            for cand, d in self._waiters.pop(number, []):
+                self._tell_duplicate(cand, d)
+        return t
+
+    # ----------------------------------------------------------------- public API
+    def optimize(
+        self,
+        n_trials: int,
+        *,
+        timeout: float | None = None,
+        progress: bool = False,
+        callbacks: Iterable[Callable[[Study, Trial], None]] = (),
+    ) -> Study:
+        """Run until the study holds ``n_trials`` finished trials (counting earlier runs)."""
+        from metanas._loop import optimize
+
+        self._open()
+        optimize(self, n_trials, timeout=timeout, progress=progress, callbacks=callbacks)
+        return self
+
+    def ask(self) -> Candidate:
+        """The next candidate to evaluate (a trial a crash left running comes first)."""
+        self._open()
+        if self.strategy is None:
+            raise UserInputError(
+                "this study has no strategy (loaded read-only); resume it with create_study."
+            )
+        trial = self._next_rerun() or self._ask_trial()
+        if trial is None:
+            raise SpaceExhausted(f"study {self._name!r} cannot propose more: {self.stop_reason}.")
+        return self._cands[trial.number]
+
+    def tell(self, candidate: Candidate, result: Result | float | Mapping[str, float]) -> Trial:
+        """Record the result of a candidate from :meth:`ask` (a number, metrics or a Result)."""
+        self._open()
+        number = self._number_of.get(candidate.id)
+        if number is None or self._cands[number].key != candidate.key:
+            raise UserInputError(
+                f"candidate {candidate.id} was not asked by study {self._name!r}; tell only what ask() gave."
+            )
+        if not isinstance(result, Result):
+            assert self.objective is not None
+            metrics = (
+                dict(result) if isinstance(result, Mapping) else {self.objective: float(result)}
+            )
+            result = Result(value=None, metrics=metrics)
+        return self._finish(number, result)
+
+    @property
+    def name(self) -> str:
+        self._open()
+        assert self._name is not None
+        return self._name
+
+    @property
+    def id(self) -> int:
+        """The study's id in its store."""
+        self._open()
+        return self._id
+
+    @property
+    def store(self) -> Any:
+        self._open()
+        return self._store
+
+    @property
+    def trials(self) -> list[Trial]:
+        """Every trial (running ones included), by number."""
+        self._open()
+        return [self._trials[i] for i in sorted(self._trials)]
+
+    @property
+    def n_finished(self) -> int:
+        self._open()
+        return self._n_finished
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The complete trial with the best objective value, if any."""
+        self._open()
+        return self._best
+
+    def __repr__(self) -> str:
+        return f"Study(name={self._name!r}, trials={len(getattr(self, '_trials', {}))})"
+
+
+def _as_space(space: Space | str | None) -> Space | None:
+    if isinstance(space, str):
+        from metanas.space import get_space
+
+        return get_space(space)
+    return space
+
+
+def create_study(
+    space: Space | str | None,
+    strategy: str | Strategy = "random",
+    evaluator: Any = None,
+    *,
+    storage: Any = None,
+    study_name: str | None = None,
+    seed: int | None = 0,
+    resume: bool = False,
+    strategy_kwargs: Mapping[str, Any] | None = None,
+    **study_kwargs: Any,
+) -> Study:
+    """Create a study, or with ``resume=True`` continue the stored one of that name.
+
+    A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
+    replays the stored asks and tells, and re-runs the trials a crash left running.
+    """
+    import metanas.strategies  # noqa: F401 - registers the built-in strategies
+
+    store = open_store(storage)
+    if study_name is not None:
+        check_study_name(study_name)
+    info = store.get_study(study_name) if study_name is not None else None
+    space = _as_space(space)
+    given_instance = isinstance(strategy, Strategy)
+    if info is not None and resume:
+        if space is None:
+            from metanas.space import space_from_dict
+
+            space = space_from_dict(info.space)
+        cfg = info.config
+        if not isinstance(strategy, Strategy):
+            strategy = get_strategy(
+                cfg["strategy"], space, seed=cfg.get("seed"), **(cfg.get("strategy_kwargs") or {})
+            )
+    elif space is None:
+        raise UserInputError(
+            "create_study needs a space (a Space or a registered name such as 'nb201')."
+        )
+    elif not isinstance(strategy, Strategy):
+        strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
+    study = Study(
+        space, strategy, evaluator, store=store, name=study_name, resume=resume, **study_kwargs
+    )
+    if not given_instance:  # the exact options, for a faithful rebuild on resume
+        study._strategy_kwargs = dict(strategy_kwargs or {})
+    study._open()
+    return study
+
+
+def load_study(storage: Any, study_name: str) -> Study:
+    """Open a stored study for reading its trials and best trial (no strategy, no evaluator)."""
+    store = open_store(storage, readonly=True)
+    info = store.get_study(study_name)
+    if info is None:
+        names = ", ".join(s.name for s in store.studies()) or "none"
+        raise UserInputError(
+            f"no study {study_name!r} in {getattr(store, 'path', store)}; existing: {names}."
+        )
+    try:
+        from metanas.space import space_from_dict
+
+        space: Space | None = space_from_dict(info.space)
+    except Exception:  # a space kind this installation lacks; trials are still readable
+        space = None
+    study = Study(space, None, None, store=store, name=study_name, resume=True)
+    study._open(readonly=True)
+    return study
+
+
+__all__ = ["Study", "StudyStopped", "create_study", "load_study"]

@@ -1,0 +1,75 @@
+"""``metanas studies``: tables of studies and trials; bad input is one line and exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from metanas.cli import main
+from metanas.evaluation.function import FunctionEvaluator
+from metanas.space import IntRange, Space
+from metanas.study import create_study
+
+SPACE = Space([IntRange("width", 1, 64)], name="widths")
+
+
+def score(arch):
+    return -abs(arch["width"] - 40)
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich folds cells to 80 columns when not on a terminal
+    path = tmp_path / "s.db"
+    create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=path, study_name="alpha"
+    ).optimize(12)
+    create_study(
+        SPACE,
+        "grid",
+        FunctionEvaluator(score),
+        storage=path,
+        study_name="beta",
+        direction="minimize",
+    ).optimize(5)
+    return path
+
+
+def test_lists_studies(db, capsys):
+    assert main(["studies", str(db)]) == 0
+    out = capsys.readouterr().out
+    from metanas.study import load_study
+
+    best_beta = min(t.value for t in load_study(db, "beta").trials)  # minimised
+    for text in ("alpha", "beta", "random", "grid", "widths", "12", f"{best_beta:g}"):
+        assert text in out
+
+
+def test_shows_top_trials(db, capsys):
+    assert main(["studies", str(db), "--study", "alpha", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "top 3 of 12" in out and out.count("width=") == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["studies", "{tmp}/missing.db"], "no store at"),
+        (["studies", "{tmp}/notes.txt"], "not an SQLite file"),
+        (["studies", "{db}", "--study", "gamma"], "no study 'gamma'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(db, tmp_path, capsys, args, message):
+    (tmp_path / "notes.txt").write_text("hello\n")
+    argv = [a.format(tmp=tmp_path, db=db) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_usage_errors_exit_2(db, capsys):
+    assert main(["studies", str(db), "--bogus"]) == 2
+    assert "--bogus" in capsys.readouterr().err
+    assert main(["studies"]) == 2
+    assert main(["no-such-command"]) == 2
+    assert main(["--help"]) == 0

@@ -1,0 +1,404 @@
+"""The study loop: counting, failures, dedupe, guards, directions, executors, manual ask/tell."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import pytest
+
+from metanas.evaluation.function import FunctionEvaluator
+from metanas.execution.base import Job, JobOutcome
+from metanas.space import Choice, IntRange, Space
+from metanas.storage import SQLiteStore
+from metanas.strategies.base import ReplayMismatch, Strategy
+from metanas.study import Study, StudyStopped, create_study, load_study
+from metanas.types import Budget, Decision, Result, TrialState, UserInputError
+
+SPACE = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="toy")
+
+
+def score(arch: dict[str, Any]) -> float:
+    return -abs(arch["w"] - 70) + (arch["op"] == "b")
+
+
+class ListStrategy(Strategy):
+    """Proposes a fixed list (repeats allowed), cycling; records what it is told."""
+
+    name = "list"
+
+    def __init__(self, space, seed=0, archs=()):
+        super().__init__(space, seed)
+        self.archs = list(archs)
+        self.told: list[tuple[int, float | None]] = []
+
+    def _ask(self):
+        return self.archs[self.n_asked % len(self.archs)]
+
+    def _tell(self, candidate, result):
+        self.told.append((candidate.id, result.value))
+
+
+def _archs(*ws: int) -> list[dict[str, Any]]:
+    return [{"w": w, "op": "a"} for w in ws]
+
+
+def test_optimize_counts_and_best(tmp_path):
+    s = create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=tmp_path / "s.db", study_name="r"
+    )
+    s.optimize(30)
+    assert len(s.trials) == 30 and s.n_finished == 30
+    assert all(t.state is TrialState.COMPLETE for t in s.trials)
+    assert len({t.key for t in s.trials}) == 30
+    assert s.best_trial.value == max(score(t.arch) for t in s.trials)
+    s.optimize(45)  # n_trials counts what the study already holds
+    assert len(s.trials) == 45
+    assert [t.number for t in s.trials] == list(range(45))
+    seqs = sorted(x for t in s.trials for x in (t.asked_seq, t.told_seq))
+    assert seqs == list(range(90))  # inline: ask, tell, ask, tell ...
+
+
+def test_same_seed_same_trials():
+    runs = [
+        [
+            t.arch
+            for t in create_study(
+                SPACE,
+                "evolution",
+                FunctionEvaluator(score),
+                seed=3,
+                strategy_kwargs={"population_size": 8, "sample_size": 3},
+            )
+            .optimize(40)
+            .trials
+        ]
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_minimize_direction_negates_for_strategy():
+    strat = ListStrategy(SPACE, archs=_archs(1, 2, 3))
+    s = Study(SPACE, strat, FunctionEvaluator(lambda a: float(a["w"])), direction="minimize")
+    s.optimize(3)
+    assert [t.value for t in s.trials] == [1.0, 2.0, 3.0]  # as measured
+    assert [v for _, v in strat.told] == [-1.0, -2.0, -3.0]  # higher is better for the strategy
+    assert s.best_trial.number == 0
+    with pytest.raises(UserInputError, match="direction"):
+        Study(SPACE, ListStrategy(SPACE, archs=_archs(1)), None, direction="up").optimize(1)
+
+
+def boom(arch):
+    if arch["w"] % 2:
+        raise RuntimeError(f"odd width {arch['w']}")
+    return float(arch["w"])
+
+
+def test_evaluator_errors_become_failed_trials():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(1, 2, 3, 4)), FunctionEvaluator(boom))
+    s.optimize(4)
+    states = [t.state for t in s.trials]
+    assert states == [TrialState.FAILED, TrialState.COMPLETE] * 2
+    assert s.trials[0].error == "RuntimeError: odd width 1" and s.trials[0].value is None
+    assert s.best_trial.number == 3
+
+
+def test_missing_objective_fails_trial():
+    s = Study(
+        SPACE, ListStrategy(SPACE, archs=_archs(1)), FunctionEvaluator(lambda a: {"acc": 1.0})
+    )
+    s.optimize(1)
+    assert s.trials[0].state is TrialState.FAILED and "'value'" in s.trials[0].error
+    s2 = Study(
+        SPACE,
+        ListStrategy(SPACE, archs=_archs(1)),
+        FunctionEvaluator(lambda a: {"acc": 0.5}),
+        objective="acc",
+    )
+    assert s2.optimize(1).best_trial.value == 0.5
+
+
+def test_dedupe_tells_cached_result_and_does_not_count(tmp_path):
+    calls: list[int] = []
+
+    def f(a):
+        calls.append(a["w"])
+        return float(a["w"])
+
+    strat = ListStrategy(SPACE, archs=_archs(1, 2, 1, 1, 3, 2, 4))
+    s = Study(SPACE, strat, FunctionEvaluator(f), store=tmp_path / "s.db", name="d")
+    s.optimize(4)
+    assert calls == [1, 2, 3, 4]
+    assert [t.arch["w"] for t in s.trials] == [1, 2, 3, 4]
+    assert strat.told == [(0, 1.0), (1, 2.0), (2, 1.0), (3, 1.0), (4, 3.0), (5, 2.0), (6, 4.0)]
+    dups = s.store.duplicates(s.id)
+    assert [(d.of_number, d.told_seq - d.asked_seq) for d in dups] == [(0, 1), (0, 1), (1, 1)]
+
+
+def test_dedupe_off_evaluates_again():
+    s = Study(
+        SPACE, ListStrategy(SPACE, archs=_archs(1, 1)), FunctionEvaluator(score), dedupe=False
+    )
+    assert len(s.optimize(2).trials) == 2
+
+
+def test_only_duplicates_stops_with_message():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(5)), FunctionEvaluator(score))
+    s.max_duplicates = 50
+    with pytest.warns(StudyStopped, match="in a row"):
+        s.optimize(10)
+    assert len(s.trials) == 1 and "in a row" in s.stop_reason
+
+
+def test_exhausted_grid_stops():
+    small = Space([Choice("op", ("a", "b", "c"))], name="small")
+    s = create_study(small, "grid", FunctionEvaluator(lambda a: 1.0))
+    with pytest.warns(StudyStopped):
+        s.optimize(10)
+    assert sorted(t.arch["op"] for t in s.trials) == ["a", "b", "c"]
+
+
+def test_existing_name_needs_resume(tmp_path):
+    db = tmp_path / "s.db"
+    create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="x").optimize(2)
+    with pytest.raises(UserInputError, match=r"already exists.*; pass --resume"):
+        create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="x")
+    with pytest.raises(UserInputError, match="study name"):
+        create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="a/b")
+    other = Space([IntRange("w", 0, 9)], name="other")
+    with pytest.raises(UserInputError, match="space given differs"):
+        create_study(
+            other, "random", FunctionEvaluator(score), storage=db, study_name="x", resume=True
+        )
+
+
+def test_resume_rebuilds_strategy_from_config(tmp_path):
+    db = tmp_path / "s.db"
+    kw = {"population_size": 6, "sample_size": 2}
+    ref = create_study(
+        SPACE, "evolution", FunctionEvaluator(score), seed=5, strategy_kwargs=kw
+    ).optimize(30)
+    create_study(
+        SPACE,
+        "evolution",
+        FunctionEvaluator(score),
+        storage=db,
+        study_name="e",
+        seed=5,
+        strategy_kwargs=kw,
+    ).optimize(12)
+    # the strategy name, options and seed given here are ignored: the stored ones win
+    s = create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="e", seed=99, resume=True
+    )
+    assert s.strategy.name == "evolution" and s.strategy.population_size == 6
+    s.optimize(30)
+    assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]
+
+
+def test_resume_with_other_seed_instance_mismatches(tmp_path):
+    db = tmp_path / "s.db"
+    create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="m", seed=1
+    ).optimize(5)
+    from metanas.strategies import get_strategy
+
+    with pytest.raises(ReplayMismatch):
+        create_study(
+            SPACE,
+            get_strategy("random", SPACE, seed=2),
+            FunctionEvaluator(score),
+            storage=db,
+            study_name="m",
+            resume=True,
+        )
+
+
+def test_running_trial_is_rerun_on_resume(tmp_path):
+    db = tmp_path / "s.db"
+    s = create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="c")
+    s.optimize(3)
+    cand = s.ask()  # asked, recorded as running, never told: as if the process died
+    s.store.close()
+    s2 = create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="c", resume=True
+    )
+    assert s2.trials[3].state is TrialState.RUNNING
+    s2.optimize(5)
+    assert [t.state for t in s2.trials] == [TrialState.COMPLETE] * 5
+    assert s2.trials[3].arch == cand.arch and s2.trials[3].value == score(cand.arch)
+
+
+def test_manual_ask_tell():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(3, 4, 3, 5)), FunctionEvaluator(score))
+    c0 = s.ask()
+    t0 = s.tell(c0, 7.0)
+    c1 = s.ask()
+    t1 = s.tell(c1, {"value": 9.0, "acc": 0.1})
+    assert (t0.value, t1.value, t1.metrics["acc"]) == (7.0, 9.0, 0.1)
+    with pytest.raises(UserInputError, match="already told"):
+        s.tell(c1, 1.0)
+    c2 = s.ask()  # the repeat of w=3 was told the stored 7.0 and skipped
+    assert c2.arch["w"] == 5 and c2.id == 3 and s.strategy.told[2] == (2, 7.0)
+    assert s.best_trial.value == 9.0
+
+
+def test_budget_is_passed_and_part_of_dedupe_key():
+    seen: list[Budget | None] = []
+
+    def f(arch, budget, report):
+        seen.append(budget)
+        for step in range(1, 4):
+            assert report(step, {"acc": step / 10}) is Decision.CONTINUE
+        return {"value": budget.epochs}
+
+    s = Study(
+        SPACE, ListStrategy(SPACE, archs=_archs(1)), FunctionEvaluator(f), budget=Budget(epochs=12)
+    )
+    s.optimize(1)
+    assert seen == [Budget(epochs=12)] and s.trials[0].value == 12
+    assert [c["acc"] for c in s.trials[0].curve] == [0.1, 0.2, 0.3]
+
+
+class ReversingExecutor:
+    """Finishes jobs in reverse order, `capacity` at a time: the loop must not assume order."""
+
+    capacity = 3
+
+    def __init__(self):
+        self.queue: list[Job] = []
+        self.max_inflight = 0
+        self.shut = False
+
+    def submit(self, job: Job) -> None:
+        self.queue.append(job)
+        self.max_inflight = max(self.max_inflight, len(self.queue))
+
+    def wait(self, timeout=None):
+        if not self.queue:
+            return []
+        job = self.queue.pop()
+        return [JobOutcome(job.id, job.fn(*job.args))]
+
+    def shutdown(self):
+        self.shut = True
+
+
+def test_executor_agnostic_async_loop():
+    ex = ReversingExecutor()
+    s = Study(
+        SPACE, ListStrategy(SPACE, archs=_archs(*range(20))), FunctionEvaluator(score), executor=ex
+    )
+    s.optimize(10)
+    assert ex.max_inflight == 3 and not ex.shut  # a caller's executor stays usable
+    assert len(s.trials) == 10 and s.n_finished == 10
+    assert all(t.state is TrialState.COMPLETE for t in s.trials)
+    told = [t.told_seq for t in s.trials]
+    assert told != sorted(told)  # finished out of order, recorded faithfully
+
+
+def test_in_flight_duplicate_waits_for_original():
+    ex = ReversingExecutor()
+    strat = ListStrategy(SPACE, archs=_archs(1, 1, 2, 3))
+    s = Study(SPACE, strat, FunctionEvaluator(lambda a: float(a["w"])), executor=ex)
+    s.optimize(3)
+    assert [t.arch["w"] for t in s.trials] == [1, 2, 3]
+    assert (1, 1.0) in strat.told and len(strat.told) == 4
+
+
+def slow(arch):
+    time.sleep(0.01)
+    return 1.0
+
+
+def test_timeout_stops_asking():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(*range(100))), FunctionEvaluator(slow))
+    s.optimize(100, timeout=0.05)
+    assert 0 < len(s.trials) < 100 and all(t.state.finished for t in s.trials)
+
+
+def test_callbacks_and_quiet_by_default(capsys):
+    got = []
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(*range(10))), FunctionEvaluator(score))
+    s.optimize(3, callbacks=[lambda st, t: got.append((st is s, t.number))])
+    assert got == [(True, 0), (True, 1), (True, 2)]
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    s.optimize(5, progress=True)
+    assert "5/5" in capsys.readouterr().err
+
+
+def test_bad_arguments():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(1)), FunctionEvaluator(score))
+    for bad in (-1, 1.5, "3"):
+        with pytest.raises(UserInputError, match="n_trials"):
+            s.optimize(bad)
+    with pytest.raises(UserInputError, match="timeout"):
+        s.optimize(1, timeout=0)
+    with pytest.raises(UserInputError, match="unknown strategy"):
+        create_study(SPACE, "nope", FunctionEvaluator(score))
+    with pytest.raises(UserInputError, match="no evaluator"):
+        Study(SPACE, ListStrategy(SPACE, archs=_archs(1)), None).optimize(1)
+
+
+def test_load_study_read_only(tmp_path):
+    db = tmp_path / "s.db"
+    s = create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="l", direction="minimize"
+    )
+    s.optimize(8)
+    ro = load_study(db, "l")
+    assert [t.arch for t in ro.trials] == [t.arch for t in s.trials]
+    assert ro.best_trial.value == min(t.value for t in s.trials)
+    assert ro.space == SPACE and ro.direction == "minimize"
+    with pytest.raises(UserInputError, match="no evaluator"):
+        ro.optimize(10)
+    with pytest.raises(UserInputError, match=r"no study 'zz'.*existing: l"):
+        load_study(db, "zz")
+    assert SQLiteStore(db).get_study("l").n_complete == 8
+
+
+def test_function_evaluator_forms():
+    rep = lambda step, m: Decision.CONTINUE  # noqa: E731
+    assert FunctionEvaluator(lambda a: 2).evaluate({}, None, rep).value == 2.0
+    r = FunctionEvaluator(lambda a: float("nan")).evaluate({}, None, rep)
+    assert r.state is TrialState.FAILED and "NaN" in r.error
+    r = FunctionEvaluator(lambda a: "x").evaluate({}, None, rep)
+    assert r.state is TrialState.FAILED
+    r = FunctionEvaluator(lambda a: {"acc": 2}).evaluate({}, None, rep)
+    assert r.value is None and r.metrics == {"acc": 2.0}
+    r = FunctionEvaluator(lambda a, b=None: {"value": 1, "acc": 2}).evaluate({}, None, rep)
+    assert r.metrics == {"value": 1.0, "acc": 2.0}
+    assert FunctionEvaluator(lambda *a: len(a)).evaluate({}, None, rep).value == 3.0
+    assert FunctionEvaluator(score).task_info().name == "score"
+    with pytest.raises(UserInputError, match="takes no arguments"):
+        FunctionEvaluator(lambda: 1).evaluate({}, None, rep)
+    assert isinstance(FunctionEvaluator(lambda a: Result(1.0)).evaluate({}, None, rep), Result)
+
+
+def test_warnings_are_the_only_output_of_a_stop(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = Study(SPACE, ListStrategy(SPACE, archs=_archs(5)), FunctionEvaluator(score))
+        s.max_duplicates = 3
+        s.optimize(3)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.slow  # spawning workers that import torch takes ~20 s on two cores
+def test_process_pool_executor_runs_the_loop(tmp_path):
+    from metanas.execution import ProcessPoolExecutor
+
+    ex = ProcessPoolExecutor(workers=2, threads_per_worker=1)
+    try:
+        s = create_study(SPACE, "random", FunctionEvaluator(boom), storage=tmp_path / "p.db",
+                         study_name="pool", executor=ex)  # fmt: skip
+        s.optimize(8)
+    finally:
+        ex.shutdown()
+    assert len(s.trials) == 8 and all(t.state.finished for t in s.trials)
+    for t in s.trials:  # odd widths raise inside the worker and come back as failed trials
+        assert (t.state is TrialState.FAILED) == bool(t.arch["w"] % 2)
+        assert t.value == (None if t.arch["w"] % 2 else float(t.arch["w"]))
