@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -42,4 +42,22 @@ class Dataset:
             input_shape=self.input_shape,
             n_classes=self.n_classes,
             n_samples=int(self.x_train.shape[0] + self.x_val.shape[0]),
+        )
+
+    def subsample_train(self, limit: int, seed: int = 0) -> Dataset:
+        """A copy whose train split is a seeded stratified subsample of ``limit`` examples."""
+        from metanas.data.splits import LIMIT_STREAM, rng_for, stratified_subsample
+
+        if limit >= self.x_train.shape[0]:
+            return self
+        idx = stratified_subsample(self.y_train.numpy(), limit, rng_for(seed, LIMIT_STREAM))
+        index = torch.from_numpy(idx)
+        meta = {**self.meta, "limit": int(limit)}
+        return replace(self, x_train=self.x_train[index], y_train=self.y_train[index], meta=meta)
+
+    def summary(self) -> str:
+        """One line: name, modality, shapes and split sizes."""
+        return (
+            f"{self.name} ({self.modality}): input {self.input_shape}, {self.n_classes} classes, "
+            f"train/val/test = {len(self.y_train)}/{len(self.y_val)}/{len(self.y_test)}"
         )

@@ -1,0 +1,94 @@
+"""Named data sets: ``register_dataset`` adds a loader, ``load_dataset`` calls it.
+
+A loader is ``loader(*, seed, val_fraction, **options) -> Dataset``; ``load_dataset`` then applies
+``limit`` (a stratified subsample of the train split), so loaders never deal with it.
+
+>>> from metanas.data import load_dataset
+>>> data = load_dataset("digits", seed=0)
+>>> data.input_shape, data.n_classes
+((1, 8, 8), 10)
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from metanas.types import UserInputError
+
+if TYPE_CHECKING:
+    from metanas.data.base import Dataset
+
+Loader = Callable[..., "Dataset"]
+L = TypeVar("L", bound=Loader)
+
+_LOADERS: dict[str, Loader] = {}
+_BUILTINS_LOADED = False
+
+
+def register_dataset(name: str) -> Callable[[L], L]:
+    """Decorator: register ``loader`` under ``name``; a name can be registered only once."""
+    if not name or name != name.strip() or name.lower() != name:
+        raise UserInputError(f"data set names are lower-case without spaces, got {name!r}.")
+
+    def deco(loader: L) -> L:
+        if name in _LOADERS:
+            raise UserInputError(
+                f"data set {name!r} is already registered; pick another name for the new loader."
+            )
+        _LOADERS[name] = loader
+        return loader
+
+    return deco
+
+
+def _load_builtins() -> None:
+    # the built-in loaders register themselves on import; deferred so `import metanas.data` is cheap
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        from metanas.data import images, text, timeseries  # noqa: F401
+
+
+def dataset_names() -> list[str]:
+    """All registered data set names, sorted."""
+    _load_builtins()
+    return sorted(_LOADERS)
+
+
+def load_dataset(
+    name: str,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    limit: int | None = None,
+    **options: Any,
+) -> Dataset:
+    """Load the registered data set ``name`` as in-memory tensors.
+
+    ``seed`` fixes the validation split (and the ``limit`` subsample); ``val_fraction`` is the share
+    of the training pool held out for validation; ``limit`` keeps a stratified subsample of that
+    many training examples; ``options`` go to the loader (e.g. ``max_len`` for text).
+    """
+    _load_builtins()
+    if name not in _LOADERS:
+        close = difflib.get_close_matches(name, list(_LOADERS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserInputError(
+            f"unknown data set {name!r}; {hint}known: {', '.join(sorted(_LOADERS))}."
+        )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserInputError(f"limit must be a positive integer or None, got {limit!r}.")
+    loader = _LOADERS[name]
+    try:
+        inspect.signature(loader).bind(seed=seed, val_fraction=val_fraction, **options)
+    except TypeError as e:
+        raise UserInputError(
+            f"data set {name!r} does not take these options ({e}); remove them."
+        ) from e
+    data = loader(seed=seed, val_fraction=val_fraction, **options)
+    if limit is not None:
+        data = data.subsample_train(limit, seed=seed)
+    return data
