@@ -1,0 +1,148 @@
+# mypy: disable-error-code="union-attr,operator,arg-type"
+# (mypy sees ModuleList items as bare Modules; TorchScript forbids "type:" comments in forward)
+"""Text classifier over token ids ``(T,)``: embedding, recurrent or attention layers, masked mean pool.
+
+``cell`` "rnn" / "gru" / "lstm" stacks ``layers`` recurrent layers of ``num_units`` (batch first);
+"attention" projects the embedding to ``num_units``, adds a learned positional embedding, and
+stacks ``layers`` ``nn.TransformerEncoderLayer`` blocks that ignore padding. Token id 0 is padding
+(sequences are right-padded); the mean over non-pad positions feeds a linear layer. ``n_classes=1``
+gives one logit per sequence, shape ``(B, 1)``, for a sigmoid / BCE loss.
+
+Example:
+    >>> import torch
+    >>> net = build_text({"cell": "gru", "num_units": 32, "layers": 1}, (12,), 2, vocab_size=100)
+    >>> tuple(net(torch.randint(1, 100, (3, 12))).shape)
+    (3, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from metanas.nn._common import check_shape, get_choice, get_int
+from metanas.nn.registry import register_builder
+from metanas.types import UserInputError
+
+TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
+PAD_ID = 0
+
+_RNN: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RecurrentEncoder(nn.Module):
+    def __init__(self, cell: str, embed_dim: int, units: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.rnn = _RNN[cell](
+            embed_dim,
+            units,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]  # (B, T, units); right padding leaves valid steps untouched
+
+
+class AttentionEncoder(nn.Module):
+    """Post-norm self-attention blocks (``nn.TransformerEncoderLayer`` with ReLU) over padded tokens.
+
+    The blocks are ``nn.TransformerEncoderLayer`` modules (same parameters and state dict), but their
+    math is run here: the layer's own forward switches to a fused kernel in inference without
+    grad, so a trace taken with grad enabled differs from its check and ``torch.jit.trace`` fails.
+    """
+
+    def __init__(
+        self, embed_dim: int, units: int, layers: int, heads: int, dropout: float, max_len: int
+    ) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.proj = nn.Linear(embed_dim, units)
+        self.pos = nn.Parameter(torch.zeros(1, max_len, units))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                units, heads, dim_feedforward=2 * units, dropout=dropout, batch_first=True
+            )
+            for _ in range(layers)
+        )
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        b, t = pad.shape
+        h = self.proj(x) + self.pos[:, :t]  # (B, T, U)
+        u = h.shape[2]
+        # a row of padding only would make every attention weight NaN: let it attend to itself
+        keep = ~(pad & ~pad.all(dim=1, keepdim=True))
+        mask = keep[:, None, None, :]  # (B, 1, 1, T): True = may be attended to
+        p = self.dropout if self.training else 0.0
+        for block in self.blocks:
+            attn = block.self_attn
+            w, bias = attn.in_proj_weight, attn.in_proj_bias
+            qkv = nn.functional.linear(h, w, bias)  # (B, T, 3U)
+            qkv = qkv.view(b, t, 3, self.heads, u // self.heads).permute(2, 0, 3, 1, 4)
+            a = nn.functional.scaled_dot_product_attention(
+                qkv[0], qkv[1], qkv[2], attn_mask=mask, dropout_p=p
+            )  # (B, heads, T, U / heads)
+            a = attn.out_proj(a.transpose(1, 2).reshape(b, t, u))
+            h = block.norm1(h + block.dropout1(a))
+            ff = block.linear2(block.dropout(torch.relu(block.linear1(h))))
+            h = block.norm2(h + block.dropout2(ff))
+        return h
+
+
+class TextClassifier(nn.Module):
+    def __init__(
+        self, vocab_size: int, embed_dim: int, encoder: nn.Module, units: int, n_classes: int
+    ) -> None:
+        super().__init__()
+        self.pad_id = PAD_ID  # an attribute: TorchScript cannot read module globals
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
+        self.encoder = encoder
+        self.classifier = nn.Linear(units, n_classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        pad = tokens == self.pad_id  # (B, T)
+        h = self.encoder(self.embedding(tokens), pad)  # (B, T, units)
+        keep = (~pad).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+        pooled = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (B, units)
+        return self.classifier(pooled)  # (B, n_classes)
+
+
+@register_builder("rnn_text")
+def build_text(
+    arch: Mapping[str, Any],
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    vocab_size: int | None = None,
+    embed_dim: int = 64,
+    heads: int | None = None,
+    dropout: float = 0.0,
+    max_len: int | None = None,
+) -> TextClassifier:
+    """Text classifier for token ids of length ``input_shape[0]`` (``max_len`` for longer ones)."""
+    check_shape(input_shape, 1, "(sequence length,)", "rnn_text")
+    if vocab_size is None or vocab_size < 2:
+        raise UserInputError(
+            f"rnn_text models need vocab_size >= 2 (ids 0..vocab_size-1, 0 = padding), got {vocab_size}."
+        )
+    cell = get_choice(arch, "cell", TEXT_CELLS, "rnn_text")
+    units = get_int(arch, "num_units", "rnn_text")
+    layers = get_int(arch, "layers", "rnn_text")
+    encoder: nn.Module
+    if cell == "attention":
+        if heads is None:  # the most heads up to 4 that divide num_units
+            heads = next(h for h in (4, 2, 1) if units % h == 0)
+        if heads < 1 or units % heads:
+            raise UserInputError(
+                f"num_units={units} is not divisible by heads={heads}; pick heads dividing it."
+            )
+        length = max(max_len or 0, input_shape[0])
+        encoder = AttentionEncoder(embed_dim, units, layers, heads, dropout, length)
+    else:
+        encoder = RecurrentEncoder(cell, embed_dim, units, layers, dropout)
+    return TextClassifier(vocab_size, embed_dim, encoder, units, n_classes)
