@@ -3,7 +3,9 @@
 Public names only; torch, ray and plotting are imported lazily by the modules that need them.
 """
 
+from metanas.evaluation.function import FunctionEvaluator
 from metanas.space import Choice, Condition, FloatRange, IntRange, Space, get_space
+from metanas.study import Study, create_study, load_study
 from metanas.types import (
     Budget,
     Candidate,
@@ -24,15 +26,19 @@ __all__ = [
     "Choice",
     "Condition",
     "FloatRange",
+    "FunctionEvaluator",
     "IntRange",
     "MetanasError",
     "Result",
     "Space",
     "StorageError",
+    "Study",
     "TaskInfo",
     "Trial",
     "TrialState",
     "UserInputError",
     "__version__",
+    "create_study",
     "get_space",
+    "load_study",
 ]

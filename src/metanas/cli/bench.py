@@ -1,0 +1,212 @@
+"""``metanas bench nb201|nb101|table``: strategies x seeds on a benchmark table.
+
+The strategy searches on the objective (validation accuracy); the table printed reports, per
+strategy, the report metric (test accuracy) of the best-by-objective architecture after N distinct
+queries, the best objective, and the median number of distinct queries to the table's best
+architecture (seeds that never reach it count as "> N").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from metanas.cli.app import app
+
+if TYPE_CHECKING:
+    from metanas.benchrun import BenchResult
+    from metanas.evaluation.tabular import TableEvaluator
+
+bench_app = typer.Typer(
+    name="bench",
+    help="Benchmark search strategies on tables (NAS-Bench-201, NAS-Bench-101 subset, your CSV).",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+
+StrategyOpt = Annotated[
+    str,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="Registered strategy name(s), comma-separated (random, evolution, local_search, ...), "
+        "or optuna-tpe (needs Optuna).",
+    ),
+]
+QueriesOpt = Annotated[
+    int, typer.Option("--queries", "-n", help="Distinct queries per run (repeats are free).")
+]
+SeedsOpt = Annotated[int, typer.Option("--seeds", "-k", help="Runs per strategy, seeds 0..K-1.")]
+JsonOpt = Annotated[
+    Path | None,
+    typer.Option("--json", help="Write every run's architectures and values here (JSON)."),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", help="Run through the study loop and record in this store (path or URL)."
+    ),
+]
+
+
+def _run(
+    ev: TableEvaluator,
+    strategy: str,
+    queries: int,
+    seeds: int,
+    json_path: Path | None,
+    storage: str | None,
+) -> BenchResult:
+    import warnings
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from metanas.benchrun import parse_strategies, run_bench
+    from metanas.types import UserInputError
+
+    names = parse_strategies(strategy)
+    if seeds < 1:
+        raise UserInputError(f"--seeds must be at least 1, got {seeds}.")
+    if queries < 1:
+        raise UserInputError(f"--queries must be at least 1, got {queries}.")
+    if json_path is not None:  # fail now rather than after the whole benchmark
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserInputError(
+                f"cannot create folder {str(json_path.parent)!r} for --json ({e.strerror}); "
+                "give a writable path."
+            ) from None
+        if json_path.is_dir() or not os.access(json_path.parent, os.W_OK):
+            raise UserInputError(
+                f"cannot write --json {str(json_path)!r}; give a writable file path."
+            )
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{ev.name}", total=len(names) * seeds)
+
+        def done(run: object) -> None:
+            progress.update(
+                task,
+                advance=1,
+                description=f"{ev.name} {getattr(run, 'strategy', '')} seed {getattr(run, 'seed', '')}",
+            )
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a study stopping early is visible in the counts
+            res = run_bench(ev, None, names, list(range(seeds)), queries, storage, on_done=done)
+    _print(res)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(res.to_json(), indent=1))
+        Console().print(f"wrote {json_path}")
+    return res
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    if mean != mean:
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _print(res: BenchResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    digits = 2 if res.best_value > 1.5 else 4  # percent vs fraction tables
+    obj = res.objective
+    t = Table(
+        title=f"{res.table}: {res.n_queries} distinct queries; table best {obj} "
+        f"{res.best_value:.{digits}f}"
+    )
+    t.add_column("strategy")
+    t.add_column("seeds", justify="right")
+    if res.report is not None:
+        t.add_column(f"{res.report} of best {obj}", justify="right")
+    t.add_column(f"best {obj}", justify="right")
+    t.add_column("median queries to table best", justify="right")
+    t.add_column("reached", justify="right")
+    for s in res.summaries.values():
+        med = s.median_queries_to_best
+        cells = [s.strategy, str(s.n_seeds)]
+        if res.report is not None:
+            cells.append(_pm(s.report_mean, s.report_std, digits))
+        cells += [
+            _pm(s.best_value_mean, s.best_value_std, digits),
+            f"{med:g}" if med is not None else f"> {res.n_queries}",
+            f"{s.n_reached}/{s.n_seeds}",
+        ]
+        t.add_row(*cells)
+    console = Console()
+    if not console.is_terminal:  # files and pipes: do not wrap at rich's default 80 columns
+        console = Console(width=120)
+    console.print(t)
+
+
+@bench_app.command("nb201")
+def bench_nb201(
+    strategy: StrategyOpt = "random",
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="cifar10 or cifar100.")
+    ] = "cifar10",
+    queries: QueriesOpt = 100,
+    seeds: SeedsOpt = 10,
+    json_path: JsonOpt = None,
+    storage: StorageOpt = None,
+) -> None:
+    """NAS-Bench-201: search on validation accuracy, report test accuracy (200 epochs)."""
+    from metanas.evaluation.tabular import nb201_table
+
+    _run(nb201_table(dataset), strategy, queries, seeds, json_path, storage)
+
+
+@bench_app.command("nb101")
+def bench_nb101(
+    strategy: StrategyOpt = "random",
+    queries: QueriesOpt = 100,
+    seeds: SeedsOpt = 10,
+    json_path: JsonOpt = None,
+    storage: StorageOpt = None,
+) -> None:
+    """The NAS-Bench-101 subset (10,250 cells): search and report val_acc_108."""
+    from metanas.evaluation.tabular import nb101_table
+
+    _run(nb101_table(), strategy, queries, seeds, json_path, storage)
+
+
+@bench_app.command("table")
+def bench_table(
+    csv: Annotated[Path, typer.Option("--csv", help="Your table (CSV, optionally .gz).")],
+    objective: Annotated[str, typer.Option("--objective", help="Column to maximise.")],
+    space: Annotated[str, typer.Option("--space", help="Space of the arch column.")] = "nb201",
+    arch_column: Annotated[
+        str, typer.Option("--arch-column", help="Column of architecture strings.")
+    ] = "arch",
+    report: Annotated[
+        str | None, typer.Option("--report", help="Column to report for the best architecture.")
+    ] = None,
+    strategy: StrategyOpt = "random",
+    queries: QueriesOpt = 100,
+    seeds: SeedsOpt = 10,
+    json_path: JsonOpt = None,
+    storage: StorageOpt = None,
+) -> None:
+    """Your own table: one row per architecture, an arch-string column and numeric columns."""
+    from metanas.evaluation.tabular import TableEvaluator
+
+    ev = TableEvaluator.from_csv(
+        csv, space=space, arch_column=arch_column, objective=objective, report=report
+    )
+    _run(ev, strategy, queries, seeds, json_path, storage)

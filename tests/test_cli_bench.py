@@ -1,0 +1,102 @@
+"""``metanas bench``: the table it prints, the JSON it writes, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from metanas.cli import main
+from metanas.evaluation.tabular import nb201_table
+from metanas.space.nb201 import nb201_to_string
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_bench_nb201_prints_table_and_writes_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "out" / "b.json"
+    rc, out, err = _run(
+        capsys, "bench", "nb201", "--strategy", "random,local_search", "--queries", "30",
+        "--seeds", "2", "--json", str(path),
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "random" in out and "local_search" in out and "/2" in out
+    data = json.loads(path.read_text())
+    assert data["queries"] == 30 and data["report"] == "test_acc"
+    assert data["table_best"]["value"] == pytest.approx(91.6067)
+    runs = data["runs"]["random"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    assert len(runs[0]["archs"]) == 30 == len(set(runs[0]["keys"]))
+    assert len(runs[0]["values"]) == len(runs[0]["reports"]) == 30
+    assert set(data["summary"]) == {"random", "local_search"}
+
+
+def test_bench_cifar100_and_tpe(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("optuna")
+    rc, out, err = _run(
+        capsys, "bench", "nb201", "--dataset", "cifar100", "--strategy", "optuna-tpe",
+        "--queries", "15", "--seeds", "1",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "nb201-cifar100" in out and "optuna-tpe" in out
+
+
+def test_bench_nb101_with_storage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    rc, out, err = _run(
+        capsys, "bench", "nb101", "--strategy", "evolution", "--queries", "10", "--seeds", "1",
+        "--storage", str(db),
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "nb101-subset" in out and db.is_file()
+    from metanas.storage.sqlite import SQLiteStore
+
+    with SQLiteStore(str(db), readonly=True) as store:
+        (info,) = store.studies()
+        assert info.name == "bench-nb101-subset-evolution-s0-q10"
+        assert info.n_complete == 10
+
+
+def test_bench_user_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ev = nb201_table()
+    p = tmp_path / "mine.csv"
+    with open(p, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["cell", "score", "acc"])
+        for i in range(50):
+            w.writerow([nb201_to_string(ev.arch(i)), i, 100 - i])
+    j = tmp_path / "m.json"
+    rc, _, err = _run(
+        capsys, "bench", "table", "--csv", str(p), "--arch-column", "cell", "--objective", "score",
+        "--report", "acc", "--queries", "50", "--seeds", "1", "--json", str(j),
+    )  # fmt: skip
+    assert rc == 0, err
+    data = json.loads(j.read_text())
+    assert data["table_best"]["value"] == 49
+    s = data["summary"]["random"]
+    # 50 queries over a 50-row table find its best (row 49, acc 51) with certainty
+    assert s["n_reached"] == 1 and s["report_mean"] == 51
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["bench", "nb201", "--strategy", "nope"], "unknown strategy 'nope'"),
+        (["bench", "nb201", "--dataset", "mnist", "--seeds", "1"], "cifar10 or cifar100"),
+        (["bench", "nb201", "--queries", "0"], "--queries"),
+        (["bench", "table", "--csv", "/no/such.csv", "--objective", "x"], "does not exist"),
+        (["bench", "nb101", "--strategy", "optuna-tpe", "--seeds", "1"], "optuna-tpe"),
+    ],
+)
+def test_bench_errors(capsys: pytest.CaptureFixture[str], argv: list[str], match: str) -> None:
+    rc, _, err = _run(capsys, *argv)
+    assert rc == 2
+    assert match in err
