@@ -208,6 +208,7 @@ class TableEvaluator:
         self.cost_model = cost
         self.name = name
         self._index: _Index | None = None
+        self._table: Table | None = None
 
     @classmethod
     def from_csv(
@@ -237,7 +238,10 @@ class TableEvaluator:
     # ----------------------------------------------------------------- loading
     @property
     def table(self) -> Table:
-        return load_table(self.path)
+        # held on the instance: the module cache's path lookup costs more than a table query
+        if self._table is None:
+            self._table = load_table(self.path)
+        return self._table
 
     def _check(self) -> None:
         t = self.table
@@ -294,6 +298,7 @@ class TableEvaluator:
         # the table and its index are rebuilt (and cached) in the receiving process
         state = dict(self.__dict__)
         state["_index"] = None
+        state["_table"] = None
         return state
 
     # ----------------------------------------------------------------- queries
