@@ -1,0 +1,96 @@
+"""The one call the study and the CLI make: wrap a cold strategy in a warm start from a store.
+
+Example:
+    >>> from metanas.space import Space, IntRange
+    >>> s = warm_start_strategy(Space([IntRange("w", 1, 9)]), "random", None)
+    >>> s.name                     # an empty store knows nothing: the cold strategy itself
+    'random'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from metanas.meta.knowledge import KnowledgeBase
+from metanas.meta.warmstart import WarmStart
+from metanas.space.base import Space
+from metanas.strategies.base import Strategy, get_strategy
+from metanas.types import TaskInfo, UserInputError
+
+
+def warm_start_strategy(
+    space: Space,
+    strategy: str | Strategy,
+    source: Any,
+    *,
+    seed: int | None = 0,
+    strategy_kwargs: Mapping[str, Any] | None = None,
+    task: TaskInfo | None = None,
+    evaluator: Any = None,
+    exclude: Iterable[str | None] = (),
+    max_tasks: int = 5,
+    **warm_kwargs: Any,
+) -> Strategy:
+    """``strategy`` warm-started from the tasks ``source`` (a store, path or URL) knows on
+    ``space``, most similar to ``task`` first; the cold strategy itself when it knows none.
+
+    ``task`` defaults to ``evaluator.task_info()``. ``exclude`` names studies to ignore (the
+    study being created). The priors end up in the
+    strategy's options, so a study stores them and a resume rebuilds the same warm start.
+    """
+    if isinstance(strategy, Strategy):
+        if isinstance(strategy, WarmStart):
+            return strategy
+        name, seed = strategy.name, strategy.seed
+    else:
+        name = strategy
+    if name == "warm_start":
+        raise UserInputError("warm_start=... wraps a cold strategy; name one, e.g. local_search.")
+    if task is None and callable(getattr(evaluator, "task_info", None)):
+        task = evaluator.task_info()
+    kb = KnowledgeBase(source)
+    try:
+        priors = kb.priors(space, task, exclude=[e for e in exclude if e], max_tasks=max_tasks)
+    finally:
+        kb.close()
+    if isinstance(strategy, Strategy) and not priors:
+        return strategy
+    if not priors:
+        return get_strategy(name, space, seed=seed, **dict(strategy_kwargs or {}))
+    return WarmStart(
+        space,
+        seed=seed,
+        inner=name,
+        inner_kwargs=dict(strategy_kwargs or {}),
+        priors=priors,
+        **warm_kwargs,
+    )
+
+
+def warm_factory(
+    source: Any,
+    space: Space,
+    evaluator: Any = None,
+    task: TaskInfo | None = None,
+    **warm_kwargs: Any,
+) -> Callable[[str, int], Strategy]:
+    """``make(strategy_name, seed)`` building warm-started strategies from ``source``, whose
+    priors are read once (for ``metanas bench --warm-start STORE``: many seeds, one store)."""
+    if task is None and callable(getattr(evaluator, "task_info", None)):
+        task = evaluator.task_info()
+    kb = KnowledgeBase(source)
+    try:
+        priors = kb.priors(space, task)
+    finally:
+        kb.close()
+
+    def make(name: str, seed: int) -> Strategy:
+        if not priors:
+            return get_strategy(name, space, seed=seed)
+        return WarmStart(space, seed=seed, inner=name, priors=priors, **warm_kwargs)
+
+    return make
+
+
+__all__ = ["warm_factory", "warm_start_strategy"]
