@@ -16,6 +16,9 @@ from metanas.types import Architecture, Budget, Decision, Result, Trial, UserInp
 if TYPE_CHECKING:
     from metanas.study import Study
 
+#: seconds between heartbeats of the study's lock while trials run
+_HEARTBEAT_S = 60.0
+
 
 def run_evaluation(evaluator: Any, arch: Architecture, budget: Budget | None) -> Result:
     """Evaluate one architecture; never raises for an evaluator error (it becomes a failed result).
@@ -82,6 +85,7 @@ def optimize(
     deadline = None if timeout is None else time.monotonic() + timeout
     bar = _Progress(n_trials, study.n_finished) if progress else None
     inflight: set[int] = set()
+    beat = time.monotonic()
     asking = True
     ok = False
     try:
@@ -103,7 +107,10 @@ def optimize(
                 executor.submit(Job(id=trial.number, fn=run_evaluation, args=job_args))
             if not inflight:
                 break
-            for outcome in executor.wait(None):
+            if time.monotonic() - beat > _HEARTBEAT_S:  # tell other processes this study is alive
+                study._heartbeat()
+                beat = time.monotonic()
+            for outcome in executor.wait(_HEARTBEAT_S):
                 if outcome.id not in inflight:
                     continue
                 inflight.discard(outcome.id)

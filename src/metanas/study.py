@@ -12,12 +12,22 @@ Example:
 Every ask and tell gets a sequence number in the store, so a resumed study replays its strategy
 exactly and re-runs only the trials a crash left running. ``Trial.value`` holds the objective as
 measured; the strategy sees it negated when the direction is ``minimize``.
+
+Parallelism and concurrency: trials of one study run in parallel through its executor (a process
+pool, or Ray across machines), with one driver process owning the strategy. Several processes may
+share one store file, each optimizing its own study. A second process that tries to optimize a
+study another live process is optimizing is refused with a clear error (the store keeps a lock
+per study, with a heartbeat); a lock left by a crashed process is taken over, so a resume after
+``kill -9`` just works. (Unlike Optuna's many-workers-per-study, a metanas strategy's state is
+replayed exactly from the store, which needs one writer per study.)
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -287,6 +297,36 @@ class Study:
         ):
             self._best = t
 
+    # ----------------------------------------------------------------- one process per study
+    def _acquire(self) -> bool:
+        """Become the one process writing this study; ``True`` if the lock was taken just now.
+
+        Several processes may share a store, each on its own study; a second process on the same
+        study is refused with a clear error, because a strategy's state lives in one process (add
+        parallel trials with an executor instead). A lock left by a dead process is taken over.
+        """
+        if getattr(self, "_locked", False) or not hasattr(self._store, "acquire_lock"):
+            return False
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._store.acquire_lock(self._id, owner)
+        if self._store.fingerprint(self._id) != (len(self._trials), self._seq - 1):
+            self._store.release_lock(self._id, owner)
+            raise UserInputError(
+                f"study {self._name!r} was changed by another process since it was opened; open it "
+                "again with resume=True (--resume) to continue from its latest state."
+            )
+        self._owner, self._locked = owner, True
+        return True
+
+    def _release(self) -> None:
+        if getattr(self, "_locked", False):
+            self._locked = False
+            self._store.release_lock(self._id, self._owner)
+
+    def _heartbeat(self) -> None:
+        if getattr(self, "_locked", False):
+            self._store.heartbeat(self._id, self._owner)
+
     def _next_seq(self) -> int:
         self._seq += 1
         return self._seq - 1
@@ -399,7 +439,13 @@ class Study:
         from metanas._loop import optimize
 
         self._open()
-        optimize(self, n_trials, timeout=timeout, progress=progress, callbacks=callbacks)
+        runnable = self.strategy is not None and self.evaluator is not None
+        took = self._acquire() if runnable else False
+        try:
+            optimize(self, n_trials, timeout=timeout, progress=progress, callbacks=callbacks)
+        finally:
+            if took:
+                self._release()
         return self
 
     def ask(self) -> Candidate:
@@ -409,6 +455,7 @@ class Study:
             raise UserInputError(
                 "this study has no strategy (loaded read-only); resume it with create_study."
             )
+        self._acquire()  # held until the process ends or optimize() finishes
         trial = self._next_rerun() or self._ask_trial()
         if trial is None:
             raise SpaceExhausted(f"study {self._name!r} cannot propose more: {self.stop_reason}.")
@@ -428,6 +475,7 @@ class Study:
                 dict(result) if isinstance(result, Mapping) else {self.objective: float(result)}
             )
             result = Result(value=None, metrics=metrics)
+        self._acquire()
         return self._finish(number, result)
 
     @property
@@ -486,13 +534,17 @@ def create_study(
     seed: int | None = 0,
     resume: bool = False,
     strategy_kwargs: Mapping[str, Any] | None = None,
+    warm_start: Any = False,
     **study_kwargs: Any,
 ) -> Study:
     """Create a study, or with ``resume=True`` continue the stored one of that name.
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
     replays the stored asks and tells, and re-runs the trials a crash left running.
+    ``warm_start=True`` (or a store path) starts a new study from what the store's earlier
+    studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`).
     """
+    import metanas.meta.warmstart  # registers warm_start, for resumes
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
     store = open_store(storage)
@@ -515,6 +567,20 @@ def create_study(
         raise UserInputError(
             "create_study needs a space (a Space or a registered name such as 'nb201')."
         )
+    elif warm_start:
+        from metanas.meta.hook import warm_start_strategy
+
+        strategy = warm_start_strategy(
+            space,
+            strategy,
+            store if warm_start is True else warm_start,
+            seed=seed,
+            strategy_kwargs=strategy_kwargs,
+            task=study_kwargs.get("task"),
+            evaluator=evaluator,
+            exclude=[study_name],
+        )
+        given_instance = given_instance or strategy.name == "warm_start"  # store its own options
     elif not isinstance(strategy, Strategy):
         strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
     study = Study(

@@ -8,8 +8,11 @@ cap is killed the same way. ``concurrent.futures`` cannot do this: one dead work
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import pickle
+import sys
 import time
 import traceback
 from collections import deque
@@ -18,21 +21,33 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from metanas.execution.base import Job, JobOutcome
-from metanas.types import Result
+from metanas.types import Result, UserInputError
 
 _POLL = 0.05
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap the math threads of this process without importing torch.
+
+    The environment variables take effect when torch (or numpy's BLAS) is first imported by a job;
+    if torch is already loaded, its thread count is set directly. Table-only jobs never pay for
+    importing torch.
+    """
+    if threads is None:
+        return
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 def _worker_main(conn: Connection, threads: int | None) -> None:
     """Worker loop: receive a job, run it, send back the result, until told to stop."""
-    if threads is not None:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-        except ImportError:  # table-only installs have no torch; nothing to configure
-            pass
+    limit_threads(threads)
     conn.send("ready")  # the driver starts a job's clock only once its worker can run it
     while True:
         try:
@@ -41,6 +56,7 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
             return
         if job is None:
             return
+        limit_threads(threads)  # a previous job may have imported torch or changed its threads
         try:
             result = job.fn(*job.args)
         except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
@@ -109,7 +125,9 @@ class ProcessPoolExecutor:
         ctx = mp.get_context(self.start_method)
         parent, child = ctx.Pipe()
         threads = self.threads_per_worker or max(1, (os.cpu_count() or 1) // self.capacity)
-        proc = ctx.Process(target=_worker_main, args=(child, threads), daemon=True)
+        proc = ctx.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(child, threads), daemon=True
+        )
         proc.start()
         child.close()
         return _Worker(proc=proc, conn=parent)
@@ -146,8 +164,14 @@ class ProcessPoolExecutor:
         for w in self._pool:
             if w.ready and w.job is None and self._queue:
                 job = self._queue.popleft()
+                try:
+                    w.conn.send(job)  # pickled whole before any byte is written
+                except (pickle.PicklingError, AttributeError, TypeError) as e:
+                    raise UserInputError(
+                        f"job {job.id} cannot be sent to a worker process ({e}); define the "
+                        "objective or evaluator at module level, or use the inline executor."
+                    ) from None
                 w.job, w.started = job, time.monotonic()
-                w.conn.send(job)
 
     def _check_limits(self) -> None:
         now = time.monotonic()
@@ -160,7 +184,10 @@ class ProcessPoolExecutor:
                 continue
             elif self.time_limit is not None and now - w.started > self.time_limit:
                 self._replace(w, f"time limit of {self.time_limit:g} s exceeded")
-            elif self.memory_limit_mb is not None and _rss_bytes(w.proc.pid) > self.memory_limit_mb * 2**20:
+            elif (
+                self.memory_limit_mb is not None
+                and _rss_bytes(w.proc.pid) > self.memory_limit_mb * 2**20
+            ):
                 self._replace(w, f"memory limit of {self.memory_limit_mb:g} MB exceeded")
 
     def wait(self, timeout: float | None = None) -> list[JobOutcome]:
@@ -173,7 +200,7 @@ class ProcessPoolExecutor:
             for conn in ready:
                 w = next(x for x in self._pool if x.conn is conn)
                 try:
-                    outcome = conn.recv()
+                    outcome: Any = w.conn.recv()
                 except (EOFError, OSError):
                     self._replace(w, f"worker died (exit code {w.proc.exitcode})")
                     continue
@@ -191,16 +218,18 @@ class ProcessPoolExecutor:
 
     def shutdown(self) -> None:
         for w in self._pool:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 w.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         for w in self._pool:
             w.proc.join(timeout=2)
             if w.proc.is_alive():
                 w.proc.kill()
             w.conn.close()
         self._pool.clear()
+        # jobs of an interrupted run must not come back if the pool is used again
+        self._queue.clear()
+        self._done.clear()
+        self._attempts.clear()
 
     def __enter__(self) -> ProcessPoolExecutor:
         return self

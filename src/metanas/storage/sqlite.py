@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -67,6 +68,13 @@ CREATE TABLE IF NOT EXISTS duplicates (
     PRIMARY KEY (study_id, asked_seq)
 );
 """
+
+# one row per study being optimized: who holds it, and when it last showed signs of life
+_LOCKS = """CREATE TABLE IF NOT EXISTS locks (
+    study_id INTEGER PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL)"""
+#: seconds without a heartbeat after which a lock from another host (or a reused pid) is stale
+LOCK_STALE_S = 600.0
 
 _TRIAL_COLS = (
     "number, arch, key, state, budget, value, metrics, error, cost, curve, info, "
@@ -149,6 +157,7 @@ class SQLiteStore:
     # ----------------------------------------------------------------- opening
     def _connect(self) -> sqlite3.Connection:
         memory = self.path == ":memory:"
+        existed = memory or Path(self.path).exists()
         if not memory:
             self._check_file()
         try:
@@ -160,6 +169,10 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             self._init(conn, memory)
         except sqlite3.DatabaseError as e:
+            if not existed and isinstance(e, sqlite3.OperationalError):
+                raise UserInputError(
+                    f"storage {self.path!r} cannot be created ({e}); choose a writable location."
+                ) from None
             if isinstance(e, sqlite3.OperationalError) and "readonly" in str(e).lower():
                 raise UserInputError(
                     f"storage {self.path!r} is read-only; make it writable or choose another path."
@@ -402,6 +415,61 @@ class SQLiteStore:
             for r in rows
         ]
 
+    # ----------------------------------------------------------------- one writer per study
+    def acquire_lock(self, study_id: int, owner: str, *, stale_after: float = LOCK_STALE_S) -> None:
+        """Make ``owner`` (``host:pid``) the one process optimizing the study, or raise
+        :class:`UserInputError` naming the live holder. A holder whose process is gone (same
+        host) or silent for ``stale_after`` seconds is replaced, so a resume after a crash works.
+        """
+        host, _, pid = owner.rpartition(":")
+        with self._write_errors():
+            self._conn.execute(_LOCKS)  # stores written before locks existed gain the table
+            row = self._conn.execute(
+                "SELECT owner, host, pid, heartbeat FROM locks WHERE study_id = ?", (study_id,)
+            ).fetchone()
+            now = time.time()
+            if row is not None and row[0] != owner and not _stale(row, now, stale_after):
+                name = self._conn.execute(
+                    "SELECT name FROM studies WHERE id = ?", (study_id,)
+                ).fetchone()
+                raise StudyBusy(
+                    f"study {name[0] if name else study_id!r} is being optimized by process "
+                    f"{row[2]} on {row[1]} (last seen {now - row[3]:.0f} s ago); run one process "
+                    "per study and add --workers or --executor ray for parallel trials, or wait "
+                    "for it to finish."
+                )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?)",
+                (study_id, owner, host, int(pid), now),
+            )
+
+    def heartbeat(self, study_id: int, owner: str) -> None:
+        with self._write_errors():
+            self._conn.execute(
+                "UPDATE locks SET heartbeat = ? WHERE study_id = ? AND owner = ?",
+                (time.time(), study_id, owner),
+            )
+
+    def release_lock(self, study_id: int, owner: str) -> None:
+        if self.readonly:
+            return
+        with self._write_errors():
+            self._conn.execute(_LOCKS)
+            self._conn.execute(
+                "DELETE FROM locks WHERE study_id = ? AND owner = ?", (study_id, owner)
+            )
+
+    def fingerprint(self, study_id: int) -> tuple[int, int]:
+        """``(trials, highest sequence number)``: changes whenever the study is written to."""
+        n, a, b = self._conn.execute(
+            "SELECT COUNT(*), MAX(asked_seq), MAX(told_seq) FROM trials WHERE study_id = ?",
+            (study_id,),
+        ).fetchone()
+        c, d = self._conn.execute(
+            "SELECT MAX(asked_seq), MAX(told_seq) FROM duplicates WHERE study_id = ?", (study_id,)
+        ).fetchone()
+        return int(n), max(x for x in (a, b, c, d, -1) if x is not None)
+
     def close(self) -> None:
         self._conn.close()
 
@@ -413,6 +481,29 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+
+class StudyBusy(UserInputError):
+    """Another live process is optimizing the study."""
+
+
+def _stale(row: tuple[Any, ...], now: float, stale_after: float) -> bool:
+    _, host, pid, heartbeat = row
+    if now - heartbeat > stale_after:
+        return True
+    if host != socket.gethostname():
+        return False  # cannot see its processes; trust the heartbeat
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 @contextmanager

@@ -1,0 +1,182 @@
+"""Faults around the store: several processes on one file, a second process on the same study,
+a crash that leaves the study's lock behind, and files that are not (our) stores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from metanas.evaluation.function import FunctionEvaluator
+from metanas.space import IntRange, Space
+from metanas.storage.sqlite import SQLiteStore, StudyBusy
+from metanas.study import create_study
+from metanas.types import StorageError, TrialState, UserInputError
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, warnings
+    warnings.simplefilter("ignore")
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.space import IntRange, Space
+    from metanas.study import create_study
+
+    def score(a):
+        time.sleep(float(sys.argv[4]))
+        return -abs(a["w"] - 700) - abs(a["d"] - 3)
+
+    space = Space([IntRange("w", 0, 999), IntRange("d", 1, 4)], name="k")
+    db, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    study = create_study(space, "random", FunctionEvaluator(score), storage=db, study_name=name,
+                         seed=int(sys.argv[5]), resume=True)
+    print("started", flush=True)
+    study.optimize(n)
+    """
+)
+SPACE = Space([IntRange("w", 0, 999), IntRange("d", 1, 4)], name="k")
+
+
+def _child(db, name, n, sleep=0.0, seed=0):
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db), name, str(n), str(sleep), str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _score(a):
+    return -abs(a["w"] - 700) - abs(a["d"] - 3)
+
+
+def _check_trials(db, name, n):
+    trials = SQLiteStore(db, readonly=True)
+    info = trials.get_study(name)
+    ts = trials.trials(info.id)
+    assert [t.number for t in ts] == list(range(n))  # numbers dense: none lost, none overwritten
+    assert all(t.state is TrialState.COMPLETE for t in ts)
+    assert len({t.key for t in ts}) == n  # none evaluated twice
+    seqs = [t.asked_seq for t in ts] + [t.told_seq for t in ts]
+    assert len(set(seqs)) == len(seqs)
+
+
+def test_two_processes_two_studies_one_file(tmp_path):
+    db = tmp_path / "s.db"
+    procs = [_child(db, name, 150) for name in ("a", "b")]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "database is locked" not in err
+    for name in ("a", "b"):
+        _check_trials(db, name, 150)
+
+
+def test_second_process_on_same_study_is_refused_then_resumes(tmp_path):
+    db = tmp_path / "s.db"
+    first = _child(db, "k", 40, sleep=0.1)
+    assert first.stdout.readline().strip() == "started"
+    time.sleep(0.5)  # let it record a few trials
+    before = sorted(os.listdir(tmp_path))
+    second = create_study(SPACE, "random", FunctionEvaluator(_score), storage=db,
+                          study_name="k", resume=True)  # fmt: skip
+    n_before = len(second.trials)
+    with pytest.raises(StudyBusy, match=r"being optimized by process \d+ on .*run one process"):
+        second.optimize(60)
+    with pytest.raises(StudyBusy):
+        second.ask()
+    assert len(second.trials) == n_before  # the refused process recorded nothing
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert sorted(os.listdir(tmp_path)) == before
+    # the study moved on since `second` opened it: a stale view must not write
+    with pytest.raises(UserInputError, match="changed by another process"):
+        second.optimize(60)
+    again = create_study(SPACE, "random", FunctionEvaluator(_score), storage=db,
+                         study_name="k", resume=True)  # fmt: skip
+    again.optimize(60)
+    _check_trials(db, "k", 60)
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path):
+    db = tmp_path / "s.db"
+    p = _child(db, "k", 1000, sleep=0.01)
+    assert p.stdout.readline().strip() == "started"
+    time.sleep(1.0)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=30)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM locks").fetchone()[0] == 1  # left behind
+    con.close()
+    study = create_study(SPACE, "random", FunctionEvaluator(_score), storage=db,
+                         study_name="k", resume=True)  # fmt: skip
+    n = len(study.trials) + 5
+    study.optimize(n)
+    _check_trials(db, "k", n)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM locks").fetchone()[0] == 0  # released at the end
+    con.close()
+
+
+def test_killed_pool_worker_mid_trial_is_retried_in_a_study(tmp_path):
+    from metanas.execution.pool import ProcessPoolExecutor
+
+    space = Space([IntRange("w", 0, 5)])
+    marker = tmp_path / "killed"
+    with ProcessPoolExecutor(2, max_retries=1) as ex:
+        study = create_study(space, "grid", FunctionEvaluator(KillOnce(str(marker))),
+                             storage=tmp_path / "s.db", executor=ex)  # fmt: skip
+        study.optimize(6)
+    assert marker.exists()
+    assert all(t.state is TrialState.COMPLETE for t in study.trials) and len(study.trials) == 6
+
+
+class KillOnce:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __call__(self, a: dict) -> float:
+        if a["w"] == 2 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return float(a["w"])
+
+
+def _bytes(p):
+    return {f: (p.parent / f).read_bytes() for f in os.listdir(p.parent) if f.startswith(p.name)}
+
+
+@pytest.mark.parametrize("kind", ["text", "foreign", "corrupt", "newer", "empty_meta"])
+def test_bad_files_refused_without_writing(tmp_path, kind):
+    p = tmp_path / "s.db"
+    if kind == "text":
+        p.write_text("id,acc\n1,0.5\n")
+    elif kind == "foreign":
+        con = sqlite3.connect(p)
+        con.execute("CREATE TABLE users (id INTEGER)")
+        con.commit()
+        con.close()
+    else:
+        SQLiteStore(p).close()
+        con = sqlite3.connect(p)
+        con.execute("PRAGMA journal_mode=DELETE")  # fold the WAL so the bytes are all in one file
+        if kind == "newer":
+            con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+        if kind == "empty_meta":
+            con.execute("DELETE FROM meta")
+        con.commit()
+        con.close()
+        if kind == "corrupt":
+            data = bytearray(p.read_bytes())
+            data[100:4096] = b"\xff" * (4096 - 100)
+            p.write_bytes(bytes(data))
+    before = _bytes(p)
+    with pytest.raises(StorageError) as e:
+        create_study(SPACE, "random", FunctionEvaluator(_score), storage=p, study_name="x")
+    assert "metanas" in str(e.value) or "SQLite" in str(e.value)
+    assert _bytes(p) == before

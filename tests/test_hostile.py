@@ -1,0 +1,357 @@
+"""Hostile and broken input, through the CLI and the Python API: each case is refused with one
+sentence naming the problem and the fix (exit code 2, no traceback, a typed exception), and
+nothing already stored changes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from metanas.cli import main
+from metanas.evaluation.function import FunctionEvaluator
+from metanas.space import Choice, IntRange, Space
+from metanas.storage.sqlite import SQLiteStore
+from metanas.study import create_study, load_study
+from metanas.types import MetanasError, StorageError, UserInputError
+
+BASE = """\
+study: tiny
+space: {name: macro, params: {max_depth: 2, widths: [16], units: [conv3x3, maxpool3x3]}}
+strategy: {name: random}
+data: {name: digits, limit: 200}
+training: {epochs: 1, num_threads: 1}
+budget: {n_trials: 1}
+final: {epochs: 1, formats: [state_dict]}
+"""
+TABLE = "arch,acc\n|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|,0.5\n"
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in BASE
+    return BASE.replace(old, new)
+
+
+# (id, config text or None, argv after the command, a fragment of the expected sentence)
+SEARCH_CASES = [
+    ("malformed_yaml", "study: x\ndata: {name: digits\n  limit: [\n", [], "not valid YAML at line"),
+    ("unknown_key", BASE + "foo: 1\n", [], "'foo' is not a known setting"),
+    (
+        "misspelt_section_key",
+        _edit("epochs: 1,", "epoch: 1,"),
+        [],
+        "'training.epoch' is not a known",
+    ),
+    (
+        "unknown_strategy",
+        _edit("name: random", "name: annealing"),
+        [],
+        "unknown strategy 'annealing'",
+    ),
+    (
+        "bad_strategy_option",
+        _edit("{name: random}", "{name: random, params: {colour: 1}}"),
+        [],
+        "bad option for strategy 'random'",
+    ),
+    ("unknown_space", _edit("name: macro", "name: nb999"), [], "unknown space 'nb999'"),
+    ("empty_space", _edit("units: [conv3x3, maxpool3x3]", "units: []"), [], "has no options"),
+    ("zero_depth", _edit("max_depth: 2", "max_depth: 0"), [], "max_depth must be a positive"),
+    ("negative_budget", _edit("n_trials: 1", "n_trials: -3"), [], "must be a positive integer"),
+    ("zero_budget", _edit("n_trials: 1", "n_trials: 0"), [], "must be a positive integer"),
+    (
+        "negative_timeout",
+        _edit("n_trials: 1}", "n_trials: 1, timeout_minutes: -1}"),
+        [],
+        "timeout_minutes' must be positive",
+    ),
+    ("zero_epochs", _edit("epochs: 1,", "epochs: 0,"), [], "'training.epochs' must be positive"),
+    (
+        "contradictory_split",
+        _edit("limit: 200", "limit: 200, val_fraction: 1.5"),
+        [],
+        "'data.val_fraction' must be < 1",
+    ),
+    ("unknown_dataset", _edit("name: digits", "name: imagenet"), [], "unknown data set 'imagenet'"),
+    ("wrong_type", _edit("n_trials: 1", "n_trials: many"), [], "must be an integer"),
+    ("bad_optimizer", _edit("epochs: 1,", "epochs: 1, optimizer: rmsprop,"), [], "optimizer'"),
+    ("bad_export_format", _edit("[state_dict]", "[pickle]"), [], "final.formats"),
+    ("top_level_list", "- a\n- b\n", [], "must be a YAML mapping"),
+    ("empty_file", "", [], "must be a YAML mapping"),
+    ("missing_config", None, [], "neither a file nor a shipped config"),
+    ("path_study_name", _edit("study: tiny", "study: ../../etc/passwd"), [], "is not allowed"),
+    ("path_study_flag", BASE, ["--study", "a/b"], "study name 'a/b' is not allowed"),
+    ("zero_trials_flag", BASE, ["--n-trials", "0"], "--n-trials"),
+    ("existing_study", _edit("study: tiny", "study: keep"), [], "already exists"),
+    ("unwritable_out", BASE, ["--out", "/proc/metanas-x/model"], "pass --out with a writable"),
+    ("out_is_a_file", BASE, ["--out", "t.csv"], "pass --out with a writable"),
+]
+
+OTHER_CASES = [
+    ("store_is_text", ["studies", "{d}/c.yaml"], "not an SQLite file"),
+    ("store_missing", ["studies", "{d}/nothere.db"], "no store at"),
+    ("store_study_missing", ["studies", "{d}/s.db", "--study", "nope"], "no study 'nope'"),
+    (
+        "bench_missing_column",
+        ["bench", "table", "--csv", "{d}/t.csv", "--objective", "val_acc"],
+        "has no column 'val_acc'",
+    ),
+    (
+        "bench_missing_csv",
+        ["bench", "table", "--csv", "{d}/no.csv", "--objective", "acc"],
+        "does not exist",
+    ),
+    (
+        "bench_missing_arch_col",
+        [
+            "bench",
+            "table",
+            "--csv",
+            "{d}/t.csv",
+            "--objective",
+            "acc",
+            "--arch-column",
+            "architecture",
+        ],
+        "no column 'architecture'",
+    ),
+    (
+        "bench_yaml_as_csv",
+        ["bench", "table", "--csv", "{d}/c.yaml", "--objective", "acc"],
+        "fix the CSV",
+    ),
+    (
+        "bench_bad_space",
+        ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--space", "nb999"],
+        "not 'nb999'",
+    ),
+    (
+        "bench_negative_queries",
+        ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--queries", "-5"],
+        "--queries must be at least 1",
+    ),
+    (
+        "bench_zero_seeds",
+        ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--seeds", "0"],
+        "--seeds must be at least 1",
+    ),
+    ("bench_unknown_strategy", ["bench", "nb201", "--strategy", "magic"], "unknown strategy"),
+    ("bench_unknown_dataset", ["bench", "nb201", "--dataset", "imagenet"], "cifar10 or cifar100"),
+    (
+        "bench_unwritable_json",
+        [
+            "bench",
+            "table",
+            "--csv",
+            "{d}/t.csv",
+            "--objective",
+            "acc",
+            "--json",
+            "/proc/metanas-x/out.json",
+        ],
+        "give a writable path",
+    ),
+    ("storage_is_dir", ["search", "{d}/c.yaml", "--storage", "{d}"], "is a directory"),
+    (
+        "storage_uncreatable",
+        ["search", "{d}/c.yaml", "--storage", "/proc/s.db"],
+        "choose a writable location",
+    ),
+    ("storage_no_parent", ["search", "{d}/c.yaml", "--storage", "{d}/no/s.db"], "does not exist"),
+    ("storage_bad_url", ["search", "{d}/c.yaml", "--storage", "sqlite://x.db"], "malformed"),
+    (
+        "storage_foreign_sqlite",
+        ["search", "{d}/c.yaml", "--storage", "{d}/foreign.db"],
+        "another program",
+    ),
+    ("storage_newer", ["search", "{d}/c.yaml", "--storage", "{d}/newer.db"], "newer metanas"),
+    ("unknown_command", ["frobnicate"], "No such command"),
+]
+
+
+def _score(a):
+    return float(a["w"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    s = create_study(Space([IntRange("w", 0, 9)]), "random", FunctionEvaluator(_score),
+                     storage=d / "s.db", study_name="keep")  # fmt: skip
+    s.optimize(5)
+    s.store.close()
+    (d / "t.csv").write_text(TABLE)
+    (d / "configs").mkdir()
+    (d / "c.yaml").write_text(BASE)
+    con = sqlite3.connect(d / "foreign.db")
+    con.execute("CREATE TABLE users (id INTEGER)")
+    con.commit()
+    con.close()
+    SQLiteStore(d / "newer.db").close()
+    con = sqlite3.connect(d / "newer.db")
+    con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    return d
+
+
+def _snapshot(d):
+    """The store's bytes and trials, and the other files' bytes: what no refusal may change."""
+    files = {p.name: p.read_bytes() for p in d.iterdir() if p.is_file() and "-" not in p.name}
+    trials = [(t.number, t.state, t.value) for t in load_study(d / "s.db", "keep").trials]
+    return files, trials, sorted(p.name for p in d.iterdir() if "-" not in p.name)
+
+
+def _check_refusal(capsys, argv, fragment):
+    capsys.readouterr()
+    rc = main(argv)
+    cap = capsys.readouterr()
+    text = cap.err + cap.out
+    assert rc == 2, text
+    assert "Traceback" not in text
+    assert fragment in " ".join(text.split()), text
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith("error:")]
+    if lines:  # a metanas error: exactly one sentence on one line
+        assert len(lines) == 1 and lines[0].rstrip().endswith((".", ")"))
+
+
+@pytest.mark.parametrize("case", SEARCH_CASES, ids=[c[0] for c in SEARCH_CASES])
+def test_cli_search_refuses(world, capsys, monkeypatch, case):
+    name, text, extra, fragment = case
+    monkeypatch.chdir(world)
+    cfg = world / "configs" / f"{name}.yaml"  # outside the snapshot
+    if text is not None:
+        cfg.write_text(text)
+    before = _snapshot(world)
+    try:
+        _check_refusal(capsys, ["search", str(cfg), "--storage", "s.db", "-q", *extra], fragment)
+    finally:
+        cfg.unlink(missing_ok=True)
+    after = _snapshot(world)
+    assert after == before
+
+
+@pytest.mark.parametrize("case", OTHER_CASES, ids=[c[0] for c in OTHER_CASES])
+def test_cli_other_commands_refuse(world, capsys, monkeypatch, case):
+    _, argv, fragment = case
+    monkeypatch.chdir(world)
+    before = _snapshot(world)
+    _check_refusal(capsys, [a.format(d=world) for a in argv], fragment)
+    assert _snapshot(world) == before
+
+
+# --------------------------------------------------------------------------- the Python API
+SPACE = Space([IntRange("w", 0, 9)])
+
+
+def _api_cases(d):
+    from metanas.data.user import from_arrays, from_csv
+    from metanas.execution import make_executor
+
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    (d / "nolabel.csv").write_text("a,b\n1,2\n3,4\n")
+    ev = FunctionEvaluator(_score)
+    return [
+        ("csv_missing", lambda: from_csv(d / "none.csv", "label"), "does not exist"),
+        ("csv_no_column", lambda: from_csv(d / "nolabel.csv", "label"), "has no column 'label'"),
+        ("x_wrong_shape", lambda: from_arrays(x[:10], y), None),
+        ("labels_one_class", lambda: from_arrays(x, np.zeros(20, int)), "single class"),
+        ("labels_not_classes", lambda: from_arrays(x, y, x_test=x, y_test=y + 5), "remap"),
+        ("x_nan", lambda: from_arrays(np.full((20, 3), np.nan), y), "NaN"),
+        ("empty_space", lambda: Space([]), "no dimensions"),
+        ("low_above_high", lambda: IntRange("a", 5, 1), "swap them"),
+        ("empty_choice", lambda: Choice("a", []), "no options"),
+        ("unknown_strategy", lambda: create_study(SPACE, "magic", ev), "unknown strategy"),
+        ("bad_direction", lambda: create_study(SPACE, "random", ev, direction="up"), "direction"),
+        ("negative_trials", lambda: create_study(SPACE, "random", ev).optimize(-1), "n_trials"),
+        (
+            "zero_timeout",
+            lambda: create_study(SPACE, "random", ev).optimize(3, timeout=0),
+            "timeout",
+        ),
+        (
+            "path_name",
+            lambda: create_study(SPACE, "random", ev, study_name="a/../b"),
+            "not allowed",
+        ),
+        (
+            "existing_study",
+            lambda: create_study(SPACE, "random", ev, storage=d / "s.db", study_name="keep"),
+            "already exists",
+        ),
+        (
+            "other_space_on_resume",
+            lambda: create_study(
+                Space([IntRange("w", 0, 3)]),
+                "random",
+                ev,
+                storage=d / "s.db",
+                study_name="keep",
+                resume=True,
+            ),
+            "differs",
+        ),
+        ("load_missing_study", lambda: load_study(d / "s.db", "nope"), "no study 'nope'"),
+        (
+            "foreign_store",
+            lambda: create_study(SPACE, "random", ev, storage=d / "foreign.db"),
+            "another program",
+        ),
+        (
+            "newer_store",
+            lambda: create_study(SPACE, "random", ev, storage=d / "newer.db"),
+            "newer metanas",
+        ),
+        ("store_object", lambda: create_study(SPACE, "random", ev, storage=42), "not a store"),
+        ("bad_executor", lambda: make_executor("gpu"), "unknown executor"),
+        ("bad_workers", lambda: make_executor("pool", -2), "workers"),
+    ]
+
+
+def test_api_refuses_with_typed_errors(world):
+    cases = _api_cases(world)
+    assert len(cases) >= 20
+    before = _snapshot(world)
+    for name, fn, fragment in cases:
+        with pytest.raises((UserInputError, StorageError)) as e:
+            fn()
+        msg = str(e.value)
+        assert isinstance(e.value, MetanasError), name
+        assert "\n" not in msg.strip() and msg.rstrip().endswith((".", ")")), (name, msg)
+        if fragment is not None:
+            assert fragment in msg, (name, msg)
+    assert _snapshot(world) == before
+
+
+def test_read_only_store_is_refused_without_writing(world, monkeypatch):
+    before = _snapshot(world)
+    # as a non-root user sees a read-only file (root ignores permission bits)
+    monkeypatch.setattr("metanas.storage.sqlite.os.access", lambda path, mode: False)
+    with pytest.raises(UserInputError, match="read-only; make it writable"):
+        create_study(SPACE, "random", FunctionEvaluator(_score), storage=world / "s.db",
+                     study_name="keep", resume=True)  # fmt: skip
+    monkeypatch.undo()
+    assert _snapshot(world) == before
+
+
+def test_loading_never_unpickles():
+    """No pickle from a store or an exported file: torch.load only with weights_only=True."""
+    import re
+    from pathlib import Path
+
+    import metanas
+
+    root = Path(metanas.__file__).parent
+    bad = []
+    for p in root.rglob("*.py"):
+        for i, line in enumerate(p.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\bpickle\.loads?\(|\bcloudpickle\.loads?\(|\bjoblib\.load\(", code):
+                bad.append(f"{p.name}:{i}")
+            if "torch.load(" in code and "weights_only=True" not in code:
+                bad.append(f"{p.name}:{i}")
+            if re.search(r"allow_pickle\s*=\s*True|yaml\.(unsafe_)?load\(", code):
+                bad.append(f"{p.name}:{i}")
+    assert bad == []
