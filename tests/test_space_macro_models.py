@@ -119,3 +119,13 @@ def test_space_from_dict_classmethod_dispatches_on_kind() -> None:
         s = get_space(name)
         again = Space.from_dict(s.to_dict())
         assert again == s and type(again) is type(s)
+
+
+def test_macro_space_refuses_unknown_units():
+    import pytest
+
+    from metanas.space.macro import MacroChainSpace
+    from metanas.types import UserInputError
+
+    with pytest.raises(UserInputError, match="conv9x9"):
+        MacroChainSpace(units=("conv3x3", "conv9x9"))

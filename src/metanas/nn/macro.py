@@ -26,9 +26,10 @@ from torch import nn
 
 from metanas.nn._common import check_shape, get_choice, get_int
 from metanas.nn.registry import register_builder
+from metanas.space.macro import DEFAULT_UNITS
 from metanas.types import UserInputError
 
-MACRO_UNITS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
+MACRO_UNITS = DEFAULT_UNITS  # the space lists what this builder implements
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int) -> nn.Sequential:

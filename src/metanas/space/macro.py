@@ -58,6 +58,11 @@ class MacroChainSpace(Space):
         self.max_depth = _positive_depth(max_depth)
         self.widths = tuple(widths)
         self.units = tuple(units)
+        unknown = [u for u in self.units if u not in DEFAULT_UNITS]
+        if unknown:
+            raise UserInputError(
+                f"macro space units {unknown} are unknown; use some of {list(DEFAULT_UNITS)}."
+            )
         dims: list[Dim] = [IntRange("depth", 1, self.max_depth)]
         for i in range(1, self.max_depth + 1):
             when = _layer_when(i)
