@@ -17,20 +17,32 @@ from metanas.strategies.base import (
 )
 
 # imported for their registration side effect
+from metanas.strategies.bayesopt import TPE, Bananas
 from metanas.strategies.evolution import RegularizedEvolution
 from metanas.strategies.grid import GridSearch
 from metanas.strategies.local_search import LocalSearch
+from metanas.strategies.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
+from metanas.strategies.qlearning import QLearning
 from metanas.strategies.random import RandomSearch
+from metanas.strategies.reinforce import Reinforce
 
 __all__ = [
+    "ASHA",
+    "BOHB",
+    "TPE",
     "AskEvent",
+    "Bananas",
     "GridSearch",
+    "Hyperband",
     "LocalSearch",
+    "QLearning",
     "RandomSearch",
     "RegularizedEvolution",
+    "Reinforce",
     "ReplayMismatch",
     "SpaceExhausted",
     "Strategy",
+    "SuccessiveHalving",
     "TellEvent",
     "get_strategy",
     "register_strategy",

@@ -1,0 +1,323 @@
+"""Model-based strategies: BANANAS (predictor ensemble + Thompson sampling) and TPE.
+
+Both propose only keys not asked before (pending ones included), so they work in batches.
+
+``bananas`` (White et al. 2021): fit an ensemble predictor on ``space.features`` of the evaluated
+architectures, score a pool of unseen candidates (all neighbours and random mutations of the best
+architectures plus some random ones) and ask the best under the acquisition: independent Thompson
+sampling ``"its"`` (one normal draw per candidate), ``"ucb"`` or the plain mean ``"mean"``.
+
+``tpe``: Parzen estimators per dimension for the good (top ``gamma`` quantile) and the other
+architectures; the candidate maximising ``l(x) / g(x)`` among samples from ``l`` is asked.
+Conditional dimensions count only where they are active.
+
+Example:
+    >>> from metanas.space import Space, Choice
+    >>> s = Space([Choice("a", (1, 2, 3)), Choice("b", ("x", "y"))])
+    >>> st = TPE(s, seed=0)
+    >>> c = st.ask(); sorted(c.arch) == ["a", "b"]
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from metanas.space.base import Space
+from metanas.space.dims import Dim, FloatRange
+from metanas.strategies._surrogates import PREDICTORS, make_predictor
+from metanas.strategies.base import Strategy, register_strategy
+from metanas.types import Candidate, Result, UserInputError
+
+_FINITE_MAX = 64  # dims with at most this many values get a categorical estimator
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise UserInputError(msg)
+
+
+def candidate_pool(
+    strat: Strategy, top: Sequence[Mapping[str, Any]], n_mutate: int, n_random: int
+) -> list[dict[str, Any]]:
+    """Unseen, distinct candidates: all neighbours of ``top``, 2-step mutations, random samples."""
+    space, rng = strat.space, strat.rng
+    out: dict[str, dict[str, Any]] = {}
+
+    def add(a: dict[str, Any]) -> None:
+        k = space.key(a)
+        if k not in strat.seen and k not in out:
+            out[k] = a
+
+    for a in top:
+        for nb in space.neighbours(a):
+            add(nb)
+    for _ in range(n_mutate):
+        if not top:
+            break
+        parent = top[int(rng.integers(len(top)))]
+        add(space.mutate(space.mutate(parent, rng), rng))
+    for _ in range(n_random):
+        add(space.sample(rng))
+    return list(out.values())
+
+
+def _transform(y: np.ndarray, how: str) -> np.ndarray:
+    """Reshape targets so the predictor resolves differences among the best architectures.
+
+    ``"loggap"``: ``-log(best - y + spread)``, which stretches the top and squashes the long tail
+    of broken architectures; ``"clip"``: values below the median raised to the median.
+    """
+    if how == "clip":
+        return np.maximum(y, np.median(y))
+    if how == "loggap":
+        q = np.quantile(y, [0.5, 0.9])
+        spread = max(float(q[1] - q[0]), 1e-12) * 0.1
+        return -np.log(y.max() - y + spread)
+    return y
+
+
+@register_strategy("bananas")
+class Bananas(Strategy):
+    """BANANAS: ensemble predictor on architecture features, Thompson sampling over a local pool.
+
+    Args:
+        n_init: random architectures before the first model.
+        predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"gb"``, ``"rf"`` or ``"gp"``.
+        acquisition: ``"its"`` (independent Thompson sampling), ``"ucb"`` or ``"mean"``.
+        top_k: how many of the best architectures seed the candidate pool.
+        n_mutate, n_random: extra 2-step mutants and random samples in the pool.
+        refit_every: refit after this share of new results (0 = after every result); the model
+            is always refitted while fewer than 100 results exist.
+        transform: target reshaping before the fit: ``"loggap"`` (default: ``-log(best - y + c)``
+            resolves the top), ``"clip"`` (floor at the median) or ``"none"``.
+        n_models, epochs: ensemble size and training epochs of the predictor.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = 0,
+        n_init: int = 10,
+        predictor: str = "mlp",
+        acquisition: str = "its",
+        top_k: int = 5,
+        n_mutate: int = 50,
+        n_random: int = 20,
+        ucb_beta: float = 1.0,
+        refit_every: float = 0.1,
+        transform: str = "loggap",
+        n_models: int = 5,
+        epochs: int = 100,
+    ) -> None:
+        super().__init__(space, seed)
+        _check(
+            predictor in PREDICTORS,
+            f"unknown predictor {predictor!r}; use one of {', '.join(PREDICTORS)}.",
+        )
+        _check(
+            acquisition in ("its", "ucb", "mean"),
+            f"unknown acquisition {acquisition!r}; use 'its', 'ucb' or 'mean'.",
+        )
+        _check(n_init >= 1 and top_k >= 1, "bananas needs n_init >= 1 and top_k >= 1; raise them.")
+        _check(n_models >= 1 and epochs >= 1, "bananas needs n_models >= 1 and epochs >= 1.")
+        self.n_init, self.predictor_name, self.acquisition = n_init, predictor, acquisition
+        self.n_models, self.epochs = n_models, epochs
+        self.top_k, self.n_mutate, self.n_random = top_k, n_mutate, n_random
+        _check(
+            transform in ("none", "clip", "loggap"),
+            f"unknown transform {transform!r}; use 'none', 'clip' or 'loggap'.",
+        )
+        self.ucb_beta, self.refit_every, self.transform = ucb_beta, refit_every, transform
+        self._model: Any = None
+        self._n_fit = 0
+        self._data: list[tuple[dict[str, Any], float]] = []
+
+    def _tell(self, candidate: Candidate, result: Result) -> None:
+        if result.value is not None:
+            self._data.append((dict(candidate.arch), float(result.value)))
+
+    def _fit(self) -> None:
+        n = len(self._data)
+        if self._model is not None and n - self._n_fit < max(1, self.refit_every * (n - 100)):
+            return
+        X = np.stack([self.space.features(a) for a, _ in self._data]).astype(np.float64)
+        y = _transform(np.array([v for _, v in self._data]), self.transform)
+        self._model = make_predictor(
+            self.predictor_name, int(self.rng.integers(2**31)), self.n_models, self.epochs
+        )
+        self._model.fit(X, (y - y.mean()) / (y.std() + 1e-12))
+        self._n_fit = n
+
+    def _ask(self) -> dict[str, Any]:
+        if len(self._data) < self.n_init:
+            return self.sample_unseen()
+        self._fit()
+        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
+        pool = candidate_pool(self, top, self.n_mutate, self.n_random)
+        if not pool:
+            return self.sample_unseen()
+        X = np.stack([self.space.features(a) for a in pool]).astype(np.float64)
+        mu, sd = self._model.predict(X)
+        if self.acquisition == "its":
+            score = mu + sd * self.rng.standard_normal(len(pool))
+        elif self.acquisition == "ucb":
+            score = mu + self.ucb_beta * sd
+        else:
+            score = mu
+        return pool[int(np.argmax(score))]
+
+
+# ------------------------------------------------------------------------------------------- TPE
+class ParzenModel:
+    """Per-dimension Parzen estimator over architectures (categorical or kernel in [0, 1])."""
+
+    def __init__(
+        self, space: Space, archs: Sequence[Mapping[str, Any]], prior_weight: float = 1.0
+    ) -> None:
+        self.space = space
+        self.dims: dict[str, tuple[str, Any]] = {}
+        for d in space.dims:
+            xs = [a[d.name] for a in archs if d.name in a]
+            self.dims[d.name] = self._fit_dim(d, xs, prior_weight)
+
+    @staticmethod
+    def _fit_dim(d: Dim, xs: list[Any], pw: float) -> tuple[str, Any]:
+        card = d.cardinality
+        if card is not None and card <= _FINITE_MAX:
+            vals = list(d.values())
+            w = np.full(card, pw / card)
+            idx = {repr(v): i for i, v in enumerate(vals)}
+            for x in xs:
+                w[idx[repr(x)]] += 1.0
+            return "cat", (vals, idx, w / w.sum())
+        lo, hi = getattr(d, "low", 0), getattr(d, "high", 1)
+        unit = (
+            (lambda v: d._to_unit(v))
+            if isinstance(d, FloatRange)
+            else (lambda v: (v - lo) / max(hi - lo, 1))
+        )
+        centres = np.array([unit(x) for x in xs], dtype=float)
+        bw = 0.5 * max(len(xs), 1) ** -0.2
+        return "kde", (centres, bw, pw / (pw + len(xs)), unit)
+
+    def logpdf(self, arch: Mapping[str, Any]) -> float:
+        s = 0.0
+        for name, (kind, p) in self.dims.items():
+            if name not in arch:
+                continue
+            if kind == "cat":
+                _vals, idx, w = p
+                s += math.log(w[idx[repr(arch[name])]])
+            else:
+                centres, bw, wprior, unit = p
+                u = unit(arch[name])
+                dens = wprior
+                if len(centres):
+                    k = np.exp(-0.5 * ((u - centres) / bw) ** 2) / (bw * math.sqrt(2 * math.pi))
+                    dens += (1 - wprior) * float(k.mean())
+                s += math.log(dens + 1e-12)
+        return s
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for d in self.space.dims:
+            if d.when is not None and not d.when.holds(out):
+                continue
+            kind, p = self.dims[d.name]
+            if kind == "cat":
+                vals, _, w = p
+                out[d.name] = vals[int(rng.choice(len(vals), p=w))]
+                continue
+            centres, bw, wprior, _ = p
+            if not len(centres) or rng.random() < wprior:
+                out[d.name] = d.sample(rng)
+                continue
+            u = float(np.clip(centres[int(rng.integers(len(centres)))] + bw * rng.normal(), 0, 1))
+            if isinstance(d, FloatRange):
+                # clipped: exp(log(high)) can overshoot high by one ulp
+                out[d.name] = min(max(d._from_unit(u), d.low), d.high)
+            else:
+                out[d.name] = round(d.low + u * (d.high - d.low))  # type: ignore[attr-defined]
+        return out
+
+
+def split_good_bad(
+    data: Sequence[tuple[Mapping[str, Any], float | None]], gamma: float
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """Top ``ceil(gamma * n)`` by value (failures last) and the rest."""
+    order = sorted(data, key=lambda av: -np.inf if av[1] is None else -av[1])
+    n_good = max(1, math.ceil(gamma * len(order)))
+    return [a for a, _ in order[:n_good]], [a for a, _ in order[n_good:]]
+
+
+def tpe_propose(
+    strat: Strategy,
+    data: Sequence[tuple[Mapping[str, Any], float | None]],
+    gamma: float,
+    n_candidates: int,
+    prior_weight: float = 1.0,
+) -> dict[str, Any]:
+    """The unseen candidate with the highest ``log l(x) - log g(x)``.
+
+    Candidates come from ``l``; invalid or already-seen draws are replaced by a local pool around
+    the good architectures, so constrained spaces (e.g. table members only) still work.
+    """
+    space, rng = strat.space, strat.rng
+    good, bad = split_good_bad(data, gamma)
+    lm, gm = ParzenModel(space, good, prior_weight), ParzenModel(space, bad, prior_weight)
+    cands: dict[str, dict[str, Any]] = {}
+    for _ in range(n_candidates):
+        a = lm.sample(rng)
+        if space.is_valid(a):
+            k = space.key(a)
+            if k not in strat.seen:
+                cands[k] = a
+    if len(cands) < n_candidates // 2:
+        for a in candidate_pool(strat, good[:5], n_candidates, n_candidates // 4):
+            cands.setdefault(space.key(a), a)
+    if not cands:
+        return strat.sample_unseen()
+    pool = list(cands.values())
+    score = np.array([lm.logpdf(a) - gm.logpdf(a) for a in pool])
+    return pool[int(np.argmax(score))]
+
+
+@register_strategy("tpe")
+class TPE(Strategy):
+    """Tree-structured Parzen estimator over the space's dimensions.
+
+    Args:
+        n_startup: random architectures before the density model.
+        gamma: share of results counted as good.
+        n_candidates: draws from ``l`` scored per ask.
+        prior_weight: pseudo-count of the uniform prior in each estimator.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = 0,
+        n_startup: int = 10,
+        gamma: float = 0.15,
+        n_candidates: int = 48,
+        prior_weight: float = 1.0,
+    ) -> None:
+        super().__init__(space, seed)
+        _check(0 < gamma < 1, f"tpe gamma must be in (0, 1), got {gamma}; use e.g. 0.15.")
+        _check(n_candidates >= 1, "tpe n_candidates must be >= 1; use e.g. 48.")
+        self.n_startup, self.gamma, self.n_candidates = n_startup, gamma, n_candidates
+        self.prior_weight = prior_weight
+        self._data: list[tuple[dict[str, Any], float | None]] = []
+
+    def _tell(self, candidate: Candidate, result: Result) -> None:
+        self._data.append((dict(candidate.arch), result.value))
+
+    def _ask(self) -> dict[str, Any]:
+        if len(self._data) < max(self.n_startup, 2):
+            return self.sample_unseen()
+        return tpe_propose(self, self._data, self.gamma, self.n_candidates, self.prior_weight)

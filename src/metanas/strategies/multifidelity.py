@@ -1,0 +1,271 @@
+"""Multi-fidelity schedulers as strategies: each candidate carries ``Budget(epochs=b)``.
+
+A promotion asks the same architecture again with a larger budget: its key repeats, its budget
+differs (studies identify a trial by ``(key, budget)``). Candidate ``info`` holds the bracket and
+rung so results find their way back, also after a replay.
+
+* ``successive_halving``: brackets of ``eta**s_max`` new architectures at the smallest budget; when
+  a rung is complete its top ``1/eta`` go on to the next budget. A new bracket starts whenever no
+  job is ready, so parallel workers never idle (brackets overlap).
+* ``hyperband``: the same, cycling through the brackets ``s = s_max .. 0`` (Li et al. 2018).
+* ``asha``: asynchronous promotions (Li et al. 2020): on every ask, promote the best
+  not-yet-promoted architecture in the top ``1/eta`` of the highest possible rung, else start a
+  new one at the smallest budget. :meth:`ASHA.should_stop` offers the same rule for per-epoch
+  early stopping of real training runs.
+* ``bohb``: Hyperband whose new architectures come from a TPE model of the results at the largest
+  budget with at least ``n_min`` observations (Falkner et al. 2018); a share ``random_fraction``
+  stays random.
+
+Budgets: geometric ``max_budget * eta**-i`` from ``min_budget``, or explicit ``budgets=`` (e.g.
+``(12, 200)`` for the NAS-Bench-201 tables, ``(4, 12, 36, 108)`` for NAS-Bench-101).
+
+Example:
+    >>> from metanas.space import Space, Choice
+    >>> st = SuccessiveHalving(Space([Choice("a", tuple(range(30)))]), seed=0, min_budget=1, max_budget=9)
+    >>> st.ask().budget.epochs
+    1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from metanas.space.base import Space
+from metanas.strategies.base import Strategy, register_strategy
+from metanas.strategies.bayesopt import tpe_propose
+from metanas.types import Budget, Candidate, Result, UserInputError
+
+
+def rung_budgets(
+    min_budget: float, max_budget: float, eta: float, budgets: Sequence[float] | None = None
+) -> list[float]:
+    """The ascending list of rung budgets."""
+    if budgets is not None:
+        bs = sorted(float(b) for b in budgets)
+        if not bs or bs[0] <= 0 or len(set(bs)) != len(bs):
+            raise UserInputError(f"budgets must be distinct positive numbers, got {list(budgets)}.")
+        return bs
+    if not (0 < min_budget <= max_budget):
+        raise UserInputError(
+            f"need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}."
+        )
+    if eta <= 1:
+        raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+    s_max = math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
+    return [float(max_budget * eta ** -(s_max - i)) for i in range(s_max + 1)]
+
+
+@dataclass
+class _Bracket:
+    id: int
+    sizes: list[int]  # configurations per rung of this bracket
+    first: int  # index of this bracket's first rung in the global budget list
+    rung: int = 0  # current rung, relative to ``first``
+    to_sample: int = 0  # new architectures still to ask (rung 0 only)
+    queue: list[dict[str, Any]] = field(default_factory=list)  # promoted, not yet asked
+    asked: int = 0
+    results: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.rung >= len(self.sizes)
+
+
+class _Hyperband(Strategy):
+    """Shared machinery of successive halving, Hyperband and BOHB."""
+
+    uses_budgets = True
+    _cycle: bool = True  # Hyperband cycles through brackets; successive halving keeps s = s_max
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = 0,
+        min_budget: float = 1.0,
+        max_budget: float = 27.0,
+        eta: float = 3.0,
+        budgets: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__(space, seed)
+        self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
+        if eta <= 1:
+            raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+        self.eta = eta
+        self.s_max = len(self.budgets) - 1
+        self.brackets: dict[int, _Bracket] = {}
+        self._n_brackets = 0
+        # (arch, value) of every result, per rung index (for BOHB's model and for users)
+        self.by_rung: list[list[tuple[dict[str, Any], float | None]]] = [[] for _ in self.budgets]
+
+    def _new_bracket(self) -> _Bracket:
+        s = self.s_max - (self._n_brackets % (self.s_max + 1)) if self._cycle else self.s_max
+        n = (
+            math.ceil((self.s_max + 1) / (s + 1) * self.eta**s)
+            if self._cycle
+            else round(self.eta**s)
+        )
+        sizes = [max(1, int(n * self.eta**-i)) for i in range(s + 1)]
+        br = _Bracket(id=self._n_brackets, sizes=sizes, first=self.s_max - s, to_sample=sizes[0])
+        self._n_brackets += 1
+        self.brackets[br.id] = br
+        return br
+
+    def _sample_new(self) -> dict[str, Any]:
+        return self.sample_unseen()
+
+    def _job(self, br: _Bracket) -> tuple[dict[str, Any], Budget, dict[str, Any]] | None:
+        if br.done or br.asked >= br.sizes[br.rung]:
+            return None
+        if br.rung == 0:
+            arch = self._sample_new()
+        elif br.queue:
+            arch = br.queue.pop(0)
+        else:
+            return None
+        br.asked += 1
+        level = br.first + br.rung
+        return arch, Budget(epochs=self.budgets[level]), {"bracket": br.id, "rung": level}
+
+    def _ask(self) -> tuple[dict[str, Any], Budget, dict[str, Any]]:
+        for br in self.brackets.values():
+            job = self._job(br)
+            if job is not None:
+                return job
+        job = self._job(self._new_bracket())
+        assert job is not None
+        return job
+
+    def _tell(self, candidate: Candidate, result: Result) -> None:
+        level = int(candidate.info.get("rung", 0))
+        self.by_rung[level].append((dict(candidate.arch), result.value))
+        br = self.brackets.get(int(candidate.info.get("bracket", -1)))
+        if br is None or br.done:
+            return
+        v = -math.inf if result.value is None else float(result.value)
+        br.results[candidate.key] = (dict(candidate.arch), v)
+        if len(br.results) < br.sizes[br.rung]:
+            return
+        ranked = sorted(br.results.values(), key=lambda av: -av[1])
+        br.rung += 1
+        br.asked, br.results = 0, {}
+        if br.done:
+            del self.brackets[br.id]
+            return
+        br.queue = [a for a, _ in ranked[: br.sizes[br.rung]]]
+
+
+@register_strategy("successive_halving")
+class SuccessiveHalving(_Hyperband):
+    """Successive halving with ``eta**s_max`` architectures per bracket; see the module docstring."""
+
+    _cycle = False
+
+
+@register_strategy("hyperband")
+class Hyperband(_Hyperband):
+    """Hyperband: successive-halving brackets of every aggressiveness, in turn."""
+
+
+@register_strategy("bohb")
+class BOHB(_Hyperband):
+    """Hyperband with TPE-sampled new architectures (model on the largest budget with data).
+
+    Args:
+        n_min: observations a budget needs before its model is used (default: dims + 1).
+        random_fraction: share of new architectures drawn at random regardless of the model.
+        gamma, n_candidates: TPE settings.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = 0,
+        min_budget: float = 1.0,
+        max_budget: float = 27.0,
+        eta: float = 3.0,
+        budgets: Sequence[float] | None = None,
+        n_min: int | None = None,
+        random_fraction: float = 1 / 3,
+        gamma: float = 0.15,
+        n_candidates: int = 48,
+    ) -> None:
+        super().__init__(space, seed, min_budget, max_budget, eta, budgets)
+        if not 0 <= random_fraction <= 1:
+            raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
+        self.n_min = n_min if n_min is not None else len(space.dims) + 1
+        self.random_fraction, self.gamma, self.n_candidates = random_fraction, gamma, n_candidates
+
+    def _sample_new(self) -> dict[str, Any]:
+        if self.rng.random() < self.random_fraction:
+            return self.sample_unseen()
+        for data in reversed(self.by_rung):
+            if sum(v is not None for _, v in data) >= self.n_min:
+                return tpe_propose(self, data, self.gamma, self.n_candidates)
+        return self.sample_unseen()
+
+
+@register_strategy("asha")
+class ASHA(Strategy):
+    """Asynchronous successive halving; see the module docstring.
+
+    Args:
+        min_budget, max_budget, eta, budgets: the rungs.
+        metric: the metric :meth:`should_stop` compares (higher is better).
+    """
+
+    uses_budgets = True
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int | None = 0,
+        min_budget: float = 1.0,
+        max_budget: float = 27.0,
+        eta: float = 3.0,
+        budgets: Sequence[float] | None = None,
+        metric: str = "value",
+    ) -> None:
+        super().__init__(space, seed)
+        self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
+        if eta <= 1:
+            raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+        self.eta, self.metric = eta, metric
+        self.rungs: list[dict[str, tuple[dict[str, Any], float]]] = [{} for _ in self.budgets]
+        self.promoted: list[set[str]] = [set() for _ in self.budgets]
+        self._reports: list[list[float]] = [[] for _ in self.budgets]
+
+    def _ask(self) -> tuple[dict[str, Any], Budget, dict[str, Any]]:
+        for k in range(len(self.budgets) - 2, -1, -1):
+            ranked = sorted(self.rungs[k].items(), key=lambda kv: -kv[1][1])
+            for key, (arch, _) in ranked[: int(len(ranked) / self.eta)]:
+                if key not in self.promoted[k]:
+                    self.promoted[k].add(key)
+                    return arch, Budget(epochs=self.budgets[k + 1]), {"rung": k + 1}
+        return self.sample_unseen(), Budget(epochs=self.budgets[0]), {"rung": 0}
+
+    def _tell(self, candidate: Candidate, result: Result) -> None:
+        k = int(candidate.info.get("rung", 0))
+        v = -math.inf if result.value is None else float(result.value)
+        self.rungs[k][candidate.key] = (dict(candidate.arch), v)
+
+    def should_stop(self, candidate: Candidate, step: int, metrics: Mapping[str, float]) -> bool:
+        """Per-epoch rule for real training: stop at a rung unless in the top ``1/eta`` there.
+
+        Call it after each epoch ``step`` (1-based) with the epoch's metrics; it records the value
+        at rung budgets and answers ``True`` when the run should stop early.
+        """
+        if self.metric not in metrics:
+            return False
+        for k, b in enumerate(self.budgets[:-1]):
+            if round(b) == step:
+                vals = self._reports[k]
+                v = float(metrics[self.metric])
+                vals.append(v)
+                if len(vals) < self.eta:
+                    return False
+                cutoff = sorted(vals, reverse=True)[max(0, int(len(vals) / self.eta) - 1)]
+                return v < cutoff
+        return False

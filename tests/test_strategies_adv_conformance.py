@@ -1,0 +1,71 @@
+"""The shared conformance suite for bananas, tpe, reinforce, qlearning and the schedulers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from metanas.strategies import bayesopt, multifidelity, qlearning, reinforce
+from strategy_conformance import StrategyConformance
+
+assert bayesopt and multifidelity and qlearning and reinforce  # registration side effect
+
+
+class TestBananas(StrategyConformance):
+    strategy = "bananas"
+    params: ClassVar[dict[str, Any]] = {"n_init": 4, "n_models": 2, "epochs": 20}
+
+
+@pytest.mark.slow
+class TestBananasRF(StrategyConformance):
+    strategy = "bananas"
+    params: ClassVar[dict[str, Any]] = {"n_init": 4, "predictor": "rf", "acquisition": "ucb"}
+
+
+class TestTPE(StrategyConformance):
+    strategy = "tpe"
+    params: ClassVar[dict[str, Any]] = {"n_startup": 4}
+
+
+class TestReinforce(StrategyConformance):
+    strategy = "reinforce"
+
+
+class TestReinforceAutoregressive(StrategyConformance):
+    strategy = "reinforce"
+    params: ClassVar[dict[str, Any]] = {"autoregressive": True}
+
+
+class TestQLearning(StrategyConformance):
+    strategy = "qlearning"
+
+
+class TestQLearningEdit(StrategyConformance):
+    strategy = "qlearning"
+    params: ClassVar[dict[str, Any]] = {"baseline": {"depth": 1, "op": "conv", "k": 0}}
+
+    def test_exhausting_a_small_space(self) -> None:  # the baseline is not in the tiny space
+        pass
+
+
+class _MF(StrategyConformance):
+    avoids_repeats = False  # promotions repeat a key with a larger budget
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9)}
+
+
+class TestSuccessiveHalving(_MF):
+    strategy = "successive_halving"
+
+
+class TestHyperband(_MF):
+    strategy = "hyperband"
+
+
+class TestASHA(_MF):
+    strategy = "asha"
+
+
+class TestBOHB(_MF):
+    strategy = "bohb"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "n_min": 4}
