@@ -22,6 +22,7 @@ from metanas.strategies.evolution import RegularizedEvolution
 from metanas.strategies.grid import GridSearch
 from metanas.strategies.local_search import LocalSearch
 from metanas.strategies.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
+from metanas.strategies.proxy_prescreen import ProxyPrescreen, ScreenedSpace
 from metanas.strategies.qlearning import QLearning
 from metanas.strategies.random import RandomSearch
 from metanas.strategies.reinforce import Reinforce
@@ -35,11 +36,13 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "LocalSearch",
+    "ProxyPrescreen",
     "QLearning",
     "RandomSearch",
     "RegularizedEvolution",
     "Reinforce",
     "ReplayMismatch",
+    "ScreenedSpace",
     "SpaceExhausted",
     "Strategy",
     "SuccessiveHalving",
