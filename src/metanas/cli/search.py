@@ -1,0 +1,245 @@
+"""``metanas search CONFIG`` (search, retrain the best, test, export) and ``metanas export``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from metanas.cli.app import app
+from metanas.types import UserInputError
+
+if TYPE_CHECKING:
+    from metanas.config import SearchConfig
+    from metanas.space.base import Space
+    from metanas.types import Trial
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def build_evaluator(cfg: SearchConfig, space: Space) -> Any:
+    from metanas.evaluation.training import TrainingEvaluator
+
+    t = cfg.training
+    return TrainingEvaluator(
+        cfg.data.name, space.kind, epochs=t.epochs, fraction=t.fraction, batch_size=t.batch_size,
+        optimizer=t.optimizer, lr=t.lr, weight_decay=t.weight_decay, momentum=t.momentum,
+        cosine=t.cosine, warmup_epochs=t.warmup_epochs, label_smoothing=t.label_smoothing,
+        augment=t.augment, seed=cfg.seed, num_threads=t.num_threads, time_limit=t.time_limit,
+        model_options=t.model_options, loss=t.loss, device=t.device, data_options=data_options(cfg),
+    )  # fmt: skip
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Fail before the search, not after it, when the export folder cannot be written."""
+    p = Path(out_dir)
+    probe = p if p.exists() else next((q for q in p.parents if q.exists()), Path("."))
+    try:  # a throwaway file tells the truth where permission bits do not (root, /proc, ro mounts)
+        if not probe.is_dir():
+            raise NotADirectoryError(str(probe))
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError:
+        raise UserInputError(
+            f"export folder {out_dir!r} cannot be created or written ({probe} is not a writable "
+            "folder); pass --out with a writable path."
+        ) from None
+
+
+def data_options(cfg: SearchConfig) -> dict[str, Any]:
+    d = cfg.data
+    return {"seed": cfg.seed, "val_fraction": d.val_fraction, "limit": d.limit, **d.options}
+
+
+def _executor(cfg: SearchConfig) -> Any:
+    if cfg.workers <= 1:
+        return None
+    from metanas.execution.pool import ProcessPoolExecutor
+
+    threads = cfg.training.num_threads or max(1, (os.cpu_count() or 1) // cfg.workers)
+    return ProcessPoolExecutor(cfg.workers, threads_per_worker=threads)
+
+
+def finalize(
+    cfg: SearchConfig, space: Space, best: Trial, out_dir: str, *, quiet: bool = False
+) -> dict[str, Any]:
+    """Retrain ``best`` on train + validation, test it once, export it; return the manifest."""
+    from metanas.evaluation.training import load_dataset_cached, train_final
+    from metanas.export import export_model
+
+    # the search may use a subsample (data.limit); the final model trains on all the training data
+    opts = {**data_options(cfg), "limit": None}
+    data = load_dataset_cached(cfg.data.name, **opts)
+    kw = cfg.final_training()
+    epochs = kw["epochs"]
+
+    def progress(epoch: int, done: float, loss: float) -> None:
+        if not quiet:
+            _err(f"  final training: epoch {done:.2f}/{epochs:g}, train loss {loss:.4f}")
+
+    model, metrics = train_final(
+        space, best.arch, cfg.data.name, data_options=opts, progress=progress, **kw
+    )
+    metrics["val_acc_search"] = float(best.value) if best.value is not None else float("nan")
+    from metanas.evaluation.training import TrainingEvaluator
+
+    options = TrainingEvaluator(
+        data, space.kind, model_options=kw["model_options"]
+    ).model_options_for(data)
+    return export_model(
+        model, space, best.arch, out_dir, example_input=data.x_test[:4], formats=cfg.final.formats,
+        metrics=metrics, model_options=options,
+        extra={"study": cfg.study, "trial": best.number, "config": cfg.model_dump(mode="json")},
+    )  # fmt: skip
+
+
+def _print_summary(
+    space: Space, best: Trial, manifest: dict[str, Any], out_dir: str, wall: float
+) -> None:
+    m = manifest["metrics"]
+    typer.echo(f"best architecture: {space.describe(best.arch)}")
+    typer.echo(
+        f"  trial {best.number}, search val_acc {best.value:.4f}, params {int(m['params']):,}"
+    )
+    typer.echo(
+        f"  test accuracy {m['test_acc']:.4f} after {m['epochs']:.2f} final epochs on train+val"
+    )
+    if "onnx_max_abs_diff" in manifest:
+        typer.echo(f"  ONNX max |diff| vs PyTorch {manifest['onnx_max_abs_diff']:.2e}")
+    typer.echo(f"exported to {out_dir}")
+    typer.echo(f"wall time {wall:.1f} s (final training {m['seconds']:.1f} s)")
+
+
+@app.command("search")
+def search(
+    config: Annotated[
+        str,
+        typer.Argument(
+            help="YAML config file, or a shipped config name (e.g. fashion_mnist_quick)."
+        ),
+    ],
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the stored study of this name.")
+    ] = False,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Store file (overrides the config).")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (overrides the config).")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Export folder (overrides final.export_dir).")
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", min=1, help="Overrides budget.n_trials.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Search CONFIG's space, retrain the best architecture, report test accuracy and export it."""
+    from metanas.config import load_config, parse_config
+    from metanas.space import get_space
+    from metanas.study import create_study
+
+    t0 = time.perf_counter()
+    cfg = load_config(config)
+    overrides: dict[str, Any] = {}
+    if storage is not None:
+        overrides["storage"] = storage
+    if study is not None:
+        overrides["study"] = study
+    if overrides or n_trials is not None or cfg.study is None:
+        raw = cfg.model_dump(mode="json")
+        raw.update(overrides)
+        raw["study"] = raw["study"] or Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+        if n_trials is not None:
+            raw["budget"]["n_trials"] = n_trials
+        cfg = parse_config(raw)
+    if cfg.final.enabled:
+        check_out_dir(out or cfg.final.export_dir)
+    space = get_space(cfg.space.name, **cfg.space.params)
+    evaluator = build_evaluator(cfg, space)
+    st = create_study(
+        space, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study, seed=cfg.seed,
+        resume=resume, strategy_kwargs=cfg.strategy.params, executor=_executor(cfg),
+    )  # fmt: skip
+    timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
+    if not quiet:
+        _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of {space.name}, "
+             f"{cfg.budget.n_trials} trials on {cfg.data.name}")  # fmt: skip
+    st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+    best = st.best_trial
+    if best is None:
+        errors = [t.error for t in st.trials if t.error]
+        hint = f" (first error: {errors[0]})" if errors else ""
+        raise UserInputError(
+            f"no trial of study {cfg.study!r} completed{hint}; check the config and data."
+        )
+    search_s = time.perf_counter() - t0
+    if not quiet:
+        _err(
+            f"search done in {search_s:.1f} s: best val_acc {best.value:.4f} ({space.describe(best.arch)})"
+        )
+    if not cfg.final.enabled:
+        typer.echo(f"best architecture: {space.describe(best.arch)} (val_acc {best.value:.4f})")
+        typer.echo(json.dumps(dict(best.arch)))
+        return
+    out_dir = out or cfg.final.export_dir
+    manifest = finalize(cfg, space, best, out_dir, quiet=quiet)
+    manifest["metrics"]["search_seconds"] = search_s
+    _print_summary(space, best, manifest, out_dir, time.perf_counter() - t0)
+
+
+@app.command("export")
+def export(
+    config: Annotated[
+        str, typer.Argument(help="The YAML config (or shipped name) the study ran with.")
+    ],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Export folder (overrides final.export_dir).")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Store file (overrides the config).")
+    ] = None,
+    study: Annotated[
+        str | None, typer.Option("--study", help="Study name (overrides the config).")
+    ] = None,
+    epochs: Annotated[
+        float | None, typer.Option("--epochs", min=0.01, help="Overrides final.epochs.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Retrain the best trial of a stored study on train + validation, test it and export it."""
+    from metanas.config import load_config, parse_config
+    from metanas.study import load_study
+
+    t0 = time.perf_counter()
+    cfg = load_config(config)
+    raw = cfg.model_dump(mode="json")
+    raw["storage"] = storage or raw["storage"]
+    raw["study"] = (
+        study or raw["study"] or Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+    )
+    if epochs is not None:
+        raw["final"]["epochs"] = epochs
+    cfg = parse_config(raw)
+    if not Path(cfg.storage).exists():
+        raise UserInputError(
+            f"store {cfg.storage!r} does not exist; run metanas search first or pass --storage."
+        )
+    assert cfg.study is not None  # set just above
+    st = load_study(cfg.storage, cfg.study)
+    check_out_dir(out or cfg.final.export_dir)
+    best = st.best_trial
+    if best is None or st.space is None:
+        raise UserInputError(
+            f"study {cfg.study!r} has no completed trial to export; run or resume the search."
+        )
+    out_dir = out or cfg.final.export_dir
+    manifest = finalize(cfg, st.space, best, out_dir, quiet=quiet)
+    _print_summary(st.space, best, manifest, out_dir, time.perf_counter() - t0)

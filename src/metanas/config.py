@@ -1,0 +1,256 @@
+"""The search configuration (YAML): pydantic models, loading, and one-sentence error messages.
+
+Example config (``metanas search my.yaml``)::
+
+    study: fmnist
+    seed: 0
+    space: {name: macro, params: {max_depth: 4}}
+    strategy: {name: evolution, params: {population_size: 8}}
+    data: {name: fashion_mnist, limit: 10000}
+    training: {epochs: 1, batch_size: 128, lr: 0.002}
+    budget: {n_trials: 8, timeout_minutes: 5}
+    final: {epochs: 8, export_dir: fmnist-model}
+
+Unknown keys are errors, so a misspelt setting never passes silently. Shipped configs live in
+``metanas/configs/`` and can be named without a path (``metanas search fashion_mnist_quick``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from metanas.types import UserInputError
+
+Optimizer = Literal["adam", "adamw", "sgd"]
+Loss = Literal["ce", "bce"]
+ExportFormat = Literal["state_dict", "torchscript", "onnx"]
+
+
+def _all_formats() -> list[ExportFormat]:
+    return ["state_dict", "torchscript", "onnx"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpaceConfig(_Section):
+    """Which registered space, with its parameters (``get_space(name, **params)``)."""
+
+    name: str = "macro"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategyConfig(_Section):
+    """Which registered strategy, with its options."""
+
+    name: str = "random"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(_Section):
+    """The data set: a registered name, an optional stratified training subsample and the split."""
+
+    name: str
+    limit: int | None = Field(default=None, gt=0)
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingConfig(_Section):
+    """How each candidate is trained during the search."""
+
+    epochs: float = Field(default=1, gt=0)
+    fraction: float = Field(default=1.0, gt=0, le=1)
+    batch_size: int = Field(default=128, gt=0)
+    optimizer: Optimizer = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    cosine: bool = True
+    warmup_epochs: float = Field(default=0.0, ge=0)
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    augment: bool = False
+    loss: Loss = "ce"
+    time_limit: float | None = Field(default=None, gt=0)
+    num_threads: int | None = Field(default=None, gt=0)
+    device: str = "auto"
+    model_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetConfig(_Section):
+    """How long the search runs: a trial count and an optional wall-clock cap."""
+
+    n_trials: int = Field(default=10, gt=0)
+    timeout_minutes: float | None = Field(default=None, gt=0)
+
+
+class FinalConfig(_Section):
+    """The final retraining of the best architecture on train + validation, and its export.
+
+    Unset training settings (``None``) take the search's ``training`` values.
+    """
+
+    enabled: bool = True
+    epochs: float = Field(default=5, gt=0)
+    batch_size: int | None = Field(default=None, gt=0)
+    optimizer: Optimizer | None = None
+    lr: float | None = Field(default=None, gt=0)
+    weight_decay: float | None = Field(default=None, ge=0)
+    warmup_epochs: float | None = Field(default=None, ge=0)
+    label_smoothing: float | None = Field(default=None, ge=0, lt=1)
+    augment: bool | None = None
+    #: shorten ``epochs`` so the final training fits in this many minutes (judged from timed steps)
+    time_budget_minutes: float | None = Field(default=None, gt=0)
+    export_dir: str = "metanas-export"
+    formats: list[ExportFormat] = Field(default_factory=_all_formats)
+
+
+class SearchConfig(_Section):
+    """A whole search: what to search, how, on which data, for how long, and the final model."""
+
+    study: str | None = None
+    storage: str = "metanas.db"
+    seed: int = 0
+    workers: int = Field(default=1, gt=0)
+    space: SpaceConfig = Field(default_factory=SpaceConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    data: DataConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    final: FinalConfig = Field(default_factory=FinalConfig)
+
+    def final_training(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`metanas.evaluation.training.train_final`."""
+        t, f = self.training, self.final
+        pick = {k: getattr(f, k) for k in ("batch_size", "optimizer", "lr", "weight_decay",
+                                          "warmup_epochs", "label_smoothing", "augment")}  # fmt: skip
+        out = {k: (getattr(t, k) if v is None else v) for k, v in pick.items()}
+        out.update(epochs=f.epochs, momentum=t.momentum, cosine=t.cosine, loss=t.loss,
+                   num_threads=t.num_threads, device=t.device, model_options=dict(t.model_options),
+                   seed=self.seed,
+                   time_budget=None if f.time_budget_minutes is None else f.time_budget_minutes * 60)  # fmt: skip
+        return out
+
+
+# --------------------------------------------------------------------------- errors as sentences
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _sentence(err: dict[str, Any]) -> str:
+    """One pydantic error as one sentence naming the field and the fix."""
+    field = _loc(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        return f"config field '{field}' is not a known setting; remove it or fix its spelling."
+    if kind == "missing":
+        return f"config field '{field}' is required; add it."
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        is_int = isinstance(got, int) and not isinstance(got, bool)
+        if kind == "greater_than" and ctx.get("gt") == 0:
+            what = "a positive integer" if is_int and _int_field(err) else "positive"
+            return f"config field '{field}' must be {what} (got {got!r})."
+        op = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }[kind]
+        bound = next(iter(ctx.values()), "?")
+        bound = f"{bound:g}" if isinstance(bound, (int, float)) else bound
+        return f"config field '{field}' must be {op} {bound} (got {got!r})."
+    if kind == "literal_error":
+        return f"config field '{field}' must be {ctx.get('expected', 'one of the allowed values')} (got {got!r})."
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"config field '{field}' must be an integer (got {got!r})."
+    if kind in ("float_parsing", "float_type"):
+        return f"config field '{field}' must be a number (got {got!r})."
+    if kind in ("bool_parsing", "bool_type"):
+        return f"config field '{field}' must be true or false (got {got!r})."
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return (
+            f"config field '{field or '(top level)'}' must be a mapping of settings (got {got!r})."
+        )
+    msg = err.get("msg", "is invalid").rstrip(".")
+    return f"config field '{field}' is invalid: {msg[:1].lower()}{msg[1:]} (got {got!r})."
+
+
+_INT_FIELDS = {"n_trials", "workers", "batch_size", "limit", "num_threads"}
+
+
+def _int_field(err: dict[str, Any]) -> bool:
+    return bool(err["loc"]) and str(err["loc"][-1]) in _INT_FIELDS
+
+
+def parse_config(data: Any, source: str = "config") -> SearchConfig:
+    """Validate a mapping as a :class:`SearchConfig`; raise :class:`UserInputError` on the first problem."""
+    if not isinstance(data, dict):
+        raise UserInputError(
+            f"{source} must be a YAML mapping of sections (data, space, ...), got {type(data).__name__}."
+        )
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as e:
+        errors = e.errors()
+        more = f" ({len(errors) - 1} more problem(s) after it)" if len(errors) > 1 else ""
+        raise UserInputError(_sentence(dict(errors[0])).rstrip(".") + more + ".") from None
+
+
+# --------------------------------------------------------------------------- finding and reading files
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped in ``metanas/configs``."""
+    root = resources.files("metanas") / "configs"
+    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """A path as given when it exists, else a shipped config of that name."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+    if path.parent == Path(".") and stem in shipped_configs():
+        return Path(str(resources.files("metanas") / "configs" / f"{stem}.yaml"))
+    raise UserInputError(
+        f"config {str(name)!r} is neither a file nor a shipped config; "
+        f"give a YAML path or one of {', '.join(shipped_configs())}."
+    )
+
+
+def load_config(name: str | Path) -> SearchConfig:
+    """Read and validate a YAML config file (or a shipped config by name)."""
+    import yaml
+
+    path = resolve_config_path(name)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise UserInputError(
+            f"{path} is not valid YAML{where} ({problem}); fix the syntax there."
+        ) from None
+    return parse_config(data, source=str(path))
+
+
+__all__ = [
+    "BudgetConfig",
+    "DataConfig",
+    "FinalConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "StrategyConfig",
+    "TrainingConfig",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
+    "shipped_configs",
+]

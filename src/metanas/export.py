@@ -1,0 +1,203 @@
+"""Export a trained model: weights, architecture manifest, TorchScript and ONNX.
+
+``export_model`` writes into one folder:
+
+- ``model.safetensors`` (or ``weights.pt``, a plain state dict, when safetensors is missing)
+- ``arch.json``: the space, the architecture, input shape, classes, builder options, metrics and
+  what each file is; enough for :func:`load_model` to rebuild the network without the study
+- ``model.torchscript.pt`` (traced) and ``model.onnx`` (checked against PyTorch with onnxruntime
+  when it is installed; the largest absolute difference is recorded in ``arch.json``)
+
+Loading never unpickles: safetensors, or ``torch.load(weights_only=True)``.
+
+Example:
+    >>> paths = export_model(model, space, arch, "out", example_input=x[:2])  # doctest: +SKIP
+    >>> model2 = load_model("out")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from metanas.types import UserInputError
+
+FORMAT_VERSION = 1
+FORMATS = ("state_dict", "torchscript", "onnx")
+ONNX_TOLERANCE = 1e-4
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    # clone: safetensors refuses tensors that share memory (tied weights)
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def save_weights(model: nn.Module, out_dir: Path) -> str:
+    """Write the state dict; return the file name used."""
+    state = _plain_state(model)
+    if _has("safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(state, str(out_dir / "model.safetensors"))
+        return "model.safetensors"
+    torch.save(state, out_dir / "weights.pt")
+    return "weights.pt"
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict written by :func:`save_weights`, without unpickling anything."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _export_onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+    kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["logits"]}
+    try:
+        # the TorchScript-based exporter is fast and needs no extra package; it is deprecated,
+        # so its warnings are silenced and the dynamo exporter is the fallback
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (x,), str(path), dynamo=False,
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **kwargs,
+            )  # fmt: skip
+    except Exception as legacy_error:
+        if not _has("onnxscript"):
+            raise RuntimeError(f"ONNX export failed ({legacy_error}); install onnxscript") from None
+        batch = torch.export.Dim("batch", min=1)
+        torch.onnx.export(
+            model, (x,), str(path), dynamo=True, dynamic_shapes=({0: batch},), **kwargs
+        )
+
+
+def _onnx_max_diff(path: Path, x: torch.Tensor, expected: torch.Tensor) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    return float((torch.from_numpy(out) - expected).abs().max())
+
+
+def export_model(
+    model: nn.Module,
+    space: Any,
+    arch: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    example_input: torch.Tensor,
+    formats: Sequence[str] = FORMATS,
+    metrics: Mapping[str, Any] | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``model`` and its description to ``out_dir``; return the manifest (``arch.json``).
+
+    ``space`` is the :class:`~metanas.space.Space` the architecture came from (its ``kind``
+    names the builder that :func:`load_model` uses). ``example_input`` is a small batch
+    ``(B, *input_shape)``; it fixes the input shape and checks the exported formats.
+    """
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise UserInputError(f"unknown export format(s) {unknown}; use some of {list(FORMATS)}.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    x = example_input.detach().cpu()
+    with torch.inference_mode():
+        expected = model(x)
+    manifest: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": space.kind,
+        "space": space.to_dict(),
+        "arch": dict(arch),
+        "description": space.describe(arch),
+        "input_shape": list(x.shape[1:]),
+        "input_dtype": str(x.dtype).removeprefix("torch."),
+        "n_classes": int(expected.shape[1]),
+        "model_options": dict(model_options or {}),
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "files": {},
+        "torch_version": torch.__version__,
+    }
+    manifest.update(extra or {})
+    # weights are always written: load_model needs them
+    manifest["files"]["weights"] = save_weights(model, out)
+    if "torchscript" in formats:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about python control flow
+            traced = torch.jit.trace(model, x)
+        traced.save(str(out / "model.torchscript.pt"))
+        with torch.inference_mode():
+            diff = float((traced(x) - expected).abs().max())
+        manifest["files"]["torchscript"] = "model.torchscript.pt"
+        manifest["torchscript_max_abs_diff"] = diff
+    if "onnx" in formats:
+        _export_onnx(model, x, out / "model.onnx")
+        manifest["files"]["onnx"] = "model.onnx"
+        if _has("onnxruntime"):
+            diff = _onnx_max_diff(out / "model.onnx", x, expected)
+            manifest["onnx_max_abs_diff"] = diff
+            manifest["onnx_matches"] = diff <= ONNX_TOLERANCE
+    (out / "arch.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+    return manifest
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):  # numpy / torch scalars
+        return v.item()
+    if isinstance(v, (tuple, set)):
+        return list(v)
+    raise TypeError(f"cannot write {type(v).__name__} to arch.json")
+
+
+def read_manifest(out_dir: str | Path) -> dict[str, Any]:
+    path = Path(out_dir) / "arch.json"
+    if not path.is_file():
+        raise UserInputError(f"{path} does not exist; point to a folder written by export_model.")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserInputError(
+            f"{path} is not valid JSON (line {e.lineno}); re-export the model."
+        ) from None
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise UserInputError(f"{path} was written by a newer metanas; upgrade metanas to load it.")
+    return manifest
+
+
+def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
+    """Rebuild the exported network from ``arch.json`` and its weights, in eval mode on CPU.
+
+    ``builder`` (``fn(kind, arch, input_shape, n_classes, **options)``) overrides
+    :func:`metanas.nn.build_model`, e.g. for a custom model kind.
+    """
+    manifest = read_manifest(out_dir)
+    if builder is None:
+        from metanas.nn import build_model as builder
+    model = builder(
+        manifest["kind"],
+        manifest["arch"],
+        tuple(manifest["input_shape"]),
+        int(manifest["n_classes"]),
+        **manifest.get("model_options", {}),
+    )
+    state = load_weights(Path(out_dir) / manifest["files"]["weights"])
+    model.load_state_dict(state)
+    return model.eval()
+
+
+__all__ = ["FORMATS", "export_model", "load_model", "load_weights", "read_manifest", "save_weights"]

@@ -1,0 +1,80 @@
+"""``metanas search`` and ``metanas export`` end to end on a tiny digits search."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from metanas.cli import main
+
+TINY = """\
+study: tiny
+seed: 0
+space: {name: macro, params: {max_depth: 2, widths: [16], units: [conv3x3, maxpool3x3]}}
+strategy: {name: random}
+data: {name: digits, limit: 400}
+training: {epochs: 2, batch_size: 64, lr: 0.01, num_threads: 1, model_options: {stem_channels: 8}}
+budget: {n_trials: 3}
+final: {epochs: 2, lr: 0.01, formats: [state_dict, onnx]}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    return tmp_path
+
+
+def test_search_exports_a_loadable_model(tiny, capsys) -> None:
+    rc = main(["search", "tiny.yaml", "--storage", "s.db", "--out", "model", "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "best architecture:" in out and "test accuracy" in out and "wall time" in out
+    manifest = json.loads((tiny / "model" / "arch.json").read_text())
+    assert manifest["study"] == "tiny" and manifest["config"]["data"]["name"] == "digits"
+    assert manifest["model_options"] == {"stem_channels": 8}
+    assert 0 <= manifest["metrics"]["test_acc"] <= 1 and manifest["onnx_max_abs_diff"] <= 1e-4
+    from metanas.export import load_model
+
+    model = load_model(tiny / "model")
+    x = torch.rand(3, *manifest["input_shape"])
+    assert tuple(model(x).shape) == (3, 10)
+
+    # resume with a larger budget adds trials to the same study, then `export` retrains the best
+    rc = main(["search", "tiny.yaml", "--storage", "s.db", "--out", "model2", "--resume",
+               "--n-trials", "4", "-q"])  # fmt: skip
+    assert rc == 0
+    from metanas.study import load_study
+
+    assert len(load_study("s.db", "tiny").trials) == 4
+    rc = main(["export", "tiny.yaml", "--storage", "s.db", "--out", "again", "--epochs", "1", "-q"])
+    assert rc == 0
+    again = json.loads((tiny / "again" / "arch.json").read_text())
+    assert again["metrics"]["epochs"] == 1
+
+
+def test_bad_config_exits_2_with_one_sentence(tiny, capsys) -> None:
+    (tiny / "bad.yaml").write_text(TINY.replace("n_trials: 3", "n_trials: 0"))
+    assert main(["search", "bad.yaml", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: config field 'budget.n_trials' must be a positive integer (got 0)."
+
+
+def test_malformed_yaml_exits_2(tiny, capsys) -> None:
+    (tiny / "broken.yaml").write_text("data:\n  name: [digits\n")
+    assert main(["search", "broken.yaml", "-q"]) == 2
+    assert "not valid YAML at line" in capsys.readouterr().err
+
+
+def test_unknown_space_exits_2(tiny, capsys) -> None:
+    (tiny / "nospace.yaml").write_text(TINY.replace("name: macro", "name: nosuch"))
+    assert main(["search", "nospace.yaml", "-q"]) == 2
+    assert "unknown space 'nosuch'" in capsys.readouterr().err
+
+
+def test_export_without_store_exits_2(tiny, capsys) -> None:
+    assert main(["export", "tiny.yaml", "--storage", "missing.db", "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err

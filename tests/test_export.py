@@ -1,0 +1,113 @@
+"""export_model / load_model round trips with a stand-in builder and a generic space."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from metanas.export import export_model, load_model, load_weights, read_manifest
+from metanas.space import Choice, Space
+from metanas.types import UserInputError
+
+
+def conv_builder(kind: str, arch, input_shape, n_classes: int, **options) -> nn.Module:
+    c = arch["width"]
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], c, 3, padding=1),
+        nn.BatchNorm2d(c),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c * (input_shape[1] // 2) * (input_shape[2] // 2), n_classes),
+    )
+
+
+SPACE = Space([Choice("width", (4, 8))], name="tiny")
+ARCH = {"width": 4}
+
+
+def trained_model() -> nn.Module:
+    torch.manual_seed(0)
+    m = conv_builder("generic", ARCH, (1, 8, 8), 3)
+    m.train()
+    m(torch.randn(16, 1, 8, 8))  # move the BatchNorm running statistics off their defaults
+    return m.eval()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load
+def test_round_trip_all_formats(tmp_path) -> None:
+    model = trained_model()
+    x = torch.randn(4, 1, 8, 8)
+    manifest = export_model(
+        model, SPACE, ARCH, tmp_path, example_input=x, metrics={"test_acc": 0.5},
+        model_options={},
+    )  # fmt: skip
+    files = {p.name for p in tmp_path.iterdir()}
+    assert {"arch.json", "model.torchscript.pt", "model.onnx"} <= files
+    assert manifest["files"]["weights"] in files
+    on_disk = json.loads((tmp_path / "arch.json").read_text())
+    assert on_disk["arch"] == ARCH and on_disk["input_shape"] == [1, 8, 8]
+    assert on_disk["n_classes"] == 3 and on_disk["metrics"] == {"test_acc": 0.5}
+    assert on_disk["space"] == SPACE.to_dict()
+    assert on_disk["onnx_max_abs_diff"] <= 1e-4 and on_disk["onnx_matches"] is True
+    assert on_disk["torchscript_max_abs_diff"] <= 1e-5
+
+    loaded = load_model(tmp_path, builder=conv_builder)
+    assert not loaded.training
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), model(x))
+    ts = torch.jit.load(str(tmp_path / "model.torchscript.pt"))
+    with torch.inference_mode():
+        assert torch.allclose(ts(x), model(x), atol=1e-5)
+
+
+def test_onnx_dynamic_batch(tmp_path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    model = trained_model()
+    export_model(
+        model, SPACE, ARCH, tmp_path, example_input=torch.randn(2, 1, 8, 8), formats=("onnx",)
+    )
+    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.randn(7, 1, 8, 8)
+    (out,) = sess.run(None, {"input": x.numpy()})
+    with torch.inference_mode():
+        assert float((torch.from_numpy(out) - model(x)).abs().max()) <= 1e-4
+
+
+def test_weights_load_without_pickle(tmp_path) -> None:
+    model = trained_model()
+    m = export_model(
+        model, SPACE, ARCH, tmp_path, example_input=torch.randn(2, 1, 8, 8), formats=()
+    )
+    assert set(m["files"]) == {"weights"}
+    state = load_weights(tmp_path / m["files"]["weights"])
+    for k, v in model.state_dict().items():
+        assert torch.equal(state[k], v)
+
+
+def test_weights_fallback_is_weights_only_loadable(tmp_path, monkeypatch) -> None:
+    import metanas.export as ex
+
+    monkeypatch.setattr(ex, "_has", lambda name: False)
+    model = trained_model()
+    m = export_model(
+        model, SPACE, ARCH, tmp_path, example_input=torch.randn(2, 1, 8, 8), formats=()
+    )
+    assert m["files"]["weights"] == "weights.pt"
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert torch.equal(state["0.weight"], model.state_dict()["0.weight"])
+    assert torch.equal(load_model(tmp_path, builder=conv_builder)[0].weight, model[0].weight)
+
+
+def test_bad_input(tmp_path) -> None:
+    with pytest.raises(UserInputError, match="format"):
+        export_model(trained_model(), SPACE, ARCH, tmp_path, example_input=torch.randn(1, 1, 8, 8),
+                     formats=("tflite",))  # fmt: skip
+    with pytest.raises(UserInputError, match="does not exist"):
+        read_manifest(tmp_path / "nowhere")
+    (tmp_path / "arch.json").write_text("{not json")
+    with pytest.raises(UserInputError, match="not valid JSON"):
+        read_manifest(tmp_path)

@@ -1,0 +1,215 @@
+"""TrainingEvaluator and train_final on a tiny synthetic data set with a stand-in builder."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from metanas.data.base import Dataset
+from metanas.evaluation.base import Evaluator
+from metanas.evaluation.training import TrainingEvaluator, arch_seed, fit, train_final
+from metanas.types import Budget, Decision, TrialState, UserInputError
+
+
+def tiny_builder(kind: str, arch, input_shape, n_classes: int, **options) -> nn.Module:
+    """A module-level (picklable) stand-in for metanas.nn.build_model: an MLP of width arch['w']."""
+    if arch.get("broken"):
+        raise RuntimeError("cannot build this one")
+    n_in = math.prod(input_shape)
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(n_in, arch["w"]), nn.ReLU()]
+    if options.get("dropout"):
+        layers.append(nn.Dropout(options["dropout"]))
+    layers.append(nn.Linear(arch["w"], n_classes))
+    return nn.Sequential(*layers)
+
+
+def blobs(n: int = 600, seed: int = 0, n_classes: int = 3) -> Dataset:
+    """Separable Gaussian blobs in 8 dimensions, split 60/20/20."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_classes, 8, generator=g) * 3
+    y = torch.randint(0, n_classes, (n,), generator=g)
+    x = centers[y] + torch.randn(n, 8, generator=g)
+    a, b = int(0.6 * n), int(0.8 * n)
+    return Dataset("blobs", "tabular", x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:], n_classes)
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return blobs()
+
+
+def make(data: Dataset, **kw) -> TrainingEvaluator:
+    kw.setdefault("epochs", 3)
+    kw.setdefault("lr", 1e-2)
+    kw.setdefault("device", "cpu")
+    kw.setdefault("num_threads", 1)  # tiny models: threads only contend
+    return TrainingEvaluator(data, "tiny", builder=tiny_builder, **kw)
+
+
+def test_protocol_and_learning(data: Dataset) -> None:
+    ev = make(data)
+    assert isinstance(ev, Evaluator)
+    assert ev.objective == "val_acc"
+    res = ev.evaluate({"w": 16}, None, lambda s, m: Decision.CONTINUE)
+    assert res.state is TrialState.COMPLETE, res.error
+    m = res.metrics
+    assert m["val_acc"] > 0.8  # chance is 1/3
+    assert res.value == m["val_acc"]
+    assert {"val_acc", "val_loss", "train_loss", "params", "epochs", "seconds"} <= set(m)
+    assert m["params"] == 8 * 16 + 16 + 16 * 3 + 3
+    assert m["epochs"] == 3
+    assert len(res.curve) == 3 and [p["epoch"] for p in res.curve] == [1, 2, 3]
+    assert res.cost == m["seconds"] > 0
+    assert ev.task_info().n_classes == 3
+
+
+def test_same_arch_and_seed_same_result(data: Dataset) -> None:
+    a = make(data, seed=1, model_options={"dropout": 0.3}).evaluate({"w": 8})
+    b = make(data, seed=1, model_options={"dropout": 0.3}).evaluate({"w": 8})
+    c = make(data, seed=2, model_options={"dropout": 0.3}).evaluate({"w": 8})
+    assert a.metrics["val_loss"] == b.metrics["val_loss"]
+    assert a.metrics["train_loss"] == b.metrics["train_loss"]
+    assert a.metrics["train_loss"] != c.metrics["train_loss"]
+
+
+def test_global_rng_untouched(data: Dataset) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    make(data, epochs=1).evaluate({"w": 4})
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_arch_seed_depends_on_arch_and_seed() -> None:
+    assert arch_seed({"a": 1, "b": 2}, 0) == arch_seed({"b": 2, "a": 1}, 0)
+    assert arch_seed({"a": 1}, 0) != arch_seed({"a": 2}, 0)
+    assert arch_seed({"a": 1}, 0) != arch_seed({"a": 1}, 1)
+
+
+def test_budget_overrides_epochs_and_fraction(data: Dataset) -> None:
+    ev = make(data, epochs=5)
+    res = ev.evaluate({"w": 8}, Budget(epochs=2, fraction=0.5))
+    assert res.metrics["epochs"] == 2 and len(res.curve) == 2
+    half = ev.train_subset(data, 0.5)[0]
+    assert half.shape[0] == 180
+    # the subset is the same for every architecture (fixed by the evaluator seed)
+    assert torch.equal(half, ev.train_subset(data, 0.5)[0])
+
+
+def test_fractional_epochs(data: Dataset) -> None:
+    res = make(data, batch_size=60).evaluate({"w": 8}, Budget(epochs=0.5))
+    assert res.state is TrialState.COMPLETE
+    assert res.metrics["epochs"] == pytest.approx(0.5)
+
+
+def test_stop_prunes_with_metrics_so_far(data: Dataset) -> None:
+    calls: list[int] = []
+
+    def stop_after_one(step: int, metrics) -> Decision:
+        calls.append(step)
+        return Decision.STOP
+
+    res = make(data, epochs=4).evaluate({"w": 8}, None, stop_after_one)
+    assert calls == [1]
+    assert res.state is TrialState.PRUNED
+    assert res.metrics["epochs"] == 1 and res.metrics["pruned"] == 1.0
+    assert res.value == res.metrics["val_acc"]
+    # a STOP answered to the last report changes nothing: the budget is spent
+    full = make(data, epochs=1).evaluate({"w": 8}, None, stop_after_one)
+    assert full.state is TrialState.COMPLETE and calls == [1, 1]
+
+
+def test_failures_become_results(data: Dataset) -> None:
+    res = make(data).evaluate({"w": 8, "broken": True})
+    assert res.state is TrialState.FAILED and "cannot build" in res.error
+    nan = make(data, lr=1e9, optimizer="sgd").evaluate({"w": 64})
+    assert nan.state is TrialState.FAILED and "non-finite" in nan.error
+    slow = make(data, epochs=1000, time_limit=0.05).evaluate({"w": 8})
+    assert slow.state is TrialState.FAILED and "time limit" in slow.error
+    assert slow.cost >= 0.05
+
+
+def test_bad_settings_raise_user_input_error(data: Dataset) -> None:
+    with pytest.raises(UserInputError, match="optimizer"):
+        make(data, optimizer="rmsprop")
+    with pytest.raises(UserInputError, match="fraction"):
+        make(data, fraction=0)
+    with pytest.raises(UserInputError, match="loss"):
+        make(data, loss="mse")
+
+
+def test_bce_loss_and_sgd(data: Dataset) -> None:
+    res = make(data, loss="bce", optimizer="sgd", lr=0.1).evaluate({"w": 16})
+    assert res.state is TrialState.COMPLETE and res.metrics["val_acc"] > 0.8
+
+
+def test_num_threads_restored(data: Dataset) -> None:
+    before = torch.get_num_threads()
+    make(data, epochs=1, num_threads=1).evaluate({"w": 4})
+    assert torch.get_num_threads() == before
+
+
+def test_pickle_roundtrip_gives_same_result(data: Dataset) -> None:
+    ev = make(data, epochs=2)
+    ev2 = pickle.loads(pickle.dumps(ev))
+    a, b = ev.evaluate({"w": 8}).metrics, ev2.evaluate({"w": 8}).metrics
+    assert (a["val_loss"], a["train_loss"]) == (b["val_loss"], b["train_loss"])
+
+
+def test_named_dataset_pickles_small() -> None:
+    ev = TrainingEvaluator("fashion_mnist", "macro", epochs=1)
+    assert len(pickle.dumps(ev)) < 2000  # no tensors travel with it
+
+
+def test_augment_keeps_shape_and_learns() -> None:
+    from metanas.evaluation.training import _augment
+
+    x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).reshape(2, 1, 5, 5)
+    out = _augment(x, torch.Generator().manual_seed(0), shift=1)
+    assert out.shape == x.shape
+    # every output row of a sample comes from its own (possibly flipped/shifted) input or padding
+    assert set(out[0].unique().tolist()) <= set(x[0].unique().tolist()) | {0.0}
+
+
+def test_fit_stops_when_on_epoch_says_so(data: Dataset) -> None:
+    model = tiny_builder("tiny", {"w": 4}, (8,), 3)
+    out = fit(
+        model, data.x_train, data.y_train, epochs=5, generator=torch.Generator().manual_seed(0),
+        on_epoch=lambda e, d, loss: e < 2,
+    )  # fmt: skip
+    assert out["epochs"] == 2
+
+
+def test_train_final_uses_train_and_val(data: Dataset) -> None:
+    seen: list[float] = []
+    model, m = train_final(
+        "tiny", {"w": 16}, data, epochs=3, lr=1e-2, device="cpu", builder=tiny_builder, num_threads=1,
+        progress=lambda e, d, loss: seen.append(d),
+    )  # fmt: skip
+    assert seen == [1, 2, 3]
+    assert m["test_acc"] > 0.8 and m["epochs"] == 3
+    assert not model.training
+    _, m2 = train_final(
+        "tiny",
+        {"w": 16},
+        data,
+        epochs=3,
+        lr=1e-2,
+        device="cpu",
+        builder=tiny_builder,
+        num_threads=1,
+    )
+    assert m2["test_acc"] == m["test_acc"]  # deterministic
+
+
+def test_train_final_time_budget_shortens_training(data: Dataset) -> None:
+    _, m = train_final(
+        "tiny", {"w": 8}, data, epochs=10_000, device="cpu", builder=tiny_builder, num_threads=1,
+        time_budget=0.5,
+    )  # fmt: skip
+    assert m["planned_epochs"] == 10_000
+    assert 0.1 <= m["epochs"] < 10_000
