@@ -5,8 +5,10 @@
 ``cell`` "rnn" / "gru" / "lstm" stacks ``layers`` recurrent layers of ``num_units`` (batch first);
 "attention" projects the embedding to ``num_units``, adds a learned positional embedding, and
 stacks ``layers`` ``nn.TransformerEncoderLayer`` blocks that ignore padding. Token id 0 is padding
-(sequences are right-padded); the mean over non-pad positions feeds a linear layer. ``n_classes=1``
-gives one logit per sequence, shape ``(B, 1)``, for a sigmoid / BCE loss.
+(sequences are right-padded); the mean over non-pad positions (``pool="mean"``), their max
+(``"max"``) or both concatenated (``"meanmax"``) feeds a linear layer. ``n_classes=1`` gives one
+logit per sequence, shape ``(B, 1)``, for a sigmoid / BCE loss. ``embed_dropout`` drops embedding
+features while training, the usual regulariser of small-data text models.
 
 Example:
     >>> import torch
@@ -28,6 +30,7 @@ from metanas.nn.registry import register_builder
 from metanas.types import UserInputError
 
 TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
+TEXT_POOLS = ("mean", "max", "meanmax")
 PAD_ID = 0
 
 _RNN: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -97,20 +100,41 @@ class AttentionEncoder(nn.Module):
 
 class TextClassifier(nn.Module):
     def __init__(
-        self, vocab_size: int, embed_dim: int, encoder: nn.Module, units: int, n_classes: int
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        encoder: nn.Module,
+        units: int,
+        n_classes: int,
+        pool: str = "mean",
+        embed_dropout: float = 0.0,
+        embed_std: float = 1.0,
     ) -> None:
         super().__init__()
         self.pad_id = PAD_ID  # an attribute: TorchScript cannot read module globals
+        self.pool = pool
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
+        if embed_std != 1.0:  # 1.0 is nn.Embedding's own N(0, 1); keep its random stream then
+            with torch.no_grad():
+                self.embedding.weight.normal_(0.0, embed_std)
+                self.embedding.weight[PAD_ID].zero_()
+        self.embed_dropout = nn.Dropout(embed_dropout)
         self.encoder = encoder
-        self.classifier = nn.Linear(units, n_classes)
+        self.classifier = nn.Linear(2 * units if pool == "meanmax" else units, n_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         pad = tokens == self.pad_id  # (B, T)
-        h = self.encoder(self.embedding(tokens), pad)  # (B, T, units)
+        h = self.encoder(self.embed_dropout(self.embedding(tokens)), pad)  # (B, T, units)
         keep = (~pad).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-        pooled = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (B, units)
-        return self.classifier(pooled)  # (B, n_classes)
+        mean = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (B, units)
+        if self.pool == "mean":
+            return self.classifier(mean)  # (B, n_classes)
+        # padding never wins the max; a row of padding only pools to zeros
+        masked = h.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(dim=1)
+        peak = torch.where(torch.isfinite(masked), masked, torch.zeros_like(masked))  # (B, units)
+        if self.pool == "max":
+            return self.classifier(peak)
+        return self.classifier(torch.cat([mean, peak], dim=1))  # (B, n_classes)
 
 
 @register_builder("rnn_text")
@@ -123,13 +147,30 @@ def build_text(
     heads: int | None = None,
     dropout: float = 0.0,
     max_len: int | None = None,
+    pool: str = "mean",
+    embed_dropout: float = 0.0,
+    embed_std: float = 1.0,
 ) -> TextClassifier:
-    """Text classifier for token ids of length ``input_shape[0]`` (``max_len`` for longer ones)."""
+    """Text classifier for token ids of length ``input_shape[0]`` (``max_len`` for longer ones).
+
+    ``pool``: "mean", "max" or "meanmax" over non-pad positions; ``embed_dropout``: dropout
+    probability on the embeddings while training; ``embed_std``: standard deviation of the
+    embeddings' normal initialisation (PyTorch's 1.0; a small one such as 0.05, near Keras's
+    uniform(-0.05, 0.05), lets Adam at lr 1e-3 move rare words' vectors much faster).
+    """
     check_shape(input_shape, 1, "(sequence length,)", "rnn_text")
     if vocab_size is None or vocab_size < 2:
         raise UserInputError(
             f"rnn_text models need vocab_size >= 2 (ids 0..vocab_size-1, 0 = padding), got {vocab_size}."
         )
+    if pool not in TEXT_POOLS:
+        raise UserInputError(
+            f"unknown pool {pool!r} for rnn_text; use one of {', '.join(TEXT_POOLS)}."
+        )
+    if not 0.0 <= embed_dropout < 1.0:
+        raise UserInputError(f"embed_dropout must be in [0, 1), got {embed_dropout}.")
+    if not embed_std > 0:
+        raise UserInputError(f"embed_std must be positive, got {embed_std}; use e.g. 0.05.")
     cell = get_choice(arch, "cell", TEXT_CELLS, "rnn_text")
     units = get_int(arch, "num_units", "rnn_text")
     layers = get_int(arch, "layers", "rnn_text")
@@ -145,4 +186,6 @@ def build_text(
         encoder = AttentionEncoder(embed_dim, units, layers, heads, dropout, length)
     else:
         encoder = RecurrentEncoder(cell, embed_dim, units, layers, dropout)
-    return TextClassifier(vocab_size, embed_dim, encoder, units, n_classes)
+    return TextClassifier(
+        vocab_size, embed_dim, encoder, units, n_classes, pool, embed_dropout, embed_std
+    )

@@ -1,0 +1,107 @@
+"""Rotten Tomatoes (fresh vs rotten) test accuracy: TF-IDF + logistic regression, a hand-designed
+GRU, and the seed example's RNN / attention search (``examples/seed_rnn.py``).
+
+Protocol: the stratified 80/20 train/test split with seed 0; validation (10 %) is carved from train
+with seed 0 and used for every choice (the logistic regression's C, the searched architecture);
+the test split is scored once per model, after retraining on train + validation.
+
+Run (about 15 min on 2 busy CPU cores):
+    nice python benchmarks/bench_rotten_tomatoes.py --out benchmarks/out/rotten_tomatoes.json
+    nice python benchmarks/bench_rotten_tomatoes.py --quick      # seconds-scale smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_seed_example() -> Any:
+    """``examples/seed_rnn.py`` as a module (examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("seed_rnn", ROOT / "examples" / "seed_rnn.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["seed_rnn"] = mod  # its builder must be importable by name (pickling)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def tfidf_baseline(cs: tuple[float, ...] = (1.0, 3.0, 10.0)) -> dict[str, Any]:
+    """Unigram TF-IDF + logistic regression: sklearn defaults (C=1), and C chosen on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from metanas.data.splits import VAL_STREAM, rng_for, stratified_split
+    from metanas.data.text import rotten_tomatoes_texts
+
+    start = time.perf_counter()
+    tr_x, tr_y, te_x, te_y = rotten_tomatoes_texts(0)
+    keep, val = stratified_split(tr_y, 0.1, rng_for(0, VAL_STREAM))  # the data set's own split
+
+    def fit_score(train: list[str], y: Any, test: list[str], y_test: Any, c: float) -> float:
+        vec = TfidfVectorizer()
+        clf = LogisticRegression(C=c, max_iter=2000).fit(vec.fit_transform(train), y)
+        return float(clf.score(vec.transform(test), y_test))
+
+    val_acc = {
+        c: fit_score([tr_x[i] for i in keep], tr_y[keep], [tr_x[i] for i in val], tr_y[val], c)
+        for c in cs
+    }
+    best_c = max(cs, key=lambda c: (val_acc[c], -c))  # ties: the stronger regularisation
+    return {
+        "default_C1_test_acc": fit_score(tr_x, tr_y, te_x, te_y, 1.0),
+        "val_acc_by_C": {str(c): a for c, a in val_acc.items()},
+        "chosen_C": best_c,
+        "chosen_test_acc": fit_score(tr_x, tr_y, te_x, te_y, best_c),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def hand_baseline(seed_rnn: Any, epochs: float, quick: bool) -> dict[str, Any]:
+    """A 1-layer GRU(64), the recipe of the seed example, retrained on train+val, tested once."""
+    from metanas.data import load_dataset
+    from metanas.evaluation.training import train_final
+
+    data = load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
+    arch = {"cell": "gru", "num_units": 64, "layers": 1}
+    _, m = train_final(
+        "rnn_text", arch, data, epochs=epochs, loss="bce", lr=1e-3, batch_size=32,
+        model_options=seed_rnn.MODEL_OPTIONS, builder=seed_rnn.one_logit,
+    )  # fmt: skip
+    return {"arch": arch, "epochs": epochs, **m}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--trials", type=int, default=6)
+    p.add_argument("--epochs", type=float, default=2, help="epochs per search trial")
+    p.add_argument("--final-epochs", type=float, default=4, help="retrain epochs (both RNNs)")
+    p.add_argument("--out", default=None, help="JSON file for the figures")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    start = time.perf_counter()
+    seed_rnn = load_seed_example()
+    results: dict[str, Any] = {"tfidf_logreg": tfidf_baseline()}
+    print("tfidf:", results["tfidf_logreg"], flush=True)
+    final = 0.2 if args.quick else args.final_epochs
+    results["hand_gru64"] = hand_baseline(seed_rnn, final, args.quick)
+    print("hand GRU(64):", results["hand_gru64"], flush=True)
+    argv = ["--trials", str(args.trials), "--epochs", str(args.epochs)]
+    argv += ["--final-epochs", str(args.final_epochs)] + (["--quick"] if args.quick else [])
+    results["seed_search"] = seed_rnn.main(argv)
+    results["wall_seconds"] = time.perf_counter() - start
+    print(json.dumps(results, indent=2, default=str))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

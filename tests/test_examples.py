@@ -1,0 +1,119 @@
+"""Smoke tests of the seed examples with tiny budgets (``--quick``), and the benchmark's baseline."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(rel: str) -> ModuleType:
+    name = Path(rel).stem
+    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def need_keras(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip unless Keras 3 imports with the torch backend (the examples' backend)."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # before keras's first import picks a backend
+    pytest.importorskip(
+        "keras",
+        reason="keras is not installed (pip install keras); the Keras seed variant needs it",
+    )
+
+
+@pytest.fixture(scope="module")
+def seed_rnn() -> ModuleType:
+    pytest.importorskip("torch")
+    from metanas.data._common import DatasetUnavailable
+    from metanas.data.text import rotten_tomatoes_texts
+
+    try:
+        rotten_tomatoes_texts(0)
+    except DatasetUnavailable as e:
+        pytest.skip(f"Rotten Tomatoes is not installed: {e}")
+    return load("examples/seed_rnn.py")
+
+
+def test_quick_flag_and_env_var_shrink_the_budget(
+    seed_rnn: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = seed_rnn.parse_args([])
+    assert (full.trials, full.epochs, full.final_epochs) == (8, 4, 4)
+    quick = seed_rnn.parse_args(["--quick", "--trials", "10"])
+    assert quick.quick and quick.trials == 3 and quick.epochs < 1
+    monkeypatch.setenv("METANAS_QUICK", "1")
+    assert seed_rnn.parse_args([]).quick
+
+
+def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
+    seed_rnn: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "seed.db"
+    folder = tmp_path / "model"
+    argv = ["--quick", "--threads", "1", "--storage", str(store), "--export", str(folder)]
+    out = seed_rnn.main(argv)
+    assert out["trials"] == 3
+    arch = out["best_arch"]
+    assert arch["num_units"] in (32, 64, 128)
+    assert arch["cell"] in ("rnn", "gru", "lstm", "attention") and 1 <= arch["layers"] <= 3
+    assert 0.0 <= out["test_acc"] <= 1.0 and 0.0 < out["best_val_acc"] <= 1.0
+    assert out["params"] > 0
+    assert "retrained on train+val: test_acc=" in capsys.readouterr().out
+    # the trials are stored: the same study reloads them, one trial per asked architecture
+    import metanas
+
+    study = metanas.load_study(str(store), "seed_rnn")
+    assert len(study.trials) == 3
+    assert max(t.value or 0.0 for t in study.trials) == pytest.approx(out["best_val_acc"])
+    # the retrained model is exported and reloads as the seed's one-logit classifier
+    import torch
+
+    from metanas.export import load_model, read_manifest
+
+    model = load_model(folder)
+    assert read_manifest(folder)["metrics"]["test_acc"] == pytest.approx(out["test_acc"])
+    with torch.no_grad():
+        assert model(torch.randint(1, 50, (2, 48))).shape == (2, 1)
+
+
+def test_one_logit_builder_gives_a_single_sigmoid_output(seed_rnn: ModuleType) -> None:
+    import torch
+
+    arch = {"cell": "gru", "num_units": 32, "layers": 1}
+    model = seed_rnn.one_logit("rnn_text", arch, (12,), 2, vocab_size=50, **seed_rnn.MODEL_OPTIONS)
+    out = model(torch.randint(1, 50, (4, 12)))
+    assert out.shape == (4, 1)
+
+
+@pytest.mark.slow
+def test_seed_keras_quick_runs_a_keras_model_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_keras(monkeypatch)
+    mod = load("examples/seed_keras.py")
+    out = mod.main(["--quick"])
+    assert out["best_arch"]["cell"] in ("rnn", "gru", "lstm")
+    assert out["best_arch"]["num_units"] in (32, 64, 128)
+    assert 0.0 <= out["test_acc"] <= 1.0
+    assert out["keras_version"].startswith("3.")
+
+
+def test_keras_model_mirrors_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_keras(monkeypatch)
+    mod = load("examples/seed_keras.py")
+    import keras
+
+    model = mod.build_keras_model({"cell": "gru", "num_units": 32}, vocab_size=40, embed_dim=8)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Embedding", "GRU", "Dense"]
+    assert model.layers[-1].units == 1 and model.layers[-1].activation is keras.activations.sigmoid
+    assert model.loss == "binary_crossentropy"
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-3)
