@@ -27,6 +27,8 @@ from metanas.space.base import Space
 from metanas.types import Result, UserInputError
 
 OPTUNA_TPE = "optuna-tpe"
+#: ``make(strategy_name, seed) -> Strategy``, e.g. :func:`metanas.meta.hook.warm_factory`
+StrategyFactory = Callable[[str, int], Any]
 #: asks allowed per counted query before a run gives up (strategies that keep repeating themselves)
 MAX_ASKS_PER_QUERY = 20
 
@@ -161,16 +163,27 @@ def run_strategy(
     seed: int,
     n_queries: int,
     stop: tuple[str, int] | None = None,
+    options: Mapping[str, Any] | None = None,
+    factory: StrategyFactory | None = None,
 ) -> SeedRun:
     """Drive ``strategy``'s ask/tell directly (no store) until ``n_queries`` distinct keys.
 
     ``stop=(key, m)`` ends the run early once ``key`` was evaluated and ``m`` queries are in.
+    ``options`` are the strategy's keyword arguments; ``options["strategy"]`` names the registered
+    strategy when ``strategy`` is only a label (e.g. ``"bananas-ucb"``). ``factory(name, seed)``
+    builds the strategy instead (e.g. :func:`metanas.meta.hook.warm_factory`: warm starts).
     """
     if strategy == OPTUNA_TPE:
+        if factory is not None:
+            raise UserInputError("optuna-tpe cannot be warm-started; drop it or --warm-start.")
         return run_optuna_tpe(ev, space, seed, n_queries, stop)
     from metanas.strategies import SpaceExhausted, get_strategy
 
-    strat = get_strategy(strategy, space, seed=seed)
+    kw = dict(options or {})
+    if factory is not None:
+        strat = factory(kw.pop("strategy", strategy), seed)
+    else:
+        strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
     run = SeedRun(strategy, seed)
     cache: dict[tuple[str, Any], Result] = {}
     report = ev.metric_names[1] if _has_report(ev) else None
@@ -245,19 +258,27 @@ def run_optuna_tpe(
 
 
 def run_with_study(
-    ev: TableEvaluator, space: Space, strategy: str, seed: int, n_queries: int, storage: str
+    ev: TableEvaluator,
+    space: Space,
+    strategy: str,
+    seed: int,
+    n_queries: int,
+    storage: str,
+    factory: StrategyFactory | None = None,
 ) -> SeedRun:
     """The same run through the real study loop and a store (``--storage``)."""
     if strategy == OPTUNA_TPE:
         raise UserInputError("--storage does not apply to optuna-tpe; drop --storage for it.")
     from metanas.study import create_study
 
+    # a warm run is its own study: it must neither resume nor be resumed by the cold one
+    warm = "-warm" if factory is not None else ""
     study = create_study(
         space,
-        strategy,
+        strategy if factory is None else factory(strategy, seed),
         ev,
         storage=storage,
-        study_name=f"bench-{ev.name}-{strategy}-s{seed}-q{n_queries}",
+        study_name=f"bench-{ev.name}-{strategy}{warm}-s{seed}-q{n_queries}",
         seed=seed,
         resume=True,
     )
@@ -275,6 +296,60 @@ def run_with_study(
     return run
 
 
+@dataclass(frozen=True)
+class TargetRun:
+    """Simulated training time one seed spent until a full-fidelity result reached a target."""
+
+    strategy: str
+    seed: int
+    #: summed ``Result.cost`` (``inf`` when ``max_cost`` ran out first)
+    cost: float
+    n_evaluations: int
+    best_value: float | None
+
+
+def run_to_target(
+    ev: TableEvaluator,
+    space: Space,
+    strategy: str,
+    seed: int,
+    target: float,
+    max_cost: float,
+    options: Mapping[str, Any] | None = None,
+) -> TargetRun:
+    """Sum the evaluations' simulated cost until a result at the table's highest fidelity reaches
+    ``target``; lower-fidelity results never count as found (the user needs a fully trained net).
+
+    Every evaluation is charged in full: a promotion from 12 to 36 epochs costs 36 epochs (no
+    checkpoint reuse). A repeated ``(key, budget)`` is answered from a cache at no cost.
+    """
+    from metanas.strategies import SpaceExhausted, get_strategy
+
+    kw = dict(options or {})
+    strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
+    top = max(ev.fidelities)
+    cache: dict[tuple[str, Any], Result] = {}
+    spent, n, best = 0.0, 0, None
+    while spent < max_cost:
+        try:
+            cand = strat.ask()
+        except SpaceExhausted:
+            break
+        ck = (cand.key, cand.budget)
+        res = cache.get(ck)
+        if res is None:
+            res = cache[ck] = _evaluate(ev, cand.arch, cand.budget)
+            spent += res.cost or 0.0
+            n += 1
+            full = not top or res.metrics.get("epochs", top) >= top
+            if full and res.value is not None:
+                best = res.value if best is None else max(best, res.value)
+                if res.value >= target:
+                    return TargetRun(strategy, seed, spent, n, best)
+        strat.tell(cand, res)
+    return TargetRun(strategy, seed, math.inf, n, best)
+
+
 # --------------------------------------------------------------------- many strategies x seeds
 def run_bench(
     ev: TableEvaluator,
@@ -285,13 +360,17 @@ def run_bench(
     storage: str | None = None,
     on_done: Callable[[SeedRun], None] | None = None,
     stop_at_best_after: int | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    factory: StrategyFactory | None = None,
 ) -> BenchResult:
     """Run every strategy with every seed; ``space`` defaults to the table's space, restricted
     to the table's rows when the table does not cover it (e.g. the NAS-Bench-101 subset).
 
     ``stop_at_best_after=m`` ends a run once it has found the table's best architecture and made
     ``m`` queries (saves time when measuring queries-to-optimum; figures at more than ``m``
-    queries are then not meaningful).
+    queries are then not meaningful). ``options[name]`` are strategy ``name``'s keyword
+    arguments (see :func:`run_strategy`). ``factory(name, seed)`` builds every strategy
+    instead of the registry (``metanas bench --warm-start STORE``).
     """
     if n_queries < 1:
         raise UserInputError(f"--queries must be a positive integer, got {n_queries}.")
@@ -308,9 +387,10 @@ def run_bench(
         runs[name] = []
         for seed in seeds:
             if storage is None:
-                r = run_strategy(ev, space, name, seed, n_queries, stop)
+                opts = (options or {}).get(name)
+                r = run_strategy(ev, space, name, seed, n_queries, stop, opts, factory)
             else:
-                r = run_with_study(ev, space, name, seed, n_queries, storage)
+                r = run_with_study(ev, space, name, seed, n_queries, storage, factory)
             runs[name].append(r)
             if on_done is not None:
                 on_done(r)
@@ -357,11 +437,13 @@ __all__ = [
     "BenchResult",
     "SeedRun",
     "Summary",
+    "TargetRun",
     "default_space",
     "parse_strategies",
     "run_bench",
     "run_optuna_tpe",
     "run_strategy",
+    "run_to_target",
     "run_with_study",
     "summarize",
 ]

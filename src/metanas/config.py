@@ -4,6 +4,8 @@ Example config (``metanas search my.yaml``)::
 
     study: fmnist
     seed: 0
+    workers: 2               # two trials at once in a process pool (executor: inline|pool|ray)
+    warm_start: true         # begin from this store's earlier studies of the same space
     space: {name: macro, params: {max_depth: 4}}
     strategy: {name: evolution, params: {population_size: 8}}
     data: {name: fashion_mnist, limit: 10000}
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -111,12 +113,35 @@ class FinalConfig(_Section):
 
 
 class SearchConfig(_Section):
-    """A whole search: what to search, how, on which data, for how long, and the final model."""
+    """A whole search: what to search, how, on which data, for how long, and the final model.
+
+    Where trials run (``metanas search --executor/--workers/--address`` override these):
+
+    - ``executor``: ``inline`` (in this process, one at a time), ``pool`` (local worker
+      processes) or ``ray`` (``address`` names a running cluster; unset: a private local one).
+      Unset (the default): ``inline`` when ``workers`` is 1 and no ``time_limit`` or
+      ``memory_limit_mb`` is set, else ``pool`` (limits need a process that can be killed).
+    - ``workers``: trials at once; ``auto`` is one per core (pool) or every CPU of the Ray
+      cluster. Each worker trains with ``training.num_threads`` threads (default: cores / workers).
+    - ``time_limit`` (seconds) and ``memory_limit_mb``: hard per-trial limits, enforced by
+      killing the worker (pool; Ray: time only); ``training.time_limit`` is the trainer's own,
+      softer stop between steps. ``max_retries``: re-runs of a trial whose worker died.
+
+    ``warm_start``: ``true`` starts a new study from what the earlier studies of its own store
+    learnt on the same space; a store path or URL reads them from there (see
+    :func:`metanas.meta.hook.warm_start_strategy`). Ignored when resuming a study.
+    """
 
     study: str | None = None
     storage: str = "metanas.db"
     seed: int = 0
-    workers: int = Field(default=1, gt=0)
+    executor: Literal["inline", "pool", "ray"] | None = None
+    workers: Annotated[int, Field(gt=0)] | Literal["auto"] = 1
+    address: str | None = None
+    time_limit: float | None = Field(default=None, gt=0)
+    memory_limit_mb: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    warm_start: bool | Annotated[str, Field(min_length=1)] = False
     space: SpaceConfig = Field(default_factory=SpaceConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     data: DataConfig
@@ -146,6 +171,9 @@ def _sentence(err: dict[str, Any]) -> str:
     """One pydantic error as one sentence naming the field and the fix."""
     field = _loc(err["loc"])
     kind = err["type"]
+    if err["loc"] and err["loc"][0] in _UNION_FIELDS:  # pydantic names the union member tried
+        field = str(err["loc"][0])
+        return f"config field '{field}' must be {_UNION_FIELDS[field]} (got {err.get('input')!r})."
     ctx = err.get("ctx") or {}
     got = err.get("input")
     if kind == "extra_forbidden":
@@ -183,6 +211,10 @@ def _sentence(err: dict[str, Any]) -> str:
 
 
 _INT_FIELDS = {"n_trials", "workers", "batch_size", "limit", "num_threads"}
+_UNION_FIELDS = {
+    "workers": "a positive integer or 'auto'",
+    "warm_start": "true, false or a store path",
+}
 
 
 def _int_field(err: dict[str, Any]) -> bool:
@@ -198,7 +230,12 @@ def parse_config(data: Any, source: str = "config") -> SearchConfig:
     try:
         return SearchConfig.model_validate(data)
     except ValidationError as e:
-        errors = e.errors()
+        errors, seen = [], set()
+        for err in e.errors():  # a union field fails once per member: count it once
+            head = err["loc"][0] if err["loc"] and err["loc"][0] in _UNION_FIELDS else None
+            if head is None or head not in seen:
+                errors.append(err)
+                seen.add(head)
         more = f" ({len(errors) - 1} more problem(s) after it)" if len(errors) > 1 else ""
         raise UserInputError(_sentence(dict(errors[0])).rstrip(".") + more + ".") from None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -51,6 +51,15 @@ StorageOpt = Annotated[
         "--storage", help="Run through the study loop and record in this store (path or URL)."
     ),
 ]
+WarmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--warm-start",
+        "--warm-start-from",
+        metavar="STORE",
+        help="Warm-start every run from the earlier studies of this space in STORE.",
+    ),
+]
 
 
 def _run(
@@ -60,6 +69,7 @@ def _run(
     seeds: int,
     json_path: Path | None,
     storage: str | None,
+    warm_start: str | None = None,
 ) -> BenchResult:
     import warnings
 
@@ -87,6 +97,7 @@ def _run(
                 f"cannot write --json {str(json_path)!r}; give a writable file path."
             )
     console = Console(stderr=True)
+    space, factory = _warm(ev, warm_start)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,13 +117,37 @@ def _run(
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a study stopping early is visible in the counts
-            res = run_bench(ev, None, names, list(range(seeds)), queries, storage, on_done=done)
+            res = run_bench(
+                ev, space, names, list(range(seeds)), queries, storage, on_done=done,
+                factory=factory,
+            )  # fmt: skip
     _print(res)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res.to_json(), indent=1))
+        data = res.to_json()
+        if warm_start is not None:
+            data["warm_start"] = warm_start
+        json_path.write_text(json.dumps(data, indent=1))
         Console().print(f"wrote {json_path}")
     return res
+
+
+def _warm(ev: TableEvaluator, store: str | None) -> tuple[Any, Any]:
+    """(space, strategy factory) for ``--warm-start STORE``; (None, None) without it."""
+    if store is None:
+        return None, None
+    from metanas.benchrun import default_space
+    from metanas.meta.hook import warm_factory
+
+    space = default_space(ev)
+    factory = warm_factory(store, space, ev)
+    probe = factory("random", 0)  # cheap: the priors are read once, by warm_factory
+    if probe.name == "warm_start":
+        n = len(getattr(probe, "priors", []))
+        typer.echo(f"warm start from {store}: {n} earlier task(s) on this space", err=True)
+    else:
+        typer.echo(f"warm start: {store} holds no study of this space; the runs are cold", err=True)
+    return space, factory
 
 
 def _pm(mean: float, std: float, digits: int) -> str:
@@ -165,11 +200,12 @@ def bench_nb201(
     seeds: SeedsOpt = 10,
     json_path: JsonOpt = None,
     storage: StorageOpt = None,
+    warm_start: WarmOpt = None,
 ) -> None:
     """NAS-Bench-201: search on validation accuracy, report test accuracy (200 epochs)."""
     from metanas.evaluation.tabular import nb201_table
 
-    _run(nb201_table(dataset), strategy, queries, seeds, json_path, storage)
+    _run(nb201_table(dataset), strategy, queries, seeds, json_path, storage, warm_start)
 
 
 @bench_app.command("nb101")
@@ -179,11 +215,12 @@ def bench_nb101(
     seeds: SeedsOpt = 10,
     json_path: JsonOpt = None,
     storage: StorageOpt = None,
+    warm_start: WarmOpt = None,
 ) -> None:
     """The NAS-Bench-101 subset (10,250 cells): search and report val_acc_108."""
     from metanas.evaluation.tabular import nb101_table
 
-    _run(nb101_table(), strategy, queries, seeds, json_path, storage)
+    _run(nb101_table(), strategy, queries, seeds, json_path, storage, warm_start)
 
 
 @bench_app.command("table")
@@ -202,6 +239,7 @@ def bench_table(
     seeds: SeedsOpt = 10,
     json_path: JsonOpt = None,
     storage: StorageOpt = None,
+    warm_start: WarmOpt = None,
 ) -> None:
     """Your own table: one row per architecture, an arch-string column and numeric columns."""
     from metanas.evaluation.tabular import TableEvaluator
@@ -209,4 +247,4 @@ def bench_table(
     ev = TableEvaluator.from_csv(
         csv, space=space, arch_column=arch_column, objective=objective, report=report
     )
-    _run(ev, strategy, queries, seeds, json_path, storage)
+    _run(ev, strategy, queries, seeds, json_path, storage, warm_start)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -57,13 +56,81 @@ def data_options(cfg: SearchConfig) -> dict[str, Any]:
     return {"seed": cfg.seed, "val_fraction": d.val_fraction, "limit": d.limit, **d.options}
 
 
-def _executor(cfg: SearchConfig) -> Any:
-    if cfg.workers <= 1:
-        return None
-    from metanas.execution.pool import ProcessPoolExecutor
+def _workers_option(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UserInputError(f"--workers must be a positive integer or auto, got {text!r}.")
+    return n
 
-    threads = cfg.training.num_threads or max(1, (os.cpu_count() or 1) // cfg.workers)
-    return ProcessPoolExecutor(cfg.workers, threads_per_worker=threads)
+
+def _warm_note(st: Any, asked: bool | str) -> str:
+    strat = st.strategy
+    if getattr(strat, "name", None) != "warm_start":
+        return ", cold: no earlier study of this space to warm-start from" if asked else ""
+    n = len(getattr(strat, "priors", []))
+    return f", warm-started from {n} earlier task(s)"
+
+
+def executor_name(cfg: SearchConfig) -> str:
+    """``cfg.executor``, or the default: inline unless several workers or hard limits ask for
+    processes (see :class:`metanas.config.SearchConfig`)."""
+    if cfg.executor is not None:
+        return cfg.executor
+    limited = cfg.time_limit is not None or cfg.memory_limit_mb is not None
+    return "pool" if cfg.workers != 1 or limited else "inline"
+
+
+def _check_ray_address(address: str) -> None:
+    """Refuse at once an address Ray would spend minutes of connection retries on."""
+    import re
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    m = re.fullmatch(r"(?:ray://)?([\w.\-]+):(\d{1,5})", address)
+    if m is None or not 0 < int(m.group(2)) < 65536:
+        raise UserInputError(
+            f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or auto; fix --address "
+            "(or the config's address)."
+        )
+    try:  # a plain TCP connect: refused or unroutable fails in seconds, not minutes
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=5).close()
+    except OSError as e:
+        raise UserInputError(
+            f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); start it with "
+            "'ray start --head' or fix --address."
+        ) from None
+
+
+def _executor(cfg: SearchConfig) -> Any:
+    """The executor the config names (``None``: the study runs trials inline itself)."""
+    from metanas.execution import make_executor
+
+    name = executor_name(cfg)
+    limits = {k: getattr(cfg, k) for k in ("time_limit", "memory_limit_mb", "max_retries")}
+    limits = {k: v for k, v in limits.items() if v is not None}
+    if cfg.training.num_threads is not None:
+        limits["threads_per_worker"] = cfg.training.num_threads
+    workers = None if cfg.workers == "auto" else cfg.workers
+    if name == "inline":
+        if workers not in (None, 1):
+            raise UserInputError(
+                f"the inline executor runs one trial at a time, but workers is {cfg.workers}; "
+                "use --executor pool or ray, or --workers 1."
+            )
+        limits.pop("threads_per_worker", None)
+        limits.pop("max_retries", None)  # nothing to retry in-process
+        if not limits and cfg.address is None:
+            return None
+    ex = make_executor(name, workers, cfg.address, **limits)  # Ray: checks it is installed
+    if name == "ray" and cfg.address is not None:
+        _check_ray_address(cfg.address)  # the executor connects lazily: nothing to shut down
+    return ex
 
 
 def finalize(
@@ -139,6 +206,37 @@ def search(
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", min=1, help="Overrides budget.n_trials.")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor", help="Where trials run: inline, pool or ray (overrides the config)."
+        ),
+    ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers", help="Trials at once: a positive integer, or auto (one per core)."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (HOST:PORT, ray://..., auto)."),
+    ] = None,
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            "--warm-start",
+            help="Start from what earlier studies in this store learnt on the same space.",
+        ),
+    ] = False,
+    warm_start_from: Annotated[
+        str | None,
+        typer.Option(
+            "--warm-start-from",
+            metavar="STORE",
+            help="Warm-start from the studies in STORE (a path or URL) instead.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Search CONFIG's space, retrain the best architecture, report test accuracy and export it."""
@@ -153,6 +251,16 @@ def search(
         overrides["storage"] = storage
     if study is not None:
         overrides["study"] = study
+    if executor is not None:
+        overrides["executor"] = executor
+    if workers is not None:
+        overrides["workers"] = _workers_option(workers)
+    if address is not None:
+        overrides["address"] = address
+    if warm_start_from is not None:
+        overrides["warm_start"] = warm_start_from
+    elif warm_start:
+        overrides["warm_start"] = True
     if overrides or n_trials is not None or cfg.study is None:
         raw = cfg.model_dump(mode="json")
         raw.update(overrides)
@@ -164,15 +272,23 @@ def search(
         check_out_dir(out or cfg.final.export_dir)
     space = get_space(cfg.space.name, **cfg.space.params)
     evaluator = build_evaluator(cfg, space)
-    st = create_study(
-        space, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study, seed=cfg.seed,
-        resume=resume, strategy_kwargs=cfg.strategy.params, executor=_executor(cfg),
-    )  # fmt: skip
-    timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
-    if not quiet:
-        _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of {space.name}, "
-             f"{cfg.budget.n_trials} trials on {cfg.data.name}")  # fmt: skip
-    st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+    ex = _executor(cfg)
+    try:
+        st = create_study(
+            space, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
+            seed=cfg.seed, resume=resume, strategy_kwargs=cfg.strategy.params, executor=ex,
+            warm_start=cfg.warm_start,
+        )  # fmt: skip
+        timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
+        if not quiet:
+            _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
+                 f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
+                 f"({executor_name(cfg)} executor)"
+                 f"{_warm_note(st, cfg.warm_start and not resume)}")  # fmt: skip
+        st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+    finally:
+        if ex is not None:  # the study leaves a caller's executor running after a clean run
+            ex.shutdown()
     best = st.best_trial
     if best is None:
         errors = [t.error for t in st.trials if t.error]

@@ -1,0 +1,314 @@
+"""``metanas search --executor/--workers/--address/--warm-start`` and ``bench --warm-start``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metanas.cli import main
+from metanas.cli.search import executor_name
+from metanas.config import parse_config
+from metanas.storage.sqlite import SQLiteStore
+from metanas.study import load_study
+
+# a tiny MLP search on digits: a trial trains in well under a second
+TINY = """\
+study: past
+seed: 0
+space: {name: mlp, params: {max_depth: 2, widths: [8, 32], activations: [relu, tanh], dropouts: [0.0]}}
+strategy: {name: random}
+data: {name: digits, limit: 300}
+training: {epochs: 1, batch_size: 64, lr: 0.01, num_threads: 1}
+budget: {n_trials: 2}
+final: {enabled: false}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    return tmp_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _strategy_of(db: str, study: str) -> str:
+    with SQLiteStore(db, readonly=True) as store:
+        info = store.get_study(study)
+        assert info is not None
+        return str(info.config["strategy"])
+
+
+# --------------------------------------------------------------------------- executors
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "inline"),
+        ({"workers": 2}, "pool"),
+        ({"workers": "auto"}, "pool"),
+        ({"time_limit": 30}, "pool"),
+        ({"memory_limit_mb": 500}, "pool"),
+        ({"executor": "inline"}, "inline"),
+        ({"executor": "ray", "address": "auto"}, "ray"),
+    ],
+)
+def test_default_executor_is_inline_unless_workers_or_limits_ask_for_processes(
+    extra: dict[str, Any], expected: str
+) -> None:
+    assert executor_name(parse_config({"data": {"name": "digits"}, **extra})) == expected
+
+
+def test_search_runs_trials_in_a_process_pool(
+    tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metanas.execution as execution
+
+    made: list[tuple[Any, ...]] = []
+    real = execution.make_executor
+
+    def spy(name: str, workers: int | None = None, address: str | None = None, **kw: Any) -> Any:
+        ex = real(name, workers, address, **kw)
+        made.append((name, workers, address, kw, ex))
+        return ex
+
+    monkeypatch.setattr(execution, "make_executor", spy)
+    rc, out, err = _run(
+        capsys, "search", "tiny.yaml", "--storage", "s.db", "--executor", "pool",
+        "--workers", "2", "-q",
+    )  # fmt: skip
+    assert rc == 0, err
+    ((name, workers, address, kw, ex),) = made
+    assert (name, workers, address) == ("pool", 2, None)
+    assert kw == {"threads_per_worker": 1}  # training.num_threads reaches every worker
+    assert ex._pool == []  # shut down after the search: no worker process left behind
+    trials = load_study("s.db", "past").trials
+    assert len(trials) == 2 and all(t.value is not None and 0 <= t.value <= 1 for t in trials)
+    assert "best architecture: mlp" in out
+
+
+def test_config_executor_keys_reach_make_executor(
+    tiny: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metanas.execution as execution
+
+    seen: dict[str, Any] = {}
+
+    def fake(name: str, workers: int | None = None, address: str | None = None, **kw: Any) -> Any:
+        seen.update(name=name, workers=workers, address=address, **kw)
+        raise execution.UserInputError("stop here.")
+
+    monkeypatch.setattr(execution, "make_executor", fake)
+    (tiny / "lim.yaml").write_text(
+        TINY + "workers: auto\ntime_limit: 60\nmemory_limit_mb: 900\nmax_retries: 0\n"
+    )
+    rc, _, err = _run(capsys, "search", "lim.yaml", "--storage", "s.db", "-q")
+    assert rc == 2 and "stop here." in err
+    assert seen == {
+        "name": "pool", "workers": None, "address": None, "time_limit": 60.0,
+        "memory_limit_mb": 900.0, "max_retries": 0, "threads_per_worker": 1,
+    }  # fmt: skip
+    assert not (tiny / "s.db").exists()  # refused before any store was opened
+
+
+def _ray_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # ``import ray`` now raises ImportError
+
+
+@pytest.mark.parametrize(
+    ("argv", "extra_yaml", "fragment", "no_ray"),
+    [
+        (["--executor", "ray"], "", "Ray is not installed", True),
+        (["--executor", "pool", "--address", "10.0.0.1:6379"], "", "add --executor ray", False),
+        (["--executor", "gpu"], "", "config field 'executor' must be", False),
+        (["--workers", "0"], "", "--workers must be a positive integer or auto", False),
+        (["--workers", "two"], "", "--workers must be a positive integer or auto", False),
+        (["--executor", "inline", "--workers", "2"], "", "runs one trial at a time", False),
+        (["--executor", "inline"], "time_limit: 5\n", "need a separate process", False),
+        ([], "workers: 0\n", "config field 'workers' must be a positive integer or 'auto'", False),
+        (["--warm-start-from", "missing.db"], "", "no store at", False),
+    ],
+)
+def test_executor_and_warm_start_errors_exit_2_with_one_sentence(
+    tiny: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    extra_yaml: str,
+    fragment: str,
+    no_ray: bool,
+) -> None:
+    if no_ray:
+        _ray_missing(monkeypatch)
+    (tiny / "c.yaml").write_text(TINY + extra_yaml)
+    rc, out, err = _run(capsys, "search", "c.yaml", "--storage", "s.db", "-q", *argv)
+    assert rc == 2, out + err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("address", "fragment"),
+    [
+        ("not an address", "is not HOST:PORT"),
+        ("10.0.0.1:70000", "is not HOST:PORT"),
+        ("127.0.0.1:1", "cannot reach a Ray cluster at '127.0.0.1:1'"),  # refused at once
+    ],
+)
+def test_bad_ray_address_exits_2_at_once(
+    tiny: Path, capsys: pytest.CaptureFixture[str], address: str, fragment: str
+) -> None:
+    pytest.importorskip("ray")
+    rc, out, err = _run(
+        capsys, "search", "tiny.yaml", "--storage", "s.db", "-q", "--executor", "ray",
+        "--address", address,
+    )  # fmt: skip
+    assert rc == 2, out + err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert fragment in line
+    assert not (tiny / "s.db").exists()
+
+
+# --------------------------------------------------------------------------- warm start: search
+def test_search_warm_start_from_own_store_begins_with_the_past_best(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "--n-trials", "4", "-q")[0] == 0
+    past = load_study("s.db", "past")
+    assert past.best_trial is not None
+    rc, _, err = _run(
+        capsys, "search", "tiny.yaml", "--storage", "s.db", "--study", "new", "--warm-start"
+    )
+    assert rc == 0, err
+    assert "warm-started from 1 earlier task(s)" in err
+    assert _strategy_of("s.db", "new") == "warm_start"
+    new = sorted(load_study("s.db", "new").trials, key=lambda t: t.number)
+    assert new[0].key == past.best_trial.key  # the warm start proposes the past best first
+
+    # the same from another store, by path, and through the config key
+    (tiny / "w.yaml").write_text(
+        TINY.replace("study: past", "study: cfgwarm") + "warm_start: s.db\n"
+    )
+    assert _run(capsys, "search", "w.yaml", "--storage", "other.db", "-q")[0] == 0
+    assert _strategy_of("other.db", "cfgwarm") == "warm_start"
+    rc, _, err = _run(
+        capsys, "search", "tiny.yaml", "--storage", "third.db", "--warm-start-from", "s.db", "-q"
+    )
+    assert rc == 0, err
+    assert _strategy_of("third.db", "past") == "warm_start"
+
+
+def test_search_warm_start_without_past_is_cold_and_says_so(
+    tiny: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "--warm-start")
+    assert rc == 0, err
+    assert "cold: no earlier study of this space" in err
+    assert _strategy_of("s.db", "past") == "random"
+
+
+# --------------------------------------------------------------------------- warm start: bench
+@pytest.fixture(scope="module")
+def c100_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A store with one random search of 40 cells on NB201 CIFAR-100; its best cell's key."""
+    from metanas.benchrun import default_space
+    from metanas.evaluation.tabular import nb201_table
+    from metanas.study import create_study
+
+    db = str(tmp_path_factory.mktemp("warm") / "c100.db")
+    ev = nb201_table("cifar100")
+    st = create_study(default_space(ev), "random", ev, storage=db, study_name="c100", seed=7)
+    st.optimize(40)
+    best = st.best_trial
+    assert best is not None
+    st.store.close()
+    return db, best.key
+
+
+def test_bench_warm_start_runs_begin_with_the_stored_best(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, c100_store: tuple[str, str]
+) -> None:
+    db, best_key = c100_store
+    out = tmp_path / "w.json"
+    rc, _, err = _run(
+        capsys, "bench", "nb201", "--strategy", "local_search,random", "--queries", "12",
+        "--seeds", "2", "--warm-start", db, "--json", str(out),
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "1 earlier task(s)" in err
+    data = json.loads(out.read_text())
+    assert data["warm_start"] == db
+    runs = data["runs"]
+    for name in ("local_search", "random"):
+        assert [r["keys"][0] for r in runs[name]] == [best_key, best_key]
+        assert all(len(r["keys"]) == 12 for r in runs[name])
+
+
+def test_bench_warm_start_through_the_study_loop(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, c100_store: tuple[str, str]
+) -> None:
+    db, best_key = c100_store
+    rec = tmp_path / "rec.db"
+    rc, _, err = _run(
+        capsys, "bench", "nb201", "--strategy", "evolution", "--queries", "6", "--seeds", "1",
+        "--warm-start", db, "--storage", str(rec),
+    )  # fmt: skip
+    assert rc == 0, err
+    study = "bench-nb201-cifar10-evolution-warm-s0-q6"
+    assert _strategy_of(str(rec), study) == "warm_start"
+    first = min(load_study(str(rec), study).trials, key=lambda t: t.number)
+    assert first.key == best_key
+
+
+def test_bench_warm_start_from_a_store_of_another_space_is_cold(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.space import IntRange, Space
+    from metanas.study import create_study
+
+    db = str(tmp_path / "other.db")
+    st = create_study(Space([IntRange("w", 0, 9)]), "random",
+                      FunctionEvaluator(lambda a: float(a["w"])), storage=db, study_name="toy")  # fmt: skip
+    st.optimize(5)
+    st.store.close()
+    paths, errs = {}, {}
+    for tag, extra in (("warm", ["--warm-start", db]), ("cold", [])):
+        paths[tag] = tmp_path / f"{tag}.json"
+        rc, _, err = _run(
+            capsys, "bench", "nb201", "--strategy", "evolution", "--queries", "10", "--seeds", "2",
+            "--json", str(paths[tag]), *extra,
+        )  # fmt: skip
+        assert rc == 0, err
+        errs[tag] = err
+    assert "holds no study of this space" in errs["warm"]
+    warm, cold = (json.loads(paths[t].read_text())["runs"] for t in ("warm", "cold"))
+    assert warm == cold
+
+
+def test_run_bench_factory_is_called_per_strategy_and_seed() -> None:
+    from metanas.benchrun import default_space, run_bench
+    from metanas.evaluation.tabular import nb201_table
+    from metanas.strategies import get_strategy
+
+    ev = nb201_table("cifar10")
+    space = default_space(ev)
+    calls: list[tuple[str, int]] = []
+
+    def make(name: str, seed: int) -> Any:
+        calls.append((name, seed))
+        return get_strategy(name, space, seed=seed)
+
+    res = run_bench(ev, space, ["random", "evolution"], [0, 1], 5, factory=make)
+    assert calls == [("random", 0), ("random", 1), ("evolution", 0), ("evolution", 1)]
+    plain = run_bench(ev, space, ["random", "evolution"], [0, 1], 5)
+    assert res.to_json()["runs"] == plain.to_json()["runs"]
