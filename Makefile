@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/metanas search fashion_mnist_quick
+	.venv/bin/metanas search fashion_mnist_quick --resume
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks examples

@@ -59,7 +59,9 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.epochs is not None and not self.epochs > 0:
-            raise UserInputError(f"budget epochs must be positive, got {self.epochs}; use e.g. epochs=5.")
+            raise UserInputError(
+                f"budget epochs must be positive, got {self.epochs}; use e.g. epochs=5."
+            )
         if not 0 < self.fraction <= 1:
             raise UserInputError(
                 f"budget fraction must be in (0, 1], got {self.fraction}; use e.g. fraction=0.5."
@@ -106,8 +108,12 @@ class Result:
     curve: tuple[Mapping[str, float], ...] = ()
 
     @classmethod
-    def failed(cls, error: str, cost: float = 0.0, metrics: Mapping[str, float] | None = None) -> Result:
-        return cls(value=None, metrics=dict(metrics or {}), state=TrialState.FAILED, error=error, cost=cost)
+    def failed(
+        cls, error: str, cost: float = 0.0, metrics: Mapping[str, float] | None = None
+    ) -> Result:
+        return cls(
+            value=None, metrics=dict(metrics or {}), state=TrialState.FAILED, error=error, cost=cost
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,9 @@ class Trial:
 
     @property
     def candidate(self) -> Candidate:
-        return Candidate(id=self.number, arch=self.arch, key=self.key, budget=self.budget, info=self.info)
+        return Candidate(
+            id=self.number, arch=self.arch, key=self.key, budget=self.budget, info=self.info
+        )
 
     @property
     def result(self) -> Result | None:

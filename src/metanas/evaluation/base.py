@@ -32,7 +32,9 @@ class Evaluator(Protocol):
     def task_info(self) -> TaskInfo: ...
 
 
-def objective_value(metrics: Mapping[str, Any], objective: str, minimize: bool = False) -> float | None:
+def objective_value(
+    metrics: Mapping[str, Any], objective: str, minimize: bool = False
+) -> float | None:
     """The strategy-facing value (higher is better) of ``objective`` in ``metrics``."""
     v = metrics.get(objective)
     if v is None:

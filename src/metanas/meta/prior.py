@@ -112,9 +112,7 @@ class _TaskModel:
         self.mu, self.ymu = x.mean(axis=0), float(y.mean())
         xc = x - self.mu
         a = xc.T @ xc + alpha * np.eye(x.shape[1])
-        self.coef = (
-            np.linalg.solve(a, xc.T @ (y - self.ymu)) if len(y) > 1 else np.zeros(x.shape[1])
-        )
+        self.coef = np.asarray(np.linalg.solve(a, xc.T @ (y - self.ymu)), dtype=np.float64)
 
     def score(self, key: str, arch: Mapping[str, Any]) -> float:
         hit = self.known.get(key)

@@ -85,10 +85,14 @@ class Space:
             arch = self._fill({}, rng)
             if self.is_valid(arch):
                 return arch
-        raise UserInputError(f"space {self.name!r} yielded no valid architecture in {_MAX_TRIES} samples; "
-                             "its constraints may contradict each other.")
+        raise UserInputError(
+            f"space {self.name!r} yielded no valid architecture in {_MAX_TRIES} samples; "
+            "its constraints may contradict each other."
+        )
 
-    def mutate(self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None) -> dict[str, Any]:
+    def mutate(
+        self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
+    ) -> dict[str, Any]:
         """Change one active dimension (conditional dimensions appear or vanish accordingly)."""
         rng = np.random.default_rng(rng)
         active = [d for d in self.active(arch) if d.cardinality != 1]
@@ -103,7 +107,9 @@ class Space:
                 return child
         return dict(arch)
 
-    def neighbours(self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None) -> list[dict[str, Any]]:
+    def neighbours(
+        self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
+    ) -> list[dict[str, Any]]:
         """All valid architectures one dimension away, in a deterministic order.
 
         Newly activated conditional dimensions take their first value unless ``rng`` is given.
@@ -144,6 +150,7 @@ class Space:
 
     def enumerate(self) -> Iterator[dict[str, Any]]:
         """Every valid architecture, in a fixed order (for grid search)."""
+
         def rec(i: int, partial: dict[str, Any]) -> Iterator[dict[str, Any]]:
             if i == len(self.dims):
                 if self.is_valid(partial):
@@ -157,25 +164,34 @@ class Space:
                 partial[d.name] = v
                 yield from rec(i + 1, partial)
             del partial[d.name]
+
         yield from rec(0, {})
 
     # ----------------------------------------------------------------- identity and I/O
     def validate(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``arch`` and return it normalised; raise :class:`UserInputError` naming the problem."""
         if not isinstance(arch, Mapping):
-            raise UserInputError(f"an architecture must be a mapping of dimension names to values, got {type(arch).__name__}.")
+            raise UserInputError(
+                f"an architecture must be a mapping of dimension names to values, got {type(arch).__name__}."
+            )
         out: dict[str, Any] = {}
         for d in self.dims:
             if d.when is not None and not d.when.holds(out):
                 continue
             if d.name not in arch:
-                raise UserInputError(f"architecture lacks dimension {d.name!r} of space {self.name!r}; add it.")
+                raise UserInputError(
+                    f"architecture lacks dimension {d.name!r} of space {self.name!r}; add it."
+                )
             out[d.name] = d.validate(arch[d.name])
         extra = sorted(set(arch) - set(out))
         if extra:
-            raise UserInputError(f"architecture has dimension(s) {extra} that {self.name!r} does not use here; remove them.")
+            raise UserInputError(
+                f"architecture has dimension(s) {extra} that {self.name!r} does not use here; remove them."
+            )
         if not self.is_valid(out):
-            raise UserInputError(f"architecture is not valid in space {self.name!r}: {self.describe(out)}.")
+            raise UserInputError(
+                f"architecture is not valid in space {self.name!r}: {self.describe(out)}."
+            )
         return out
 
     def key(self, arch: Mapping[str, Any]) -> str:
@@ -193,7 +209,9 @@ class Space:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise UserInputError(f"architecture JSON is malformed ({e.msg} at char {e.pos}); fix the text.") from None
+            raise UserInputError(
+                f"architecture JSON is malformed ({e.msg} at char {e.pos}); fix the text."
+            ) from None
         return self.validate(data)
 
     # ----------------------------------------------------------------- encodings for learners

@@ -108,7 +108,9 @@ class Choice(Dim):
         if not self.options:
             raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
         if len(set(map(repr, self.options))) != len(self.options):
-            raise UserInputError(f"choice {self.name!r} lists an option twice; remove the duplicate.")
+            raise UserInputError(
+                f"choice {self.name!r} lists an option twice; remove the duplicate."
+            )
         object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
 
     def index(self, value: Any) -> int:
@@ -149,8 +151,12 @@ class Choice(Dim):
         return len(self.options)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "choice", "name": self.name, "options": list(self.options),
-                "when": self.when.to_dict() if self.when else None}
+        return {
+            "type": "choice",
+            "name": self.name,
+            "options": list(self.options),
+            "when": self.when.to_dict() if self.when else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -173,7 +179,11 @@ class IntRange(Dim):
         return int(rng.integers(self.low, self.high + 1))
 
     def validate(self, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not self.low <= value <= self.high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, np.integer))
+            or not self.low <= value <= self.high
+        ):
             raise UserInputError(
                 f"{value!r} is not valid for {self.name!r}; use an integer from {self.low} to {self.high}."
             )
@@ -198,8 +208,13 @@ class IntRange(Dim):
         return 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "int", "name": self.name, "low": self.low, "high": self.high,
-                "when": self.when.to_dict() if self.when else None}
+        return {
+            "type": "int",
+            "name": self.name,
+            "low": self.low,
+            "high": self.high,
+            "when": self.when.to_dict() if self.when else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -215,7 +230,9 @@ class FloatRange(Dim):
     def __post_init__(self) -> None:
         _check_name(self.name)
         if not self.low < self.high:
-            raise UserInputError(f"float range {self.name!r} needs low < high, got {self.low}, {self.high}.")
+            raise UserInputError(
+                f"float range {self.name!r} needs low < high, got {self.low}, {self.high}."
+            )
         if self.log and self.low <= 0:
             raise UserInputError(f"log-scale range {self.name!r} needs low > 0, got {self.low}.")
 
@@ -227,14 +244,20 @@ class FloatRange(Dim):
     def _from_unit(self, u: float) -> float:
         u = min(max(u, 0.0), 1.0)
         if self.log:
-            return float(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+            return float(
+                math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            )
         return float(self.low + u * (self.high - self.low))
 
     def sample(self, rng: np.random.Generator) -> float:
         return self._from_unit(float(rng.random()))
 
     def validate(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not self.low <= value <= self.high:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.floating, np.integer))
+            or not self.low <= value <= self.high
+        ):
             raise UserInputError(
                 f"{value!r} is not valid for {self.name!r}; use a number from {self.low} to {self.high}."
             )
@@ -248,7 +271,9 @@ class FloatRange(Dim):
         return self._from_unit(self._to_unit(value) + float(rng.normal(0.0, 0.1)))
 
     def values(self) -> Sequence[float]:
-        raise UserInputError(f"{self.name!r} is continuous and cannot be enumerated; use a Choice for grids.")
+        raise UserInputError(
+            f"{self.name!r} is continuous and cannot be enumerated; use a Choice for grids."
+        )
 
     def encode(self, value: Any) -> list[float]:
         return [self._to_unit(value)]
@@ -258,8 +283,14 @@ class FloatRange(Dim):
         return 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "float", "name": self.name, "low": self.low, "high": self.high, "log": self.log,
-                "when": self.when.to_dict() if self.when else None}
+        return {
+            "type": "float",
+            "name": self.name,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "when": self.when.to_dict() if self.when else None,
+        }
 
 
 def dim_from_dict(d: Mapping[str, Any]) -> Dim:
@@ -273,5 +304,7 @@ def dim_from_dict(d: Mapping[str, Any]) -> Dim:
     if kind == "int":
         return IntRange(d["name"], int(d["low"]), int(d["high"]), when=when)
     if kind == "float":
-        return FloatRange(d["name"], float(d["low"]), float(d["high"]), log=bool(d.get("log")), when=when)
+        return FloatRange(
+            d["name"], float(d["low"]), float(d["high"]), log=bool(d.get("log")), when=when
+        )
     raise UserInputError(f"unknown dimension type {kind!r}; use choice, int or float.")
