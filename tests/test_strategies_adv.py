@@ -199,3 +199,35 @@ def test_reinforce_autoregressive_and_conditional_gradients():
     for n in ("op2", "w2", "op3", "w3"):
         assert np.array_equal(st.logits[names.index(n)], before[names.index(n)])
     assert not np.array_equal(st.logits[names.index("op1")], before[names.index("op1")])
+
+
+def test_bananas_pool_rule_and_full_pool_never_repeats():
+    # flat space: 4,096 cells, so "auto" scores every unseen one; the conditional space is infinite
+    assert get_strategy("bananas", flat_space()).pool == "all"
+    assert get_strategy("bananas", cond_space()).pool == "local"
+    assert get_strategy("bananas", flat_space(), pool_max=100).pool == "local"
+    small = Space([Choice("a", (0, 1, 2, 3)), Choice("b", (0, 1, 2))])
+    st, cands, _ = run("bananas", small, lambda a, b=None: a["a"] - abs(a["b"] - 1), 12)
+    assert len({c.key for c in cands}) == 12  # every cell once, pool shrinking to nothing
+    assert st._avail is not None and not st._avail.any()
+
+
+def test_bananas_full_pool_learns_on_toy():
+    def best_after(pool: str, seed: int) -> float:
+        _, cands, _ = run("bananas", flat_space(), flat_obj, 25, seed=seed, pool=pool)
+        return max(flat_obj(c.arch) for c in cands)
+
+    full = np.mean([best_after("all", s) for s in range(4)])
+    rand = np.mean(
+        [
+            max(flat_obj(c.arch) for c in run("random", flat_space(), flat_obj, 25, seed=s)[1])
+            for s in range(4)
+        ]
+    )
+    # measured 5.15 against random's 3.83 (max 6.3); the local pool got 5.5 on this toy
+    assert full > rand + 0.5, (full, rand)
+
+
+def test_bananas_options_checked():
+    with pytest.raises(UserInputError, match="pool"):
+        get_strategy("bananas", flat_space(), pool="everything")

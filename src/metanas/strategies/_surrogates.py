@@ -6,7 +6,10 @@ an ensemble (or a GP posterior) and drives the acquisition. Pure numpy + scikit-
 
 from __future__ import annotations
 
-from typing import Protocol
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,6 +19,25 @@ from metanas.types import UserInputError
 class Predictor(Protocol):
     def fit(self, X: np.ndarray, y: np.ndarray) -> None: ...
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@functools.cache
+def _controller() -> Any:
+    from threadpoolctl import ThreadpoolController  # ships with scikit-learn
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block's BLAS calls on one thread.
+
+    The predictors' matrices are small: on a busy machine, multi-threaded BLAS spends ~20x more
+    CPU spinning than computing (measured: an ensemble fit on 1,000 points, 0.6 s CPU on one
+    thread against 15 s on two).
+    """
+    with _controller().limit(limits=1, user_api="blas"):
+        yield
 
 
 class MLPEnsemble:
@@ -40,15 +62,22 @@ class MLPEnsemble:
         self.params: list[np.ndarray] = []
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        with one_blas_thread():
+            self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         # all members train at once as stacked matrices: one numpy call per layer, not per net
+        # float32: half the memory traffic of float64, and the fit needs no more precision
+        X, y = np.asarray(X, np.float32), np.asarray(y, np.float32)
         M, d, h, rng = self.n_models, X.shape[1], self.hidden, self.rng
+        f32 = np.float32
         params = [
-            rng.normal(0, np.sqrt(2 / d), (M, d, h)),
-            np.zeros((M, 1, h)),
-            rng.normal(0, np.sqrt(2 / h), (M, h, h)),
-            np.zeros((M, 1, h)),
-            rng.normal(0, np.sqrt(1 / h), (M, h, 1)),
-            np.zeros((M, 1, 1)),
+            rng.normal(0, np.sqrt(2 / d), (M, d, h)).astype(f32),
+            np.zeros((M, 1, h), f32),
+            rng.normal(0, np.sqrt(2 / h), (M, h, h)).astype(f32),
+            np.zeros((M, 1, h), f32),
+            rng.normal(0, np.sqrt(1 / h), (M, h, 1)).astype(f32),
+            np.zeros((M, 1, 1), f32),
         ]
         m = [np.zeros_like(p) for p in params]
         v = [np.zeros_like(p) for p in params]
@@ -63,7 +92,7 @@ class MLPEnsemble:
             z2 = a1 @ W2 + b2
             a2 = np.maximum(z2, 0)
             out = a2 @ W3 + b3  # (M, N, 1)
-            g = np.sign(out - yb) / n
+            g = np.sign(out - yb) * f32(1 / n)
             g2 = (g @ W3.transpose(0, 2, 1)) * (z2 > 0)
             g1 = (g2 @ W2.transpose(0, 2, 1)) * (z1 > 0)
             grads = [
@@ -75,15 +104,25 @@ class MLPEnsemble:
                 g.sum(1, keepdims=True),
             ]
             c1, c2 = 1 - 0.9**t, 1 - 0.999**t
+            step, sc2 = f32(self.lr / c1), f32(1 / c2)
             for i, (p, gr) in enumerate(zip(params, grads)):
-                m[i] = 0.9 * m[i] + 0.1 * gr
-                v[i] = 0.999 * v[i] + 0.001 * gr * gr
-                p -= self.lr * (m[i] / c1) / (np.sqrt(v[i] / c2) + 1e-8)
+                m[i] *= f32(0.9)
+                m[i] += f32(0.1) * gr
+                v[i] *= f32(0.999)
+                v[i] += f32(0.001) * gr * gr
+                p -= step * m[i] / (np.sqrt(v[i] * sc2) + f32(1e-8))
         self.params = params
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with one_blas_thread():
+            return self._predict(X)
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         W1, b1, W2, b2, W3, b3 = self.params
-        a = np.maximum(X[None] @ W1 + b1, 0)
+        M, d, h = W1.shape
+        # one 2-D product for the first layer of all members (the widest matrix by far)
+        z = np.asarray(X, np.float32) @ W1.transpose(1, 0, 2).reshape(d, M * h)
+        a = np.maximum(z.reshape(len(X), M, h).transpose(1, 0, 2) + b1, 0)
         a = np.maximum(a @ W2 + b2, 0)
         P = (a @ W3 + b3)[:, :, 0]  # (M, N)
         return P.mean(0), P.std(0)

@@ -3,9 +3,15 @@
 Both propose only keys not asked before (pending ones included), so they work in batches.
 
 ``bananas`` (White et al. 2021): fit an ensemble predictor on ``space.features`` of the evaluated
-architectures, score a pool of unseen candidates (all neighbours and random mutations of the best
-architectures plus some random ones) and ask the best under the acquisition: independent Thompson
-sampling ``"its"`` (one normal draw per candidate), ``"ucb"`` or the plain mean ``"mean"``.
+architectures, score a pool of unseen candidates and ask the best under the acquisition:
+``"ucb"`` (mean + beta * ensemble spread, the default), independent Thompson sampling ``"its"``
+(one normal draw per candidate) or the plain mean ``"mean"``.
+
+The pool (a generic rule, the same for every space): when the space is finite and small
+(``space.size <= pool_max``, 100k by default; e.g. NAS-Bench-201's 15,625 cells, 6,466 unique
+keys, or a table's members) it is *every* unseen unique architecture: features are computed once
+and predictions once per refit, so an ask costs one pass over a mask. Otherwise it is the
+neighbours and random mutations of the best architectures plus some random samples.
 
 ``tpe``: Parzen estimators per dimension for the good (top ``gamma`` quantile) and the other
 architectures; the candidate maximising ``l(x) / g(x)`` among samples from ``l`` is asked.
@@ -88,8 +94,11 @@ class Bananas(Strategy):
     Args:
         n_init: random architectures before the first model.
         predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"gb"``, ``"rf"`` or ``"gp"``.
-        acquisition: ``"its"`` (independent Thompson sampling), ``"ucb"`` or ``"mean"``.
-        top_k: how many of the best architectures seed the candidate pool.
+        acquisition: ``"ucb"`` (default), ``"its"`` (independent Thompson sampling) or ``"mean"``.
+        ucb_beta: weight of the ensemble spread in ``"ucb"``.
+        pool: ``"auto"`` (all unseen architectures when ``space.size <= pool_max``, else the
+            local pool), ``"all"`` or ``"local"``.
+        top_k: how many of the best architectures seed the local candidate pool.
         n_mutate, n_random: extra 2-step mutants and random samples in the pool.
         refit_every: refit after this share of new results (0 = after every result); the model
             is always refitted while fewer than 100 results exist.
@@ -102,19 +111,25 @@ class Bananas(Strategy):
         self,
         space: Space,
         seed: int | None = 0,
-        n_init: int = 10,
+        n_init: int = 5,
         predictor: str = "mlp",
-        acquisition: str = "its",
+        acquisition: str = "ucb",
         top_k: int = 5,
         n_mutate: int = 50,
         n_random: int = 20,
-        ucb_beta: float = 1.0,
+        ucb_beta: float = 0.5,
         refit_every: float = 0.1,
         transform: str = "loggap",
         n_models: int = 5,
         epochs: int = 100,
+        pool: str = "auto",
+        pool_max: int = 100_000,
     ) -> None:
         super().__init__(space, seed)
+        _check(
+            pool in ("auto", "all", "local"),
+            f"unknown pool {pool!r}; use 'auto', 'all' or 'local'.",
+        )
         _check(
             predictor in PREDICTORS,
             f"unknown predictor {predictor!r}; use one of {', '.join(PREDICTORS)}.",
@@ -136,6 +151,17 @@ class Bananas(Strategy):
         self._model: Any = None
         self._n_fit = 0
         self._data: list[tuple[dict[str, Any], float]] = []
+        size = space.size
+        self.pool = pool
+        if pool == "auto":
+            self.pool = "all" if size is not None and size <= pool_max else "local"
+        # full pool: one row per unique key; features scored once per refit, not per ask
+        self._all: list[dict[str, Any]] | None = None
+        self._all_keys: dict[str, int] = {}
+        self._all_X: np.ndarray | None = None
+        self._avail: np.ndarray | None = None
+        self._masked: set[str] = set()
+        self._pred: tuple[np.ndarray, np.ndarray] | None = None
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         if result.value is not None:
@@ -152,24 +178,58 @@ class Bananas(Strategy):
         )
         self._model.fit(X, (y - y.mean()) / (y.std() + 1e-12))
         self._n_fit = n
+        self._pred = None
+
+    def _build_all(self) -> None:
+        archs: list[dict[str, Any]] = []
+        for a in self.space.enumerate():
+            k = self.space.key(a)
+            if k not in self._all_keys:
+                self._all_keys[k] = len(archs)
+                archs.append(a)
+        self._all = archs
+        self._all_X = np.stack([self.space.features(a) for a in archs]).astype(np.float64)
+        self._avail = np.ones(len(archs), dtype=bool)
+
+    def _ask_all(self) -> dict[str, Any]:
+        if self._all is None:
+            self._build_all()
+        assert self._all is not None and self._avail is not None and self._all_X is not None
+        for k in self.seen - self._masked:  # keys proposed since the last ask
+            i = self._all_keys.get(k)
+            if i is not None:
+                self._avail[i] = False
+        self._masked |= self.seen
+        idx = np.flatnonzero(self._avail)
+        if not len(idx):
+            return self.sample_unseen()
+        if self._pred is None:  # predictions change only with the model
+            self._pred = self._model.predict(self._all_X)
+        mu, sd = self._pred[0][idx], self._pred[1][idx]
+        i = int(idx[int(np.argmax(self._score(mu, sd)))])
+        self._avail[i] = False
+        return self._all[i]
+
+    def _score(self, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        if self.acquisition == "its":
+            return mu + sd * self.rng.standard_normal(len(mu))
+        if self.acquisition == "ucb":
+            return mu + self.ucb_beta * sd
+        return mu
 
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:
             return self.sample_unseen()
         self._fit()
+        if self.pool == "all":
+            return self._ask_all()
         top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
         pool = candidate_pool(self, top, self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
         X = np.stack([self.space.features(a) for a in pool]).astype(np.float64)
         mu, sd = self._model.predict(X)
-        if self.acquisition == "its":
-            score = mu + sd * self.rng.standard_normal(len(pool))
-        elif self.acquisition == "ucb":
-            score = mu + self.ucb_beta * sd
-        else:
-            score = mu
-        return pool[int(np.argmax(score))]
+        return pool[int(np.argmax(self._score(mu, sd)))]
 
 
 # ------------------------------------------------------------------------------------------- TPE
@@ -194,7 +254,11 @@ class ParzenModel:
             idx = {repr(v): i for i, v in enumerate(vals)}
             for x in xs:
                 w[idx[repr(x)]] += 1.0
-            return "cat", (vals, idx, w / w.sum())
+            w /= w.sum()
+            # the cdf makes a draw one searchsorted instead of rng.choice's argument checks
+            cdf = np.cumsum(w)
+            cdf[-1] = 1.0
+            return "cat", (vals, idx, w, cdf)
         lo, hi = getattr(d, "low", 0), getattr(d, "high", 1)
         unit = (
             (lambda v: d._to_unit(v))
@@ -211,7 +275,7 @@ class ParzenModel:
             if name not in arch:
                 continue
             if kind == "cat":
-                _vals, idx, w = p
+                _vals, idx, w, _cdf = p
                 s += math.log(w[idx[repr(arch[name])]])
             else:
                 centres, bw, wprior, unit = p
@@ -230,8 +294,10 @@ class ParzenModel:
                 continue
             kind, p = self.dims[d.name]
             if kind == "cat":
-                vals, _, w = p
-                out[d.name] = vals[int(rng.choice(len(vals), p=w))]
+                vals, _, _w, cdf = p
+                out[d.name] = vals[
+                    min(int(np.searchsorted(cdf, rng.random(), "right")), len(vals) - 1)
+                ]
                 continue
             centres, bw, wprior, _ = p
             if not len(centres) or rng.random() < wprior:
