@@ -26,7 +26,7 @@ def test_minimal_config_has_defaults() -> None:
     cfg = parse_config(MINIMAL)
     assert isinstance(cfg, SearchConfig)
     assert cfg.storage == "metanas.db" and cfg.seed == 0 and cfg.workers == 1
-    assert cfg.space.name == "macro" and cfg.strategy.name == "random"
+    assert cfg.space.name == "macro" and cfg.strategy.name == "bananas"
     assert cfg.budget.n_trials == 10 and cfg.budget.timeout_minutes is None
     assert cfg.training.optimizer == "adam" and cfg.final.formats == [
         "state_dict",

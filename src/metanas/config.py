@@ -50,7 +50,7 @@ class SpaceConfig(_Section):
 class StrategyConfig(_Section):
     """Which registered strategy, with its options."""
 
-    name: str = "random"
+    name: str = "bananas"
     params: dict[str, Any] = Field(default_factory=dict)
 
 

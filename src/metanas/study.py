@@ -526,7 +526,7 @@ def _as_space(space: Space | str | None) -> Space | None:
 
 def create_study(
     space: Space | str | None,
-    strategy: str | Strategy = "random",
+    strategy: str | Strategy = "bananas",
     evaluator: Any = None,
     *,
     storage: Any = None,
@@ -538,6 +538,9 @@ def create_study(
     **study_kwargs: Any,
 ) -> Study:
     """Create a study, or with ``resume=True`` continue the stored one of that name.
+
+    The default strategy is ``bananas`` (neural-ensemble Bayesian optimisation), the most
+    sample-efficient on our benchmarks (``benchmarks/README.md``).
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
     replays the stored asks and tells, and re-runs the trials a crash left running.
