@@ -31,6 +31,7 @@ import numpy as np
 
 from metanas.evaluation.base import Reporter
 from metanas.space.base import Space
+from metanas.space.wrapper import SpaceWrapper
 from metanas.types import (
     Architecture,
     Budget,
@@ -447,7 +448,7 @@ def nb101_table() -> TableEvaluator:
 
 
 # --------------------------------------------------------------------- searching inside a table
-class TableSpace(Space):
+class TableSpace(SpaceWrapper):
     """A space whose sample / mutate / neighbours stay inside a table's rows.
 
     ``sample`` draws a uniform table member. ``mutate`` retries the inner space's mutation until
@@ -458,11 +459,9 @@ class TableSpace(Space):
     """
 
     def __init__(self, inner: Space, table: TableEvaluator, tries: int = 3) -> None:
-        super().__init__(inner.dims, name=inner.name)
-        self.inner = inner
+        super().__init__(inner)
         self.table = table
         self.tries = tries
-        self.kind = inner.kind
         # key -> in-table neighbours; bounded by the table's size
         self._nb_cache: dict[str, list[dict[str, Any]]] = {}
 
@@ -508,25 +507,6 @@ class TableSpace(Space):
     @property
     def size(self) -> int:
         return len(self.table)
-
-    def key(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.key(arch)
-
-    def describe(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.describe(arch)
-
-    def to_json(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.to_json(arch)
-
-    def features(self, arch: Mapping[str, Any]) -> np.ndarray:
-        return self.inner.features(arch)
-
-    @property
-    def n_features(self) -> int:
-        return self.inner.n_features
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.inner.to_dict()
 
 
 __all__ = [

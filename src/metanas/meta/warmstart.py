@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ import numpy as np
 from metanas.meta.prior import Prior, PriorModel, as_prior
 from metanas.meta.similarity import spearman
 from metanas.space.base import Space
+from metanas.space.wrapper import SpaceWrapper
 from metanas.strategies.base import Strategy, get_strategy, register_strategy
 from metanas.types import Budget, Candidate, Result, UserInputError
 
@@ -37,7 +38,7 @@ WARM = "warm"
 COLD = "cold"
 
 
-class SeededSpace(Space):
+class SeededSpace(SpaceWrapper):
     """``inner`` whose first ``sample`` calls return ``seeds`` in order, then random samples.
 
     Strategies draw their initial population through ``sample``; handing them the architectures
@@ -45,9 +46,7 @@ class SeededSpace(Space):
     """
 
     def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__(inner.dims, name=inner.name)
-        self.inner = inner
-        self.kind = inner.kind
+        super().__init__(inner)
         self.seeds = [dict(a) for a in seeds]
         self._next = 0
 
@@ -56,45 +55,6 @@ class SeededSpace(Space):
             self._next += 1
             return dict(self.seeds[self._next - 1])
         return self.inner.sample(rng)
-
-    def is_valid(self, arch: Mapping[str, Any]) -> bool:
-        return self.inner.is_valid(arch)
-
-    def mutate(
-        self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
-    ) -> dict[str, Any]:
-        return self.inner.mutate(arch, rng)
-
-    def neighbours(
-        self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
-    ) -> list[dict[str, Any]]:
-        return self.inner.neighbours(arch, rng)
-
-    def enumerate(self) -> Iterator[dict[str, Any]]:
-        return self.inner.enumerate()
-
-    @property
-    def size(self) -> int | None:
-        return self.inner.size
-
-    def key(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.key(arch)
-
-    def describe(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.describe(arch)
-
-    def to_json(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.to_json(arch)
-
-    def features(self, arch: Mapping[str, Any]) -> np.ndarray:
-        return self.inner.features(arch)
-
-    @property
-    def n_features(self) -> int:
-        return self.inner.n_features
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.inner.to_dict()
 
 
 @register_strategy("warm_start")

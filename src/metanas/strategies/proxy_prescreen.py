@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metanas.space.base import Space
+from metanas.space.wrapper import SpaceWrapper
 from metanas.strategies.base import SpaceExhausted, Strategy, get_strategy, register_strategy
 from metanas.types import Architecture, Candidate, Result, TrialState, UserInputError
 
@@ -148,7 +149,7 @@ class ProxyPrescreen(Strategy):
             self.inner.tell(c, result)
 
 
-class ScreenedSpace(Space):
+class ScreenedSpace(SpaceWrapper):
     """``space`` whose random samples are pre-screened: ``sample`` draws ``n_candidates``
     architectures and returns the one ``scorer`` rates highest.
 
@@ -166,13 +167,11 @@ class ScreenedSpace(Space):
     def __init__(
         self, space: Space, scorer: Callable[[Architecture], float], n_candidates: int = 100
     ) -> None:
-        super().__init__(space.dims, name=space.name)
+        super().__init__(space)
         if not isinstance(n_candidates, int) or n_candidates < 1:
             raise UserInputError(
                 f"n_candidates must be a positive integer, got {n_candidates!r}; use e.g. 100."
             )
-        self.inner = space
-        self.kind = space.kind
         self.scorer = scorer
         self.n_candidates = n_candidates
         self.scores: dict[str, float] = {}
@@ -193,38 +192,3 @@ class ScreenedSpace(Space):
         cands = [self.inner.sample(gen) for _ in range(self.n_candidates)]
         scores = [self.score(a) for a in cands]
         return cands[int(np.argmax(scores))]
-
-    def is_valid(self, arch: Mapping[str, Any]) -> bool:
-        return self.inner.is_valid(arch)
-
-    def mutate(self, arch: Mapping[str, Any], rng: Any = None) -> dict[str, Any]:
-        return self.inner.mutate(arch, rng)
-
-    def neighbours(self, arch: Mapping[str, Any], rng: Any = None) -> list[dict[str, Any]]:
-        return self.inner.neighbours(arch, rng)
-
-    def enumerate(self) -> Any:
-        return self.inner.enumerate()
-
-    @property
-    def size(self) -> int | None:
-        return self.inner.size
-
-    def key(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.key(arch)
-
-    def describe(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.describe(arch)
-
-    def to_json(self, arch: Mapping[str, Any]) -> str:
-        return self.inner.to_json(arch)
-
-    def features(self, arch: Mapping[str, Any]) -> Any:
-        return self.inner.features(arch)
-
-    @property
-    def n_features(self) -> int:
-        return self.inner.n_features
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.inner.to_dict()
