@@ -8,8 +8,12 @@ every cell; the data-dependent ones (nwot, jacob_cov, snip, grad_norm, fisher) f
 ``--n-compare`` (how much the data matter). Per-cell results stream to ``--out`` (JSON lines), so
 ``--report`` can summarise a partial run.
 
-    nice .venv/bin/python benchmarks/bench_proxies.py --n 1000 --n-data 300 --n-compare 100
+    nice .venv/bin/python benchmarks/bench_proxies.py --n 1000 --n-data 1000 --n-compare 100
+    # or in two parallel shards (resumable: cells already in --out or its shards are skipped)
+    nice .venv/bin/python benchmarks/bench_proxies.py --n 1000 --n-data 1000 --shard 0/2 &
+    nice .venv/bin/python benchmarks/bench_proxies.py --n 1000 --n-data 1000 --shard 1/2 &
     .venv/bin/python benchmarks/bench_proxies.py --report
+    .venv/bin/python benchmarks/bench_proxies.py --speed --speed-cells 10 --repeats 3
 """
 
 from __future__ import annotations
@@ -64,13 +68,18 @@ def run(args: argparse.Namespace) -> None:
     shape = (3, 32, 32)
     fm = make_batch(args.data, args.batch_size, shape, 10, seed=args.seed)
     rnd = make_batch("random", args.batch_size, shape, 10, seed=args.seed)
+    k, m = (int(v) for v in args.shard.split("/"))
     out = Path(args.out)
+    if m > 1:
+        out = out.with_name(f"{out.name}.{k}of{m}")
     done = set()
-    if out.exists() and not args.restart:
-        done = {json.loads(line)["arch"] for line in out.read_text().splitlines() if line.strip()}
-    with out.open("a" if done else "w") as f:
+    if not args.restart:
+        done = {r["arch"] for r in read_records(args.out)}
+    elif out.exists():
+        out.unlink()
+    with out.open("a") as f:
         for i, s in enumerate(cells):
-            if s in done:
+            if s in done or i % m != k:
                 continue
             arch = nb201_from_string(s)
             rec: dict = {"arch": s, "i": i, "load": os.getloadavg()[0]}
@@ -89,6 +98,19 @@ def run(args: argparse.Namespace) -> None:
                 rec["random_data"] = compute_proxies(fac, rnd, DATA)
             f.write(json.dumps(rec) + "\n")
             f.flush()
+
+
+def read_records(out: str) -> list[dict]:
+    """Records of ``out`` and of its shards (``out.KofM``), one per cell, in sample order."""
+    p = Path(out)
+    recs: dict[str, dict] = {}
+    for f in [p, *sorted(p.parent.glob(p.name + ".*of*"))]:
+        if f.exists():
+            for line in f.read_text().splitlines():
+                if line.strip():
+                    r = json.loads(line)
+                    recs.setdefault(r["arch"], r)
+    return sorted(recs.values(), key=lambda r: r["i"])
 
 
 def _num(text: str) -> float:
@@ -117,7 +139,7 @@ def _partial_rank(x, y, z) -> float:
 def report(args: argparse.Namespace) -> None:
     from metanas.evaluation.proxies import LearnedCombination, rank_vote
 
-    recs = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+    recs = read_records(args.out)
     _, pub, table = load_sample(args.n, args.seed)
     val = np.array([_num(table[r["arch"]]["c10_valid_acc_200"]) for r in recs])
     test = np.array([_num(table[r["arch"]]["c10_test_acc_200"]) for r in recs])
@@ -205,6 +227,53 @@ def report(args: argparse.Namespace) -> None:
     print(f"  synflow on C=8 N=1 incl. build: {np.median(xs):.3f} / {np.mean(xs):.3f}")
 
 
+def speed(args: argparse.Namespace) -> None:
+    """Best-of-``--repeats`` seconds per cell for each proxy alone and for the shared passes, on
+    ``--speed-cells`` sampled cells (C=16, N=5, batch ``--batch-size``); median over cells."""
+    import torch
+
+    from metanas.evaluation.proxies import compute_proxies, make_batch, model_factory
+    from metanas.space.nb201 import nb201_from_string
+
+    torch.set_num_threads(args.threads)
+    cells, _, _ = load_sample(args.n, args.seed)
+    cells = cells[: args.speed_cells]
+    shape = (3, 32, 32)
+    b = make_batch(args.data, args.batch_size, shape, 10, seed=args.seed)
+    # grad_norm and fisher alone cost what snip alone does (the same pass)
+    jobs = {n: [n] for n in ["build", *CHEAP, "nwot", "jacob_cov", "snip"]}
+    jobs["ce_grad pass (snip + grad_norm + fisher)"] = ["snip", "grad_norm", "fisher"]
+    jobs["jacobian pass (nwot + jacob_cov)"] = ["nwot", "jacob_cov"]
+    best: dict[str, list[float]] = {k: [] for k in jobs}
+    cpu: dict[str, list[float]] = {k: [] for k in jobs}
+    loads = [os.getloadavg()[0]]
+    for s in cells:
+        fac = model_factory("nb201", nb201_from_string(s), shape, 10, seed=args.seed)
+        for label, names in jobs.items():
+            ts, cs = [], []
+            for _ in range(args.repeats):
+                t: dict[str, float] = {}
+                c0 = time.process_time()
+                compute_proxies(fac, b, ["params"] if label == "build" else names, timings=t)
+                cs.append(time.process_time() - c0)
+                ts.append(t["build"] if label == "build" else sum(t[n] for n in names))
+            best[label].append(min(ts))
+            cpu[label].append(min(cs))
+        loads.append(os.getloadavg()[0])
+    print(
+        f"speed: {len(cells)} cells, best of {args.repeats}, C=16 N=5, batch {args.batch_size} "
+        f"({args.data}), {args.threads} thread(s); 1-min load {min(loads):.1f}-{max(loads):.1f} "
+        f"on {os.cpu_count()} cores; torch {torch.__version__}"
+    )
+    print(
+        "| proxy / pass | median wall s per cell | max wall s | median CPU s per call "
+        "(incl. build) |"
+    )
+    print("| --- | --- | --- | --- |")
+    for label, xs in best.items():
+        print(f"| {label} | {np.median(xs):.3f} | {np.max(xs):.3f} | {np.median(cpu[label]):.3f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -218,9 +287,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/out/proxies_nb201.jsonl")
     p.add_argument("--report", action="store_true", help="summarise the results in --out")
+    p.add_argument("--speed", action="store_true", help="time each proxy (best of --repeats)")
+    p.add_argument("--speed-cells", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out")
+    p.add_argument(
+        "--shard", default="0/1", help="K/M: score only cells i with i %% M == K (parallel runs)"
+    )
     args = p.parse_args()
-    if args.report:
+    if args.speed:
+        speed(args)
+    elif args.report:
         report(args)
     else:
         t0 = time.time()

@@ -33,16 +33,31 @@ def _pass(model: nn.Module, batch: Batch, want_jacob: bool, want_nwot: bool) -> 
     b = x.shape[0]
     kernel = torch.zeros(b, b, dtype=torch.float64)
 
+    # tensors already counted, with how often: in NB201 one node feeds up to three ReLU-Conv-BN
+    # edges, so the same activation reaches several ReLUs; the reference counts it once per ReLU,
+    # and so do we, but compute its kernel term once (kept alive so ids stay unique)
+    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
     def hook(m: nn.Module, inp: Any, out: Any) -> None:
         # NASWOT: K += c c^T + (1 - c)(1 - c)^T, c the binary code of the ReLU's input. The second
         # term is F - s_i - s_j + (c c^T)_ij (F features, s row sums): one matmul instead of two;
         # float32 counts are exact up to 2^24 features per layer
-        c = (inp[0].detach().reshape(b, -1) > 0).to(torch.float32)
+        a = inp[0]
+        hit = seen.get(id(a))
+        if hit is not None:
+            kernel.add_(hit[1])
+            return
+        c = a.detach() > 0
+        if c.dim() == 4 and c.is_contiguous(memory_format=torch.channels_last):
+            c = c.permute(0, 2, 3, 1)  # a view: feature order does not change the kernel
+        c = c.reshape(b, -1).to(torch.float32)
         if c.shape[1] >= 2**24:
             c = c.to(torch.float64)
         cc = (c @ c.t()).to(torch.float64)
         s = c.sum(1, dtype=torch.float64)
-        kernel.add_(2.0 * cc + c.shape[1] - s[:, None] - s[None, :])
+        term = 2.0 * cc + c.shape[1] - s[:, None] - s[None, :]
+        seen[id(a)] = (a, term)
+        kernel.add_(term)
 
     handles = (
         [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
@@ -70,6 +85,7 @@ def _pass(model: nn.Module, batch: Batch, want_jacob: bool, want_nwot: bool) -> 
             p.requires_grad_(True)
         for h in handles:
             h.remove()
+        seen.clear()
     if want_nwot:
         sign, logdet = torch.linalg.slogdet(kernel)
         out["nwot"] = float(logdet) if float(sign) != 0.0 else float("-inf")

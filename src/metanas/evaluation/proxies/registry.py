@@ -135,12 +135,20 @@ def compute_proxies(
     shared-pass group). ``timings``, when given, receives the seconds spent per proxy (a group's
     time is split evenly among its members) and under ``"build"`` the model construction.
     """
+    import torch
+
     wanted = check_names(names)
     loss = loss_fn or cross_entropy()
     t0 = time.perf_counter()
     model = model_factory()
+    x, y = batch
+    if x.dim() == 4:
+        # channels-last convolutions run ~1.5-2x faster on CPU (oneDNN); same values up to rounding
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        batch = (x.contiguous(memory_format=torch.channels_last), y)
     if timings is not None:
         timings["build"] = time.perf_counter() - t0
+    # a plain copy of every weight and buffer: restoring with copy_ is cheaper than load_state_dict
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     # run each group once, in the order of its first member
     jobs: list[tuple[str | None, list[str]]] = []
@@ -158,7 +166,7 @@ def compute_proxies(
     first = True
     for group, members in jobs:
         if not first:
-            model.load_state_dict(state)
+            _restore(model, state)
         first = False
         model.zero_grad(set_to_none=True)
         t = time.perf_counter()
@@ -173,6 +181,15 @@ def compute_proxies(
             for n in members:
                 timings[n] = dt / len(members)
     return {n: out[n] for n in wanted}
+
+
+def _restore(model: nn.Module, state: dict[str, Any]) -> None:
+    """Copy the saved initial weights and buffers (e.g. batch-norm running stats) back in place."""
+    import torch
+
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            v.copy_(state[k])
 
 
 def layer_weights(model: nn.Module) -> list[Any]:
