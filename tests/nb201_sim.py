@@ -17,7 +17,6 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,15 +26,9 @@ from metanas.space.dims import Choice
 from metanas.space.nb201 import NB201_EDGES, NB201Space, nb201_from_string
 from metanas.strategies.base import Strategy
 from metanas.types import Result
+from tables import NB101, NB201, open_table
 
-DATA = Path("/work/shared/data")
-NB201_CSV = DATA / "nb201" / "nb201.csv"
-NB101_CSV = DATA / "nb101" / "nb101_subset.csv"
 _EDGE_NAMES = tuple(e[0] for e in NB201_EDGES)
-
-
-def tables_available() -> bool:
-    return NB201_CSV.exists() and NB101_CSV.exists()
 
 
 # --------------------------------------------------------------------------- NAS-Bench-201
@@ -56,7 +49,7 @@ class NB201Table:
 @functools.lru_cache(maxsize=1)
 def load_nb201() -> NB201Table:
     rows: dict[tuple[str, ...], dict[str, float]] = {}
-    with NB201_CSV.open() as f:
+    with open_table(NB201) as f:
         for r in csv.DictReader(f):
             arch = nb201_from_string(r["arch"])
             vals = {k: float(v) for k, v in r.items() if k not in ("arch", "index") and v != ""}
@@ -218,7 +211,7 @@ class NB101Table:
 def load_nb101() -> NB101Table:
     codes, hashes, rows = [], [], {}
     seen: set[tuple[Any, ...]] = set()
-    with NB101_CSV.open() as f:
+    with open_table(NB101) as f:
         for r in csv.DictReader(f):
             code = _nb101_encode(int(r["n_vertices"]), r["adj_bits_rowmajor"], r["ops_code"])
             if code in seen:

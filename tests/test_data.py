@@ -21,7 +21,7 @@ def load_or_skip(name: str, **kw):
     try:
         return load_dataset(name, **kw)
     except DatasetUnavailable as e:  # an optional package is not installed here
-        pytest.skip(str(e))
+        pytest.fail(str(e))
 
 
 # ------------------------------------------------------------------------------------- splits
@@ -179,7 +179,7 @@ def test_fashion_mnist_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     from metanas.data import images
 
     if not (images.FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
-        pytest.skip("dataset-fashion-mnist is not installed")
+        pytest.fail("dataset-fashion-mnist is not installed")
     monkeypatch.setenv("METANAS_CACHE_DIR", str(tmp_path))
     root = str(images.FASHION_MNIST_DIR)
     images._fashion_mnist_raw.cache_clear()

@@ -40,7 +40,7 @@ def seed_rnn() -> ModuleType:
     try:
         rotten_tomatoes_texts(0)
     except DatasetUnavailable as e:
-        pytest.skip(f"Rotten Tomatoes is not installed: {e}")
+        pytest.fail(f"Rotten Tomatoes is not installed: {e}")
     return load("examples/seed_rnn.py")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,17 +10,14 @@ import torch
 
 from metanas.nn.nb101 import NB101Network, nb101_param_count
 from metanas.nn.nb201 import build_nb201, nb201_param_count
+from tables import NB101 as NB101_CSV
+from tables import NB201 as NB201_CSV
+from tables import open_table
 from test_nn import parse_nb101, parse_nb201
 
-DATA = Path("/work/shared/data")
-NB201_CSV = DATA / "nb201" / "nb201.csv"
-NB101_CSV = DATA / "nb101" / "nb101_subset.csv"
 
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        pytest.skip(f"benchmark table {path} is not available")
-    with path.open() as f:
+def read_rows(table: str) -> list[dict[str, str]]:
+    with open_table(table) as f:
         return list(csv.DictReader(f))
 
 

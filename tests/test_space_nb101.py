@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +16,12 @@ from metanas.space import (
     nb101_to_row,
 )
 from metanas.types import UserInputError
-
-TABLE = Path("/work/shared/data/nb101/nb101_subset.csv")
-needs_table = pytest.mark.skipif(not TABLE.exists(), reason="NAS-Bench-101 table not present")
+from tables import NB101, open_table
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, str]]:
-    with TABLE.open() as f:
+    with open_table(NB101) as f:
         return list(csv.DictReader(f))
 
 
@@ -50,7 +47,6 @@ def _check_rows(rows: list[dict[str, str]]) -> None:
         assert nb101_to_row(arch) == (int(r["n_vertices"]), r["adj_bits_rowmajor"], r["ops_code"])
 
 
-@needs_table
 def test_official_hash_matches_table_rows(rows) -> None:
     # every small cell plus every third 7-vertex cell: about 4,500 rows
     small = [r for r in rows if r["n_vertices"] != "7"]
@@ -63,12 +59,10 @@ def test_official_hash_matches_table_rows(rows) -> None:
 
 
 @pytest.mark.slow
-@needs_table
 def test_official_hash_matches_every_table_row(rows) -> None:
     _check_rows(rows)
 
 
-@needs_table
 def test_table_cells_round_trip_through_json(rows) -> None:
     s = NB101Space()
     for r in rows[:200]:

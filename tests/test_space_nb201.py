@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,14 +12,12 @@ import pytest
 from metanas.space import NB201_OPS, get_space, nb201_from_string, nb201_to_string
 from metanas.space.nb201 import N_FEATURES
 from metanas.types import UserInputError
-
-TABLE = Path("/work/shared/data/nb201/nb201.csv")
-needs_table = pytest.mark.skipif(not TABLE.exists(), reason="NAS-Bench-201 table not present")
+from tables import NB201, open_table
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, str]]:
-    with TABLE.open() as f:
+    with open_table(NB201) as f:
         return list(csv.DictReader(f))
 
 
@@ -97,7 +94,6 @@ def test_6466_unique_cells() -> None:
     assert len({s.key(a) for a in s.enumerate()}) == 6466
 
 
-@needs_table
 def test_table_strings_parse_and_cover_the_space(rows: list[dict[str, str]]) -> None:
     s = get_space("nb201")
     assert len(rows) == 15_625
@@ -106,7 +102,6 @@ def test_table_strings_parse_and_cover_the_space(rows: list[dict[str, str]]) -> 
     assert len({s.describe(a) for a in archs}) == 15_625
 
 
-@needs_table
 @pytest.mark.parametrize("column", ["c10_valid_acc_200", "c100_test_acc_200"])
 def test_cells_sharing_a_key_have_near_identical_accuracy(rows, column: str) -> None:
     s = get_space("nb201")

@@ -42,7 +42,7 @@ def nb201() -> Space:
         importlib.import_module("metanas.space.nb201")
         return get_space("nb201")
     except Exception:
-        pytest.skip("the nb201 space is not available")
+        pytest.fail("the nb201 space is not available")
 
 
 # ------------------------------------------------------------------------------ registry

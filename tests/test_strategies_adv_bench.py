@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from metanas.benchrun import default_space, run_strategy, run_to_target
-from metanas.evaluation.tabular import nb101_table, nb201_table, packaged_table_path
+from metanas.evaluation.tabular import nb101_table, nb201_table
 
 
-def _have(name: str) -> bool:
-    try:
-        return packaged_table_path(name).exists()
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not _have("nb201.csv"), reason="NB201 table not packaged")
 def test_run_strategy_passes_options_and_label():
     ev = nb201_table("cifar10")
     space = default_space(ev)
@@ -28,7 +18,6 @@ def test_run_strategy_passes_options_and_label():
     assert a.keys != c.keys
 
 
-@pytest.mark.skipif(not _have("nb101_subset.csv"), reason="NB101 subset not packaged")
 def test_run_to_target_counts_only_full_fidelity():
     ev = nb101_table()
     space = default_space(ev)

@@ -15,10 +15,7 @@ from metanas.strategies.base import get_strategy
 
 assert bayesopt and multifidelity and qlearning and reinforce
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not sim.tables_available(), reason="benchmark tables not present"),
-]
+pytestmark = pytest.mark.slow
 
 
 def _mean_test(name: str, data: str, seeds: range, n: int = 100, **kw) -> float:

@@ -16,7 +16,6 @@ import importlib
 import statistics
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,12 +23,10 @@ import pytest
 from metanas.space import Choice, Space, get_space
 from metanas.strategies import SpaceExhausted, get_strategy
 from metanas.types import Result
+from tables import NB201, open_table
 
-TABLE = Path("/work/shared/data/nb201/nb201.csv")
 EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-
-pytestmark = pytest.mark.skipif(not TABLE.exists(), reason="NAS-Bench-201 table not available")
 
 
 def nb201_string(arch: Any) -> str:
@@ -48,7 +45,7 @@ def nb201() -> Space:
 
 @cache
 def load_table() -> dict[str, tuple[float, float]]:
-    with TABLE.open() as f:
+    with open_table(NB201) as f:
         return {
             r["arch"]: (float(r["c10_valid_acc_200"]), float(r["c10_test_acc_200"]))
             for r in csv.DictReader(f)
