@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-
+from faulty_jobs import always_die, boom, die_once, hang, square
 from metanas.execution.base import Job
 from metanas.execution.pool import ProcessPoolExecutor
 from metanas.types import Result, TrialState
-
-
-def square(x: int) -> Result:
-    return Result(value=float(x * x))
-
-
-def die_once(marker: str) -> Result:
-    # The first attempt kills its own worker; the retry finds the marker and succeeds.
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return Result(value=1.0)
-
-
-def always_die() -> Result:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return Result(value=0.0)
-
-
-def hang() -> Result:
-    time.sleep(60)
-    return Result(value=0.0)
-
-
-def boom() -> Result:
-    raise RuntimeError("boom")
 
 
 def collect(ex: ProcessPoolExecutor, n: int) -> dict[int, Result]:

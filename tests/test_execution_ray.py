@@ -8,40 +8,16 @@ import time
 
 import pytest
 
+from faulty_jobs import always_die, boom, die_once, hang, square
 from metanas.evaluation.function import FunctionEvaluator
 from metanas.execution.base import Job
 from metanas.space.base import Space
 from metanas.space.dims import IntRange
 from metanas.study import create_study
-from metanas.types import Result, TrialState
+from metanas.types import TrialState
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starting Ray takes ~10 s
-
-
-def square(x: int) -> Result:
-    return Result(value=float(x * x))
-
-
-def die_once(marker: str) -> Result:
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        os.kill(os.getpid(), signal.SIGKILL)
-    return Result(value=1.0)
-
-
-def always_die() -> Result:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return Result(value=0.0)
-
-
-def hang() -> Result:
-    time.sleep(120)
-    return Result(value=0.0)
-
-
-def boom() -> Result:
-    raise RuntimeError("boom")
 
 
 def objective(a: dict) -> float:
