@@ -3,6 +3,7 @@ a crash that leaves the study's lock behind, and files that are not (our) stores
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 
@@ -180,3 +182,25 @@ def test_bad_files_refused_without_writing(tmp_path, kind):
         create_study(SPACE, "random", FunctionEvaluator(_score), storage=p, study_name="x")
     assert "metanas" in str(e.value) or "SQLite" in str(e.value)
     assert _bytes(p) == before
+
+
+def _open_new_store(path: str, q: Any) -> None:
+    try:
+        SQLiteStore(path).close()
+        q.put("ok")
+    except Exception as e:  # reported to the parent, which fails the test with it
+        q.put(repr(e))
+
+
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    for r in range(3):
+        path = str(tmp_path / f"s{r}.db")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_open_new_store, args=(path, q)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        outcomes = [q.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert outcomes == ["ok"] * len(procs)

@@ -167,7 +167,7 @@ class SQLiteStore:
             else:
                 conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
-            self._init(conn, memory)
+            self._init_retrying(conn, memory)
         except sqlite3.DatabaseError as e:
             if not existed and isinstance(e, sqlite3.OperationalError):
                 raise UserInputError(
@@ -214,6 +214,21 @@ class SQLiteStore:
             raise UserInputError(
                 f"storage {self.path!r} (or its directory) is read-only; make it writable or choose another path."
             )
+
+    def _init_retrying(self, conn: sqlite3.Connection, memory: bool) -> None:
+        """``_init``, retried while another process is creating the same file: switching to WAL
+        can answer "database is locked" at once, without waiting on the busy timeout."""
+        deadline = time.monotonic() + _BUSY_MS / 1000
+        delay = 0.02
+        while True:
+            try:
+                self._init(conn, memory)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _init(self, conn: sqlite3.Connection, memory: bool) -> None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
