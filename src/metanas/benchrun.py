@@ -177,29 +177,49 @@ def run_strategy(
         if factory is not None:
             raise UserInputError("optuna-tpe cannot be warm-started; drop it or --warm-start.")
         return run_optuna_tpe(ev, space, seed, n_queries, stop)
-    from metanas.strategies import SpaceExhausted, get_strategy
+    from metanas.strategies import get_strategy
 
     kw = dict(options or {})
     if factory is not None:
         strat = factory(kw.pop("strategy", strategy), seed)
     else:
         strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
-    run = SeedRun(strategy, seed)
-    cache: dict[tuple[str, Any], Result] = {}
     report = ev.metric_names[1] if _has_report(ev) else None
+    return drive(strat, ev, n_queries, report, stop, label=strategy, seed=seed)
+
+
+def drive(
+    strategy: Any,
+    evaluator: Any,
+    n_queries: int,
+    report: str | None = "test_acc",
+    stop: tuple[str, int] | None = None,
+    label: str | None = None,
+    seed: int | None = None,
+) -> SeedRun:
+    """Ask/tell ``strategy`` until ``n_queries`` distinct keys (repeats answered from a cache).
+
+    ``stop=(key, m)`` ends early once ``key`` was evaluated and ``m`` queries are in; ``label``
+    and ``seed`` name the run (default: the strategy's registered name and seed).
+    """
+    from metanas.strategies import SpaceExhausted
+
+    run = SeedRun(label or strategy.name, seed if seed is not None else int(strategy.seed or 0))
+    cache: dict[tuple[str, Any], Result] = {}
+    space = strategy.space
     while not _done(run, n_queries, stop) and run.n_asks < MAX_ASKS_PER_QUERY * n_queries + 100:
         try:
-            cand = strat.ask()
+            cand = strategy.ask()
         except SpaceExhausted:
             break
         run.n_asks += 1
         ck = (cand.key, cand.budget)
         res = cache.get(ck)
         if res is None:
-            res = _evaluate(ev, cand.arch, cand.budget)
+            res = evaluator.evaluate(cand.arch, cand.budget, continue_always)
             cache[ck] = res
             run.add(space.describe(cand.arch), cand.key, res, report)
-        strat.tell(cand, res)
+        strategy.tell(cand, res)
     return run
 
 

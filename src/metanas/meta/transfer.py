@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from metanas.benchrun import MAX_ASKS_PER_QUERY, SeedRun, default_space
-from metanas.evaluation.base import Reporter, continue_always
+from metanas.benchrun import SeedRun, default_space, drive
+from metanas.evaluation.base import Reporter
 from metanas.evaluation.tabular import TableEvaluator
 from metanas.meta.knowledge import KnowledgeBase
 from metanas.meta.warmstart import WarmStart
 from metanas.space.base import Space
-from metanas.strategies.base import SpaceExhausted, Strategy, get_strategy
+from metanas.strategies.base import Strategy, get_strategy
 from metanas.types import Architecture, Budget, Result, TaskInfo
 
 
@@ -59,38 +59,6 @@ class ShuffledTable:
 
     def __len__(self) -> int:
         return len(self.table)
-
-
-def drive(
-    strategy: Strategy,
-    evaluator: Any,
-    n_queries: int,
-    report: str | None = "test_acc",
-    stop: tuple[str, int] | None = None,
-) -> SeedRun:
-    """Ask/tell ``strategy`` until ``n_queries`` distinct keys (repeats answered from a cache).
-
-    ``stop=(key, m)`` ends early once ``key`` was evaluated and ``m`` queries are in.
-    """
-    run = SeedRun(strategy.name, int(strategy.seed or 0))
-    cache: dict[tuple[str, Any], Result] = {}
-    space = strategy.space
-    while len(run.keys) < n_queries and run.n_asks < MAX_ASKS_PER_QUERY * n_queries + 100:
-        if stop is not None and len(run.keys) >= stop[1] and stop[0] in run.keys:
-            break
-        try:
-            cand = strategy.ask()
-        except SpaceExhausted:
-            break
-        run.n_asks += 1
-        ck = (cand.key, cand.budget)
-        res = cache.get(ck)
-        if res is None:
-            res = evaluator.evaluate(cand.arch, cand.budget, continue_always)
-            cache[ck] = res
-            run.add(space.describe(cand.arch), cand.key, res, report)
-        strategy.tell(cand, res)
-    return run
 
 
 def past_search(
