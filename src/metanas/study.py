@@ -24,28 +24,25 @@ replayed exactly from the store, which needs one writer per study.)
 
 from __future__ import annotations
 
-import inspect
-import json
-import os
-import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from metanas._resume import (
+    StudyLock,
+    budget_key,
+    open_record,
+    replay_log,
+    resumed_strategy,
+    stored_space,
+)
 from metanas.evaluation.base import objective_value
 from metanas.space.base import Space
 from metanas.storage.base import Duplicate
 from metanas.storage.sqlite import check_study_name, open_store
-from metanas.strategies.base import (
-    AskEvent,
-    Event,
-    SpaceExhausted,
-    Strategy,
-    TellEvent,
-    get_strategy,
-)
+from metanas.strategies.base import SpaceExhausted, Strategy, get_strategy
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
 
 _DIRECTIONS = ("maximize", "minimize")
@@ -53,28 +50,6 @@ _DIRECTIONS = ("maximize", "minimize")
 
 class StudyStopped(UserWarning):
     """The study stopped before reaching ``n_trials`` (exhausted space or only duplicates)."""
-
-
-def _jsonable(x: Any) -> Any:
-    try:
-        return json.loads(
-            json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-        )
-    except (TypeError, ValueError):
-        return str(x)
-
-
-def _strategy_params(strategy: Strategy) -> dict[str, Any]:
-    """Constructor arguments a strategy keeps as attributes (sklearn style), for a later rebuild."""
-    out: dict[str, Any] = {}
-    for p in list(inspect.signature(type(strategy).__init__).parameters)[1:]:
-        if p not in ("space", "seed") and hasattr(strategy, p):
-            out[p] = _jsonable(getattr(strategy, p))
-    return out
-
-
-def _budget_key(b: Budget | None) -> str:
-    return "" if b is None else json.dumps(b.to_dict(), sort_keys=True)
 
 
 class Study:
@@ -128,6 +103,7 @@ class Study:
         self._opened = False
         #: the options a named strategy was built with (create_study sets it), kept for resume
         self._strategy_kwargs: Mapping[str, Any] | None = None
+        self._lock: StudyLock | None = None
 
     # ----------------------------------------------------------------- opening and replay
     def _open(self, readonly: bool = False) -> None:
@@ -138,99 +114,25 @@ class Study:
                 f"direction must be 'maximize' or 'minimize', got {self.direction!r}."
             )
         store = open_store(self._store_arg, readonly=readonly)
-        name = self._name
-        if name is None:
-            taken = {s.name for s in store.studies()}
-            name = next(f"study-{i}" for i in range(len(taken) + 1) if f"study-{i}" not in taken)
-        check_study_name(name)
-        info = store.get_study(name)
-        if info is not None and not self.resume:
-            raise UserInputError(
-                f"study {name!r} already exists in {getattr(store, 'path', store)}; pass --resume "
-                "(resume=True) or another name."
-            )
-        self._store, self._name = store, name
-        if self.objective is None:
-            self.objective = (info.config.get("objective") if info else None) or getattr(
-                self.evaluator, "objective", "value"
-            )
-        if info is not None:
-            cfg = info.config
-            self.direction = cfg.get("direction", self.direction)
-            if self.budget is None and cfg.get("budget"):
-                self.budget = Budget.from_dict(cfg["budget"])
-            self.dedupe = cfg.get("dedupe", self.dedupe)
-            self.task = info.task
-            if self.space is not None and _jsonable(self.space.to_dict()) != info.space:
-                raise UserInputError(
-                    f"the space given differs from the one study {name!r} was created with; "
-                    "resume with the original space or start a new study."
-                )
-            self._id = info.id
-        else:
-            if self.space is None or self.strategy is None:
-                raise UserInputError(
-                    f"study {name!r} does not exist; create it with a space and a strategy."
-                )
-            if self.task is None:
-                ti = getattr(self.evaluator, "task_info", None)
-                self.task = ti() if callable(ti) else TaskInfo()
-            self._id = store.create_study(
-                name, _jsonable(self.space.to_dict()), self.task, self._config()
-            )
+        self._store = store
+        self._name, self._id = open_record(self, store, self._name)
         self._opened = True
         self._load()
-
-    def _config(self) -> dict[str, Any]:
-        s = self.strategy
-        return {
-            "strategy": getattr(s, "name", type(s).__name__),
-            "strategy_kwargs": _jsonable(self._strategy_kwargs)
-            if self._strategy_kwargs is not None
-            else (_strategy_params(s) if s is not None else {}),
-            "seed": _jsonable(getattr(s, "seed", None)),
-            "objective": self.objective,
-            "direction": self.direction,
-            "budget": None if self.budget is None else self.budget.to_dict(),
-            "dedupe": self.dedupe,
-            "evaluator": type(self.evaluator).__name__,
-            "space": getattr(self.space, "name", None),
-        }
 
     def _load(self) -> None:
         """Fold the stored trials and duplicates into memory and replay them into the strategy."""
         self._trials: dict[int, Trial] = {t.number: t for t in self._store.trials(self._id)}
         dups = self._store.duplicates(self._id) if hasattr(self._store, "duplicates") else []
-        self._cands: dict[int, Candidate] = {}  # trial number -> candidate as the strategy made it
-        self._number_of: dict[int, int] = {}  # strategy candidate id -> trial number
         self._done: dict[tuple[str, str], int] = {}  # (key, budget) -> finished trial number
         self._running: dict[tuple[str, str], int] = {}  # (key, budget) -> running trial number
         self._waiters: dict[int, list[tuple[Candidate, Duplicate]]] = {}
         self._rerun: list[int] = []
         self._best: Trial | None = None
         self._n_finished = 0
-        asks: list[tuple[int, Any]] = [(t.asked_seq, t) for t in self._trials.values()]
-        asks += [(d.asked_seq, d) for d in dups]
-        asks.sort(key=lambda x: x[0])
-        events: list[tuple[int, Event]] = []
-        seq = -1
-        dup_cands: list[tuple[Candidate, Duplicate]] = []
-        for cid, (s, rec) in enumerate(asks):  # the strategy numbers its candidates in ask order
-            cand = Candidate(id=cid, arch=rec.arch, key=rec.key, budget=rec.budget, info=rec.info)
-            events.append((s, AskEvent(cand)))
-            seq = max(seq, s, rec.told_seq or 0)
-            if isinstance(rec, Trial):
-                self._cands[rec.number], self._number_of[cid] = cand, rec.number
-                if rec.state.finished:
-                    events.append((rec.told_seq or s, TellEvent(cand, self._strategy_result(rec))))
-            else:
-                dup_cands.append((cand, rec))
-                if rec.told_seq is not None:
-                    orig = self._trials[rec.of_number]
-                    events.append((rec.told_seq, TellEvent(cand, self._strategy_result(orig))))
-        self._seq = seq + 1
+        log = replay_log(self._trials, dups, self._strategy_result)
+        self._cands, self._number_of, self._seq = log.cands, log.number_of, log.next_seq
         for t in sorted(self._trials.values(), key=lambda t: t.number):
-            bkey = (t.key, _budget_key(self._effective_budget(t.budget)))
+            bkey = (t.key, budget_key(self._effective_budget(t.budget)))
             if t.state.finished:
                 self._done.setdefault(bkey, t.number)
                 self._note_finished(t)
@@ -238,9 +140,8 @@ class Study:
                 self._running[bkey] = t.number
                 self._rerun.append(t.number)
         if self.strategy is not None:
-            events.sort(key=lambda e: e[0])
-            self.strategy.replay(ev for _, ev in events)
-            for cand, d in dup_cands:  # duplicates whose tell a crash cut off
+            self.strategy.replay(iter(log.events))
+            for cand, d in log.dup_cands:  # duplicates whose tell a crash cut off
                 if d.told_seq is None:
                     if self._trials[d.of_number].state.finished:
                         self._tell_duplicate(cand, d)
@@ -299,33 +200,18 @@ class Study:
 
     # ----------------------------------------------------------------- one process per study
     def _acquire(self) -> bool:
-        """Become the one process writing this study; ``True`` if the lock was taken just now.
-
-        Several processes may share a store, each on its own study; a second process on the same
-        study is refused with a clear error, because a strategy's state lives in one process (add
-        parallel trials with an executor instead). A lock left by a dead process is taken over.
-        """
-        if getattr(self, "_locked", False) or not hasattr(self._store, "acquire_lock"):
-            return False
-        owner = f"{socket.gethostname()}:{os.getpid()}"
-        self._store.acquire_lock(self._id, owner)
-        if self._store.fingerprint(self._id) != (len(self._trials), self._seq - 1):
-            self._store.release_lock(self._id, owner)
-            raise UserInputError(
-                f"study {self._name!r} was changed by another process since it was opened; open it "
-                "again with resume=True (--resume) to continue from its latest state."
-            )
-        self._owner, self._locked = owner, True
-        return True
+        """Become the one process writing this study; ``True`` if the lock was taken just now."""
+        if self._lock is None:
+            self._lock = StudyLock(self._store, self._id, self.name)
+        return self._lock.acquire((len(self._trials), self._seq - 1))
 
     def _release(self) -> None:
-        if getattr(self, "_locked", False):
-            self._locked = False
-            self._store.release_lock(self._id, self._owner)
+        if self._lock is not None:
+            self._lock.release()
 
     def _heartbeat(self) -> None:
-        if getattr(self, "_locked", False):
-            self._store.heartbeat(self._id, self._owner)
+        if self._lock is not None:
+            self._lock.heartbeat()
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -341,7 +227,7 @@ class Study:
             except SpaceExhausted as e:
                 self._stop(f"the strategy has nothing new to propose ({e})")
                 return None
-            bkey = (cand.key, _budget_key(self._effective_budget(cand.budget)))
+            bkey = (cand.key, budget_key(self._effective_budget(cand.budget)))
             of = self._done.get(bkey) if self.dedupe else None
             if of is None and self.dedupe:
                 of = self._running.get(bkey)
@@ -416,7 +302,7 @@ class Study:
         )
         self._store.record(self._id, t)  # durable before anyone learns of it
         self._trials[number] = t
-        bkey = (t.key, _budget_key(self._effective_budget(t.budget)))
+        bkey = (t.key, budget_key(self._effective_budget(t.budget)))
         self._running.pop(bkey, None)
         self._done.setdefault(bkey, number)
         self._note_finished(t)
@@ -561,11 +447,8 @@ def create_study(
             from metanas.space import space_from_dict
 
             space = space_from_dict(info.space)
-        cfg = info.config
         if not isinstance(strategy, Strategy):
-            strategy = get_strategy(
-                cfg["strategy"], space, seed=cfg.get("seed"), **(cfg.get("strategy_kwargs") or {})
-            )
+            strategy = resumed_strategy(info, space)
     elif space is None:
         raise UserInputError(
             "create_study needs a space (a Space or a registered name such as 'nb201')."
@@ -604,13 +487,7 @@ def load_study(storage: Any, study_name: str) -> Study:
         raise UserInputError(
             f"no study {study_name!r} in {getattr(store, 'path', store)}; existing: {names}."
         )
-    try:
-        from metanas.space import space_from_dict
-
-        space: Space | None = space_from_dict(info.space)
-    except Exception:  # a space kind this installation lacks; trials are still readable
-        space = None
-    study = Study(space, None, None, store=store, name=study_name, resume=True)
+    study = Study(stored_space(info), None, None, store=store, name=study_name, resume=True)
     study._open(readonly=True)
     return study
 

@@ -8,8 +8,10 @@ architecture (seeds that never reach it count as "> N").
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -60,6 +62,45 @@ WarmOpt = Annotated[
         help="Warm-start every run from the earlier studies of this space in STORE.",
     ),
 ]
+
+# the options every bench command takes, with their defaults
+_COMMON = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+    for name, ann, default in (
+        ("strategy", StrategyOpt, "random"),
+        ("queries", QueriesOpt, 100),
+        ("seeds", SeedsOpt, 10),
+        ("json_path", JsonOpt, None),
+        ("storage", StorageOpt, None),
+        ("warm_start", WarmOpt, None),
+    )
+]
+
+
+def _bench_command(
+    name: str, after: int = 0
+) -> Callable[[Callable[..., TableEvaluator]], Callable[..., TableEvaluator]]:
+    """Register ``make_table(**own options) -> TableEvaluator`` as ``metanas bench NAME``, taking
+    the shared options (``_COMMON``) too and running the benchmark on the table it returns.
+
+    ``after``: how many shared options ``--help`` lists before the command's own.
+    """
+
+    def register(make_table: Callable[..., TableEvaluator]) -> Callable[..., TableEvaluator]:
+        def command(**kw: Any) -> None:
+            common = [kw.pop(p.name) for p in _COMMON]
+            _run(make_table(**kw), *common)
+
+        # the return annotation names a type imported for checking only: stand in for it
+        sig = inspect.signature(make_table, locals={"TableEvaluator": Any}, eval_str=True)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in sig.parameters.values()]
+        params = [*_COMMON[:after], *own, *_COMMON[after:]]
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__name__, command.__doc__ = make_table.__name__, make_table.__doc__
+        bench_app.command(name)(command)
+        return make_table
+
+    return register
 
 
 def _run(
@@ -190,40 +231,27 @@ def _print(res: BenchResult) -> None:
     console.print(t)
 
 
-@bench_app.command("nb201")
+@_bench_command("nb201", after=1)
 def bench_nb201(
-    strategy: StrategyOpt = "random",
     dataset: Annotated[
         str, typer.Option("--dataset", "-d", help="cifar10 or cifar100.")
     ] = "cifar10",
-    queries: QueriesOpt = 100,
-    seeds: SeedsOpt = 10,
-    json_path: JsonOpt = None,
-    storage: StorageOpt = None,
-    warm_start: WarmOpt = None,
-) -> None:
+) -> TableEvaluator:
     """NAS-Bench-201: search on validation accuracy, report test accuracy (200 epochs)."""
     from metanas.evaluation.tabular import nb201_table
 
-    _run(nb201_table(dataset), strategy, queries, seeds, json_path, storage, warm_start)
+    return nb201_table(dataset)
 
 
-@bench_app.command("nb101")
-def bench_nb101(
-    strategy: StrategyOpt = "random",
-    queries: QueriesOpt = 100,
-    seeds: SeedsOpt = 10,
-    json_path: JsonOpt = None,
-    storage: StorageOpt = None,
-    warm_start: WarmOpt = None,
-) -> None:
+@_bench_command("nb101")
+def bench_nb101() -> TableEvaluator:
     """The NAS-Bench-101 subset (10,250 cells): search and report val_acc_108."""
     from metanas.evaluation.tabular import nb101_table
 
-    _run(nb101_table(), strategy, queries, seeds, json_path, storage, warm_start)
+    return nb101_table()
 
 
-@bench_app.command("table")
+@_bench_command("table")
 def bench_table(
     csv: Annotated[Path, typer.Option("--csv", help="Your table (CSV, optionally .gz).")],
     objective: Annotated[str, typer.Option("--objective", help="Column to maximise.")],
@@ -234,17 +262,10 @@ def bench_table(
     report: Annotated[
         str | None, typer.Option("--report", help="Column to report for the best architecture.")
     ] = None,
-    strategy: StrategyOpt = "random",
-    queries: QueriesOpt = 100,
-    seeds: SeedsOpt = 10,
-    json_path: JsonOpt = None,
-    storage: StorageOpt = None,
-    warm_start: WarmOpt = None,
-) -> None:
+) -> TableEvaluator:
     """Your own table: one row per architecture, an arch-string column and numeric columns."""
     from metanas.evaluation.tabular import TableEvaluator
 
-    ev = TableEvaluator.from_csv(
+    return TableEvaluator.from_csv(
         csv, space=space, arch_column=arch_column, objective=objective, report=report
     )
-    _run(ev, strategy, queries, seeds, json_path, storage, warm_start)

@@ -19,20 +19,29 @@ if TYPE_CHECKING:
     from metanas.types import Trial
 
 
+# options that ``metanas search`` and ``metanas export`` share
+StorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Store file (overrides the config).")
+]
+StudyOpt = Annotated[str | None, typer.Option("--study", help="Study name (overrides the config).")]
+OutOpt = Annotated[
+    str | None, typer.Option("--out", "-o", help="Export folder (overrides final.export_dir).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
 def _err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
 def build_evaluator(cfg: SearchConfig, space: Space) -> Any:
+    from metanas.evaluation.recipe import Recipe
     from metanas.evaluation.training import TrainingEvaluator
 
     t = cfg.training
     return TrainingEvaluator(
-        cfg.data.name, space.kind, epochs=t.epochs, fraction=t.fraction, batch_size=t.batch_size,
-        optimizer=t.optimizer, lr=t.lr, weight_decay=t.weight_decay, momentum=t.momentum,
-        cosine=t.cosine, warmup_epochs=t.warmup_epochs, label_smoothing=t.label_smoothing,
-        augment=t.augment, seed=cfg.seed, num_threads=t.num_threads, time_limit=t.time_limit,
-        model_options=t.model_options, loss=t.loss, device=t.device, data_options=data_options(cfg),
+        cfg.data.name, space.kind, recipe=Recipe.pick(t), fraction=t.fraction, seed=cfg.seed,
+        time_limit=t.time_limit, model_options=t.model_options, data_options=data_options(cfg),
     )  # fmt: skip
 
 
@@ -194,15 +203,9 @@ def search(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the stored study of this name.")
     ] = False,
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Store file (overrides the config).")
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", help="Study name (overrides the config).")
-    ] = None,
-    out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Export folder (overrides final.export_dir).")
-    ] = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    out: OutOpt = None,
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", min=1, help="Overrides budget.n_trials.")
     ] = None,
@@ -237,7 +240,7 @@ def search(
             help="Warm-start from the studies in STORE (a path or URL) instead.",
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Search CONFIG's space, retrain the best architecture, report test accuracy and export it."""
     from metanas.config import load_config, parse_config
@@ -316,19 +319,13 @@ def export(
     config: Annotated[
         str, typer.Argument(help="The YAML config (or shipped name) the study ran with.")
     ],
-    out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Export folder (overrides final.export_dir).")
-    ] = None,
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Store file (overrides the config).")
-    ] = None,
-    study: Annotated[
-        str | None, typer.Option("--study", help="Study name (overrides the config).")
-    ] = None,
+    out: OutOpt = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
     epochs: Annotated[
         float | None, typer.Option("--epochs", min=0.01, help="Overrides final.epochs.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Retrain the best trial of a stored study on train + validation, test it and export it."""
     from metanas.config import load_config, parse_config

@@ -1,0 +1,211 @@
+"""How a :class:`metanas.study.Study` finds its stored record, replays it, and holds its lock.
+
+Kept apart from the study so ``study.py`` reads as the ask / evaluate / record / tell loop; every
+function here is about the store: naming and creating a study, restoring its settings, folding
+its trials and duplicates into the ask/tell events a strategy replays, rebuilding the strategy of
+a resumed study, and the one-writer-per-study lock.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from metanas.storage.base import Duplicate
+from metanas.storage.sqlite import check_study_name
+from metanas.strategies.base import AskEvent, Event, Strategy, TellEvent, get_strategy
+from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, UserInputError
+
+if TYPE_CHECKING:
+    from metanas.space.base import Space
+    from metanas.storage.base import StudyInfo
+    from metanas.study import Study
+
+
+def jsonable(x: Any) -> Any:
+    try:
+        return json.loads(
+            json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        )
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def strategy_params(strategy: Strategy) -> dict[str, Any]:
+    """Constructor arguments a strategy keeps as attributes (sklearn style), for a later rebuild."""
+    out: dict[str, Any] = {}
+    for p in list(inspect.signature(type(strategy).__init__).parameters)[1:]:
+        if p not in ("space", "seed") and hasattr(strategy, p):
+            out[p] = jsonable(getattr(strategy, p))
+    return out
+
+
+def budget_key(b: Budget | None) -> str:
+    return "" if b is None else json.dumps(b.to_dict(), sort_keys=True)
+
+
+# --------------------------------------------------------------------------- the study's record
+def study_config(study: Study) -> dict[str, Any]:
+    """What the store keeps of a new study's settings (read back on resume)."""
+    s = study.strategy
+    return {
+        "strategy": getattr(s, "name", type(s).__name__),
+        "strategy_kwargs": jsonable(study._strategy_kwargs)
+        if study._strategy_kwargs is not None
+        else (strategy_params(s) if s is not None else {}),
+        "seed": jsonable(getattr(s, "seed", None)),
+        "objective": study.objective,
+        "direction": study.direction,
+        "budget": None if study.budget is None else study.budget.to_dict(),
+        "dedupe": study.dedupe,
+        "evaluator": type(study.evaluator).__name__,
+        "space": getattr(study.space, "name", None),
+    }
+
+
+def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
+    """(name, id) of ``study`` in ``store``: the stored one (its settings restored onto
+    ``study``) when resuming, else a new record (default name ``study-N``, the first free N)."""
+    if name is None:
+        taken = {s.name for s in store.studies()}
+        name = next(f"study-{i}" for i in range(len(taken) + 1) if f"study-{i}" not in taken)
+    check_study_name(name)
+    info = store.get_study(name)
+    if info is not None and not study.resume:
+        raise UserInputError(
+            f"study {name!r} already exists in {getattr(store, 'path', store)}; pass --resume "
+            "(resume=True) or another name."
+        )
+    if study.objective is None:
+        study.objective = (info.config.get("objective") if info else None) or getattr(
+            study.evaluator, "objective", "value"
+        )
+    if info is not None:
+        cfg = info.config
+        study.direction = cfg.get("direction", study.direction)
+        if study.budget is None and cfg.get("budget"):
+            study.budget = Budget.from_dict(cfg["budget"])
+        study.dedupe = cfg.get("dedupe", study.dedupe)
+        study.task = info.task
+        if study.space is not None and jsonable(study.space.to_dict()) != info.space:
+            raise UserInputError(
+                f"the space given differs from the one study {name!r} was created with; "
+                "resume with the original space or start a new study."
+            )
+        return name, info.id
+    if study.space is None or study.strategy is None:
+        raise UserInputError(
+            f"study {name!r} does not exist; create it with a space and a strategy."
+        )
+    if study.task is None:
+        ti = getattr(study.evaluator, "task_info", None)
+        study.task = ti() if callable(ti) else TaskInfo()
+    return name, store.create_study(
+        name, jsonable(study.space.to_dict()), study.task, study_config(study)
+    )
+
+
+def stored_space(info: StudyInfo) -> Space | None:
+    """The space a stored study was created with; ``None`` for a kind this installation lacks."""
+    try:
+        from metanas.space import space_from_dict
+
+        return space_from_dict(info.space)
+    except Exception:  # the trials are still readable without it
+        return None
+
+
+def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
+    """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed)."""
+    cfg = info.config
+    return get_strategy(
+        cfg["strategy"], space, seed=cfg.get("seed"), **(cfg.get("strategy_kwargs") or {})
+    )
+
+
+# --------------------------------------------------------------------------- replay
+@dataclass
+class ReplayLog:
+    """The stored asks and tells as a strategy replays them, and the bookkeeping they imply."""
+
+    events: list[Event]  # in store sequence order
+    dup_cands: list[tuple[Candidate, Duplicate]]  # every stored duplicate, as the strategy saw it
+    cands: dict[int, Candidate]  # trial number -> candidate as the strategy made it
+    number_of: dict[int, int]  # strategy candidate id -> trial number
+    next_seq: int  # the next free sequence number
+
+
+def replay_log(
+    trials: Mapping[int, Trial],
+    dups: Sequence[Duplicate],
+    result_of: Callable[[Trial], Result],
+) -> ReplayLog:
+    """Fold stored trials and duplicates into ask/tell events; ``result_of`` gives a tell's result."""
+    asks: list[tuple[int, Any]] = [(t.asked_seq, t) for t in trials.values()]
+    asks += [(d.asked_seq, d) for d in dups]
+    asks.sort(key=lambda x: x[0])
+    events: list[tuple[int, Event]] = []
+    log = ReplayLog([], [], {}, {}, 0)
+    seq = -1
+    for cid, (s, rec) in enumerate(asks):  # the strategy numbers its candidates in ask order
+        cand = Candidate(id=cid, arch=rec.arch, key=rec.key, budget=rec.budget, info=rec.info)
+        events.append((s, AskEvent(cand)))
+        seq = max(seq, s, rec.told_seq or 0)
+        if isinstance(rec, Trial):
+            log.cands[rec.number], log.number_of[cid] = cand, rec.number
+            if rec.state.finished:
+                events.append((rec.told_seq or s, TellEvent(cand, result_of(rec))))
+        else:
+            log.dup_cands.append((cand, rec))
+            if rec.told_seq is not None:
+                orig = trials[rec.of_number]
+                events.append((rec.told_seq, TellEvent(cand, result_of(orig))))
+    events.sort(key=lambda e: e[0])
+    log.events = [ev for _, ev in events]
+    log.next_seq = seq + 1
+    return log
+
+
+# --------------------------------------------------------------------------- one process per study
+class StudyLock:
+    """The store's lock that makes one process the writer of a study (with a heartbeat).
+
+    Several processes may share a store, each on its own study; a second process on the same
+    study is refused with a clear error, because a strategy's state lives in one process (add
+    parallel trials with an executor instead). A lock left by a dead process is taken over.
+    """
+
+    def __init__(self, store: Any, study_id: int, name: str) -> None:
+        self.store, self.study_id, self.name = store, study_id, name
+        self.owner = ""
+        self.held = False
+
+    def acquire(self, fingerprint: tuple[int, int]) -> bool:
+        """Take the lock; ``True`` if taken just now. ``fingerprint``: (trials, last seq) as
+        this process knows them; a store that has moved on since means another writer."""
+        if self.held or not hasattr(self.store, "acquire_lock"):
+            return False
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.store.acquire_lock(self.study_id, owner)
+        if self.store.fingerprint(self.study_id) != fingerprint:
+            self.store.release_lock(self.study_id, owner)
+            raise UserInputError(
+                f"study {self.name!r} was changed by another process since it was opened; open it "
+                "again with resume=True (--resume) to continue from its latest state."
+            )
+        self.owner, self.held = owner, True
+        return True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.store.release_lock(self.study_id, self.owner)
+
+    def heartbeat(self) -> None:
+        if self.held:
+            self.store.heartbeat(self.study_id, self.owner)
