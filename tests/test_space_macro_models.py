@@ -129,3 +129,28 @@ def test_macro_space_refuses_unknown_units():
 
     with pytest.raises(UserInputError, match="conv9x9"):
         MacroChainSpace(units=("conv3x3", "conv9x9"))
+
+
+def test_macro_heads_add_a_head_dimension_only_when_searched() -> None:
+    assert "head" not in [d.name for d in get_space("macro").dims]
+    s = get_space("macro", max_depth=2, widths=[16], units=["conv3x3"], heads=["gap", "dense"])
+    assert s.dim("head") == Choice("head", ("gap", "dense"))
+    assert {s.sample(seed)["head"] for seed in range(30)} == {"gap", "dense"}
+    assert s.size == 2 * sum(2**d for d in (1, 2))
+    assert space_from_dict(s.to_dict()).to_dict() == s.to_dict()
+    with pytest.raises(UserInputError, match="heads"):
+        get_space("macro", heads=["mlp"])
+
+
+def test_macro_dense_head_builds_for_any_depth_and_shape() -> None:
+    torch = pytest.importorskip("torch")
+    from metanas.nn import build_model
+
+    s = get_space("macro", max_depth=3, widths=[8], units=["conv3x3"], heads=["dense"])
+    for seed in range(4):
+        arch = s.sample(seed) | {"head": "dense"}
+        for shape in ((1, 28, 28), (3, 40, 30), (1, 5, 5)):
+            net = build_model("macro", arch, shape, 7, reduce_every=1, head_units=16)
+            assert tuple(net(torch.zeros(2, *shape)).shape) == (2, 7)
+    with pytest.raises(UserInputError, match="dropout"):
+        build_model("macro", s.sample(0), (1, 28, 28), 7, dropout=1.5)

@@ -4,8 +4,9 @@ Layer i applies ``unit_i`` mapping its input to ``width_i`` channels (convs are 
 pooling and identity units add a 1x1 Conv-BN-ReLU only when the width changes); ``skip_i`` adds a
 residual shortcut around the layer (a 1x1 conv + BN when the width changes). A stem conv3x3-BN-ReLU
 (``stem_channels``) comes first; a 2x2 max pool follows every ``reduce_every`` layers (not after
-the last, and only while the feature map is at least 4 pixels wide); then global average pool and
-a linear classifier.
+the last, and only while the feature map is at least 4 pixels wide); then the head: ``gap``
+(global average pool and a linear classifier) or ``dense`` (max pools down to at most 7 pixels,
+flatten, a ``head_units`` hidden layer, ``dropout`` before both linear layers).
 
 Example:
     >>> import torch
@@ -26,7 +27,7 @@ from torch import nn
 
 from metanas.nn._common import check_shape, get_choice, get_int
 from metanas.nn.registry import register_builder
-from metanas.space.macro import DEFAULT_UNITS
+from metanas.space.macro import DEFAULT_UNITS, HEADS
 from metanas.types import UserInputError
 
 MACRO_UNITS = DEFAULT_UNITS  # the space lists what this builder implements
@@ -75,14 +76,34 @@ class MacroLayer(nn.Module):
 
 
 class MacroNetwork(nn.Module):
-    def __init__(self, features: nn.Sequential, c_out: int, n_classes: int) -> None:
+    def __init__(self, features: nn.Sequential, classifier: nn.Module, gap: bool) -> None:
         super().__init__()
         self.features = features
-        self.classifier = nn.Linear(c_out, n_classes)
+        self.classifier = classifier
+        self.gap = gap
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, C, H', W')
-        return self.classifier(x.mean(dim=(2, 3)))  # (B, n_classes)
+        return self.classifier(x.mean(dim=(2, 3)) if self.gap else x)  # (B, n_classes)
+
+
+def _dense_head(
+    c: int, hw: tuple[int, int], n_classes: int, units: int, dropout: float
+) -> nn.Sequential:
+    h, w = hw
+    pools: list[nn.Module] = []
+    while min(h, w) > 7:  # keep the flattened map small whatever the depth
+        pools.append(nn.MaxPool2d(2, stride=2))
+        h, w = h // 2, w // 2
+    return nn.Sequential(
+        *pools,
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(c * h * w, units),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(units, n_classes),
+    )
 
 
 @register_builder("macro")
@@ -92,16 +113,20 @@ def build_macro(
     n_classes: int,
     stem_channels: int = 16,
     reduce_every: int = 2,
+    head_units: int = 256,
+    dropout: float = 0.3,
 ) -> MacroNetwork:
     """Chain network for images ``(channels, height, width)``."""
     check_shape(input_shape, 3, "(channels, height, width)", "macro")
-    if stem_channels < 1 or reduce_every < 1:
+    if stem_channels < 1 or reduce_every < 1 or head_units < 1:
         raise UserInputError(
-            f"macro needs stem_channels >= 1 and reduce_every >= 1, got {stem_channels}, "
-            f"{reduce_every}; use the defaults 16 and 2."
+            f"macro needs stem_channels, reduce_every and head_units >= 1, got {stem_channels}, "
+            f"{reduce_every}, {head_units}; use the defaults 16, 2 and 256."
         )
+    if not 0 <= dropout < 1:
+        raise UserInputError(f"macro dropout must be in [0, 1), got {dropout!r}.")
     depth = get_int(arch, "depth", "macro")
-    c_in, size = input_shape[0], min(input_shape[1:])
+    c_in, h, w = input_shape
     layers: list[nn.Module] = [_conv_bn_relu(c_in, stem_channels, 3)]
     c = stem_channels
     for i in range(1, depth + 1):
@@ -110,7 +135,12 @@ def build_macro(
         skip = bool(get_choice(arch, f"skip_{i}", (False, True), "macro"))
         layers.append(MacroLayer(unit, c, width, skip))
         c = width
-        if i % reduce_every == 0 and i < depth and size >= 4:
+        if i % reduce_every == 0 and i < depth and min(h, w) >= 4:
             layers.append(nn.MaxPool2d(2, stride=2))
-            size //= 2
-    return MacroNetwork(nn.Sequential(*layers), c, n_classes)
+            h, w = h // 2, w // 2
+    head = get_choice(arch, "head", HEADS, "macro") if "head" in arch else "gap"
+    if head == "gap":
+        return MacroNetwork(nn.Sequential(*layers), nn.Linear(c, n_classes), gap=True)
+    return MacroNetwork(
+        nn.Sequential(*layers), _dense_head(c, (h, w), n_classes, head_units, dropout), gap=False
+    )

@@ -1,7 +1,9 @@
 """A chain CNN of variable depth: each layer picks a unit, a width and whether to add a skip.
 
 Dimensions of layer ``i`` (``unit_i``, ``width_i``, ``skip_i``) exist only when ``depth >= i``,
-so a depth-2 architecture has no ``width_3``.
+so a depth-2 architecture has no ``width_3``. ``heads`` lists the classifier heads to search
+(``gap``: global average pool + linear; ``dense``: flatten + a hidden dense layer with dropout);
+with a single head (the default, ``gap``) there is no ``head`` dimension.
 
 Example:
     >>> from metanas.space import get_space
@@ -30,6 +32,7 @@ DEFAULT_UNITS: tuple[str, ...] = (
     "avgpool3x3",
     "identity",
 )
+HEADS: tuple[str, ...] = ("gap", "dense")
 
 
 def _positive_depth(max_depth: int, what: str = "max_depth") -> int:
@@ -53,6 +56,7 @@ class MacroChainSpace(Space):
         max_depth: int = 6,
         widths: Sequence[int] = DEFAULT_WIDTHS,
         units: Sequence[str] = DEFAULT_UNITS,
+        heads: Sequence[str] = ("gap",),
         name: str = "macro",
     ) -> None:
         self.max_depth = _positive_depth(max_depth)
@@ -63,25 +67,33 @@ class MacroChainSpace(Space):
             raise UserInputError(
                 f"macro space units {unknown} are unknown; use some of {list(DEFAULT_UNITS)}."
             )
+        self.heads = tuple(heads)
+        if not self.heads or any(h not in HEADS for h in self.heads):
+            raise UserInputError(
+                f"macro space heads {list(self.heads)} must be some of {list(HEADS)}."
+            )
         dims: list[Dim] = [IntRange("depth", 1, self.max_depth)]
         for i in range(1, self.max_depth + 1):
             when = _layer_when(i)
             dims.append(Choice(f"unit_{i}", self.units, when=when))
             dims.append(Choice(f"width_{i}", self.widths, when=when))
             dims.append(Choice(f"skip_{i}", (False, True), when=when))
+        if len(self.heads) > 1:
+            dims.append(Choice("head", self.heads))
         super().__init__(dims, name=name)
 
     @property
     def size(self) -> int:
         per_layer = len(self.units) * len(self.widths) * 2
-        return sum(per_layer**d for d in range(1, self.max_depth + 1))
+        return len(self.heads) * sum(per_layer**d for d in range(1, self.max_depth + 1))
 
     def describe(self, arch: Mapping[str, Any]) -> str:
         layers = []
         for i in range(1, int(arch["depth"]) + 1):
             skip = "+skip" if arch[f"skip_{i}"] else ""
             layers.append(f"{arch[f'unit_{i}']}/{arch[f'width_{i}']}{skip}")
-        return " -> ".join(layers)
+        head = arch.get("head", self.heads[0])
+        return " -> ".join(layers) + ("" if head == "gap" else f" -> {head} head")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +103,7 @@ class MacroChainSpace(Space):
                 "max_depth": self.max_depth,
                 "widths": list(self.widths),
                 "units": list(self.units),
+                **({"heads": list(self.heads)} if self.heads != ("gap",) else {}),
             },
         }
 
@@ -100,9 +113,10 @@ def macro_space(
     max_depth: int = 6,
     widths: Sequence[int] = DEFAULT_WIDTHS,
     units: Sequence[str] = DEFAULT_UNITS,
+    heads: Sequence[str] = ("gap",),
 ) -> MacroChainSpace:
     """Variable-depth chain CNN; per-layer unit, width and skip (conditional on depth)."""
-    return MacroChainSpace(max_depth=max_depth, widths=widths, units=units)
+    return MacroChainSpace(max_depth=max_depth, widths=widths, units=units, heads=heads)
 
 
-__all__ = ["DEFAULT_UNITS", "DEFAULT_WIDTHS", "MacroChainSpace", "macro_space"]
+__all__ = ["DEFAULT_UNITS", "DEFAULT_WIDTHS", "HEADS", "MacroChainSpace", "macro_space"]
