@@ -127,6 +127,16 @@ class MLPEnsemble:
         P = (a @ W3 + b3)[:, :, 0]  # (M, N)
         return P.mean(0), P.std(0)
 
+    def predict_members(self, X: np.ndarray) -> np.ndarray:
+        """Every member's prediction, shape ``(n_models, len(X))`` (for ensemble Thompson sampling)."""
+        with one_blas_thread():
+            W1, b1, W2, b2, W3, b3 = self.params
+            M, d, h = W1.shape
+            z = np.asarray(X, np.float32) @ W1.transpose(1, 0, 2).reshape(d, M * h)
+            a = np.maximum(z.reshape(len(X), M, h).transpose(1, 0, 2) + b1, 0)
+            a = np.maximum(a @ W2 + b2, 0)
+            return (a @ W3 + b3)[:, :, 0]
+
 
 class SklearnEnsemble:
     """Random forest / gradient boosting (ensemble of seeds) / GP behind the same interface."""
@@ -184,9 +194,11 @@ class SklearnEnsemble:
 PREDICTORS = ("mlp", "rf", "gb", "gp")
 
 
-def make_predictor(name: str, seed: int, n_models: int = 5, epochs: int = 100) -> Predictor:
+def make_predictor(
+    name: str, seed: int, n_models: int = 5, epochs: int = 100, hidden: int = 32
+) -> Predictor:
     if name == "mlp":
-        return MLPEnsemble(seed, n_models=n_models, epochs=epochs)
+        return MLPEnsemble(seed, n_models=n_models, epochs=epochs, hidden=hidden)
     if name in ("rf", "gb", "gp"):
         return SklearnEnsemble(name, seed, n_models=n_models)
     raise UserInputError(f"unknown predictor {name!r}; use one of {', '.join(PREDICTORS)}.")

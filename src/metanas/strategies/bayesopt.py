@@ -124,6 +124,8 @@ class Bananas(Strategy):
         epochs: int = 100,
         pool: str = "auto",
         pool_max: int = 100_000,
+        local_share: float = 0.0,
+        hidden: int = 32,
     ) -> None:
         super().__init__(space, seed)
         _check(
@@ -135,9 +137,11 @@ class Bananas(Strategy):
             f"unknown predictor {predictor!r}; use one of {', '.join(PREDICTORS)}.",
         )
         _check(
-            acquisition in ("its", "ucb", "mean"),
-            f"unknown acquisition {acquisition!r}; use 'its', 'ucb' or 'mean'.",
+            acquisition in ("its", "ts", "ucb", "mean"),
+            f"unknown acquisition {acquisition!r}; use 'its', 'ts', 'ucb' or 'mean'.",
         )
+        _check(0 <= local_share <= 1, f"bananas local_share must be in [0, 1], got {local_share}.")
+        self.local_share, self.hidden = local_share, hidden
         _check(n_init >= 1 and top_k >= 1, "bananas needs n_init >= 1 and top_k >= 1; raise them.")
         _check(n_models >= 1 and epochs >= 1, "bananas needs n_models >= 1 and epochs >= 1.")
         self.n_init, self.predictor_name, self.acquisition = n_init, predictor, acquisition
@@ -174,7 +178,11 @@ class Bananas(Strategy):
         X = np.stack([self.space.features(a) for a, _ in self._data]).astype(np.float64)
         y = _transform(np.array([v for _, v in self._data]), self.transform)
         self._model = make_predictor(
-            self.predictor_name, int(self.rng.integers(2**31)), self.n_models, self.epochs
+            self.predictor_name,
+            int(self.rng.integers(2**31)),
+            self.n_models,
+            self.epochs,
+            self.hidden,
         )
         self._model.fit(X, (y - y.mean()) / (y.std() + 1e-12))
         self._n_fit = n
@@ -203,15 +211,45 @@ class Bananas(Strategy):
         idx = np.flatnonzero(self._avail)
         if not len(idx):
             return self.sample_unseen()
+        if self.local_share and self.rng.random() < self.local_share:
+            near = self._near_best()
+            if len(near):
+                idx = near
         if self._pred is None:  # predictions change only with the model
-            self._pred = self._model.predict(self._all_X)
-        mu, sd = self._pred[0][idx], self._pred[1][idx]
-        i = int(idx[int(np.argmax(self._score(mu, sd)))])
+            self._pred = self._predict(self._all_X)
+        i = int(idx[int(np.argmax(self._score_pred(self._pred, idx)))])
         self._avail[i] = False
         return self._all[i]
 
+    def _near_best(self) -> np.ndarray:
+        """Pool rows of the unseen neighbours of the best architectures (a trust region)."""
+        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
+        assert self._avail is not None
+        rows = {
+            self._all_keys.get(self.space.key(nb), -1)
+            for a in top
+            for nb in self.space.neighbours(a)
+        }
+        rows.discard(-1)
+        out = np.array(sorted(rows), dtype=int)
+        return out[self._avail[out]] if len(out) else out
+
+    def _predict(self, X: np.ndarray) -> Any:
+        if self.acquisition == "ts" and hasattr(self._model, "predict_members"):
+            return self._model.predict_members(X)
+        return self._model.predict(X)
+
+    def _score_pred(self, pred: Any, idx: np.ndarray | None = None) -> np.ndarray:
+        if isinstance(pred, np.ndarray):  # members (ts): one member's opinion per ask
+            row = pred[int(self.rng.integers(len(pred)))]
+            return row if idx is None else row[idx]
+        mu, sd = pred
+        if idx is not None:
+            mu, sd = mu[idx], sd[idx]
+        return self._score(mu, sd)
+
     def _score(self, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
-        if self.acquisition == "its":
+        if self.acquisition in ("its", "ts"):
             return mu + sd * self.rng.standard_normal(len(mu))
         if self.acquisition == "ucb":
             return mu + self.ucb_beta * sd
@@ -228,8 +266,7 @@ class Bananas(Strategy):
         if not pool:
             return self.sample_unseen()
         X = np.stack([self.space.features(a) for a in pool]).astype(np.float64)
-        mu, sd = self._model.predict(X)
-        return pool[int(np.argmax(self._score(mu, sd)))]
+        return pool[int(np.argmax(self._score_pred(self._predict(X))))]
 
 
 # ------------------------------------------------------------------------------------------- TPE

@@ -1,0 +1,103 @@
+"""bananas' ensemble Thompson sampling, trust-region share and predictor options on toy spaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metanas.space import Choice, Space
+from metanas.strategies import bayesopt
+from metanas.strategies._surrogates import MLPEnsemble
+from metanas.strategies.base import AskEvent, TellEvent, get_strategy
+from metanas.types import Result, UserInputError
+
+assert bayesopt  # importing it registers "bananas"
+
+FAST = {"n_models": 3, "epochs": 50}
+TARGET = {f"x{i}": (i * 7) % 4 for i in range(6)}
+
+
+def flat_space() -> Space:
+    return Space([Choice(f"x{i}", (0, 1, 2, 3)) for i in range(6)], name="flat")
+
+
+def flat_obj(arch: dict) -> float:
+    return sum(arch[k] == v for k, v in TARGET.items()) + 0.3 * (arch["x0"] == arch["x1"])
+
+
+def run(space: Space, n: int, seed: int = 0, strategy: str = "bananas", **kw):
+    st = get_strategy(
+        strategy, space, seed=seed, **({**FAST, **kw} if strategy == "bananas" else kw)
+    )
+    cands, events = [], []
+    while len(cands) < n:
+        c = st.ask()
+        r = Result(value=flat_obj(c.arch))
+        st.tell(c, r)
+        events += [AskEvent(c), TellEvent(c, r)]
+        cands.append(c)
+    return st, cands, events
+
+
+def test_member_predictions_agree_with_mean_and_spread():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    y = X[:, 0] - 0.5 * X[:, 1] ** 2
+    m = MLPEnsemble(seed=1, n_models=4, epochs=60)
+    m.fit(X, y)
+    P = m.predict_members(X)
+    mu, sd = m.predict(X)
+    assert P.shape == (4, 40)
+    np.testing.assert_allclose(P.mean(0), mu, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(P.std(0), sd, rtol=1e-4, atol=1e-5)
+    assert sd.max() > 0  # members differ (bootstrap + initialisation)
+
+
+@pytest.mark.parametrize("pool", ["all", "local"])
+def test_defaults_never_repeat_and_replay(pool):
+    st, cands, events = run(flat_space(), 30, seed=3, pool=pool)
+    assert len({c.key for c in cands}) == 30
+    _, again, _ = run(flat_space(), 30, seed=3, pool=pool)
+    assert [c.key for c in again] == [c.key for c in cands]
+    fresh = get_strategy("bananas", flat_space(), seed=3, pool=pool, **FAST)
+    fresh.replay(events)
+    assert fresh.ask().key == st.ask().key
+
+
+def test_options_checked():
+    with pytest.raises(UserInputError, match="local_share"):
+        get_strategy("bananas", flat_space(), local_share=1.5)
+    with pytest.raises(UserInputError, match="acquisition"):
+        get_strategy("bananas", flat_space(), acquisition="ei")
+
+
+@pytest.mark.parametrize("opts", [{"acquisition": "ts"}, {"local_share": 1.0}])
+def test_thompson_and_trust_region_learn_on_toy(opts):
+    def best(strategy: str, seed: int, **kw) -> float:
+        _, cands, _ = run(flat_space(), 25, seed=seed, strategy=strategy, **kw)
+        return max(flat_obj(c.arch) for c in cands)
+
+    ours = np.mean([best("bananas", s, **opts) for s in range(4)])
+    rand = np.mean([best("random", s) for s in range(4)])
+    assert ours > rand + 0.5, (ours, rand)
+
+
+def test_trust_region_asks_a_neighbour_of_the_best():
+    space = flat_space()
+    st, cands, _ = run(space, 12, seed=1, local_share=1.0)
+    top = sorted(cands, key=lambda c: -flat_obj(c.arch))[: st.top_k]
+    near = {space.key(nb) for c in top for nb in space.neighbours(c.arch)}
+    assert st.ask().key in near  # every model-based ask stays next to the top architectures
+
+
+def test_ts_in_local_pool_space():
+    # a space too large for the full pool: the local pool path scores one member per ask
+    space = Space([Choice(f"x{i}", tuple(range(10))) for i in range(6)], name="big")
+    st = get_strategy("bananas", space, seed=0, acquisition="ts", pool_max=1000, **FAST)
+    assert st.pool == "local"
+    keys = set()
+    for _ in range(15):
+        c = st.ask()
+        keys.add(c.key)
+        st.tell(c, Result(value=float(sum(c.arch.values()))))
+    assert len(keys) == 15
