@@ -3,7 +3,8 @@
 Layer i applies ``unit_i`` mapping its input to ``width_i`` channels (convs are Conv-BN-ReLU;
 pooling and identity units add a 1x1 Conv-BN-ReLU only when the width changes); ``skip_i`` adds a
 residual shortcut around the layer (a 1x1 conv + BN when the width changes). A stem conv3x3-BN-ReLU
-(``stem_channels``) comes first; a 2x2 max pool follows every ``reduce_every`` layers (not after
+(``stem_channels``) comes first, followed by a 2x2 max pool when ``stem_pool`` (cheap layers on
+large images); a 2x2 max pool follows every ``reduce_every`` layers (not after
 the last, and only while the feature map is at least 4 pixels wide); then the head: ``gap``
 (global average pool and a linear classifier) or ``dense`` (max pools down to at most 7 pixels,
 flatten, a ``head_units`` hidden layer, ``dropout`` before both linear layers).
@@ -115,6 +116,7 @@ def build_macro(
     reduce_every: int = 2,
     head_units: int = 256,
     dropout: float = 0.3,
+    stem_pool: bool = False,
 ) -> MacroNetwork:
     """Chain network for images ``(channels, height, width)``."""
     check_shape(input_shape, 3, "(channels, height, width)", "macro")
@@ -128,6 +130,9 @@ def build_macro(
     depth = get_int(arch, "depth", "macro")
     c_in, h, w = input_shape
     layers: list[nn.Module] = [_conv_bn_relu(c_in, stem_channels, 3)]
+    if stem_pool and min(h, w) >= 4:
+        layers.append(nn.MaxPool2d(2, stride=2))
+        h, w = h // 2, w // 2
     c = stem_channels
     for i in range(1, depth + 1):
         unit = get_choice(arch, f"unit_{i}", MACRO_UNITS, "macro")
