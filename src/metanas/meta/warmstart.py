@@ -4,11 +4,28 @@
 architectures of the past tasks, then climbs from the best new results through neighbours
 ordered by the past tasks' scores (a prior-guided local search). After every result it measures
 how well the past predicts the present: the Spearman correlation between the prior score and the
-new values of everything evaluated so far. Each past task is re-weighted by its own correlation;
-when the combined correlation falls below ``min_corr`` (after ``n_check`` results), or the climb
-stops improving for ``patience`` results, control passes to the cold strategy. The cold strategy's
-first random samples are the architectures already evaluated, best first; they are repeats,
-answered from the store without cost, so the warm phase is never wasted work for it.
+new values of everything evaluated so far. Among the first ``n_check`` proposals, ``n_range``
+are random samples: a correlation measured on the past's favourites alone is low even for a
+closely related task (restricted range), and random samples give it the spread it needs (for the
+cold strategy they are the random start it would draw anyway). Each past task is re-weighted by
+its own correlation; when the combined correlation falls below the bar (after ``n_check``
+results), control passes to the cold strategy. The bar is ``min_corr`` or ``z_trust`` chance
+standard errors (``1 / sqrt(n - 1)`` for ``n`` results), whichever is higher: six results of an
+unrelated task often correlate 0.3 by chance.
+
+When the climb stops improving for ``patience`` results (or has nothing left), a trusted past
+gets a second phase: a :class:`~metanas.meta.predictor.TransferPredictor` pretrained on the past
+tasks (trust-adjusted weights) and fine-tuned on every new result ranks mutations of the best new
+results plus random samples. It is gated the same way: after ``n_check`` of its proposals, the
+rank correlation of its predictions with the outcomes must stay above the bar; otherwise, or
+after ``patience`` results without a new best, control passes to the cold strategy.
+``patience=None`` (default) scales with the evidence: ``round(30 * trust)`` between 5 and 30,
+and at most a tenth of ``budget`` when the number of queries is known.
+
+The cold strategy's first random samples are the architectures already evaluated, best first;
+they are repeats, answered from the store without cost, so the warm phase is never wasted work
+for it. A ``reinforce`` cold strategy instead starts from a policy fitted to the trusted past
+tasks' best architectures (:func:`~metanas.meta.policy.initial_policy`).
 
 Example:
     >>> from metanas.space import Space, IntRange
@@ -27,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from metanas.meta.policy import initial_policy
+from metanas.meta.predictor import TransferPredictor
 from metanas.meta.prior import Prior, PriorModel, as_prior
 from metanas.meta.similarity import spearman
 from metanas.space.base import Space
@@ -35,6 +54,7 @@ from metanas.strategies.base import Strategy, get_strategy, register_strategy
 from metanas.types import Budget, Candidate, Result, UserInputError
 
 WARM = "warm"
+PREDICT = "predict"
 COLD = "cold"
 
 
@@ -68,8 +88,15 @@ class WarmStart(Strategy):
         n_seed: best past architectures always in the candidate pool.
         n_parents: the pool also holds the unseen neighbours of this many best new results.
         n_check: results needed before trust is judged.
+        n_range: random samples among the first ``n_check`` proposals (the trust check's spread).
         min_corr: trust threshold on the Spearman correlation of prior score and new values.
-        patience: warm results without a new best before handing over to ``inner``.
+        z_trust: the threshold is also at least this many chance standard errors.
+        patience: results without a new best before a phase ends; ``None``: from the evidence.
+        budget: the search's number of queries, when known (caps the automatic patience).
+        predictor: run the pretrained-predictor phase after the climb (trusted pasts only).
+        n_pool: random samples scored by the predictor per proposal (besides the neighbours and
+            mutations of the best new results).
+        warm_policy: start a ``reinforce`` cold strategy from the trusted past's policy.
     """
 
     def __init__(
@@ -82,8 +109,14 @@ class WarmStart(Strategy):
         n_seed: int = 5,
         n_parents: int = 1,
         n_check: int = 6,
+        n_range: int = 2,
         min_corr: float = 0.1,
-        patience: int = 30,
+        z_trust: float = 1.0,
+        patience: int | None = None,
+        budget: int | None = None,
+        predictor: bool = True,
+        n_pool: int = 100,
+        warm_policy: bool = True,
     ) -> None:
         super().__init__(space, seed)
         if inner == "warm_start":
@@ -92,10 +125,17 @@ class WarmStart(Strategy):
             ("n_seed", n_seed),
             ("n_parents", n_parents),
             ("n_check", n_check),
-            ("patience", patience),
+            ("patience", 1 if patience is None else patience),
+            ("budget", 1 if budget is None else budget),
         ):
             if not isinstance(v, int) or v < 1:
                 raise UserInputError(f"warm_start {name} must be a positive integer, got {v!r}.")
+        if not isinstance(n_pool, int) or n_pool < 0:
+            raise UserInputError(f"warm_start n_pool must be an integer >= 0, got {n_pool!r}.")
+        if not isinstance(n_range, int) or not 0 <= n_range < n_check:
+            raise UserInputError(
+                f"warm_start n_range must be an integer in [0, n_check), got {n_range!r}."
+            )
         self.inner = inner
         self.inner_kwargs = dict(inner_kwargs or {})
         # stored as plain dicts: the study keeps them in its config, so a resume rebuilds the same
@@ -103,8 +143,14 @@ class WarmStart(Strategy):
         self.n_seed = n_seed
         self.n_parents = n_parents
         self.n_check = n_check
+        self.n_range = n_range
         self.min_corr = float(min_corr)
+        self.z_trust = float(z_trust)
         self.patience = patience
+        self.budget = budget
+        self.predictor = bool(predictor)
+        self.n_pool = n_pool
+        self.warm_policy = bool(warm_policy)
         self.mode = WARM if self.priors else COLD
         #: why the warm phase ended (None while it runs)
         self.handover: str | None = None if self.priors else "no priors"
@@ -119,6 +165,14 @@ class WarmStart(Strategy):
         self._n_warm = 0
         self._since_best = 0
         self._best = -np.inf
+        #: distinct architectures evaluated when the predictor phase began (None: never)
+        self.predict_at: int | None = None
+        self.predict_trust: float = float("nan")
+        self.warm_end: str | None = None  # why the climb ended (it may hand to the predictor)
+        self._tp: TransferPredictor | None = None
+        self._tp_fitted = -1  # number of results the predictor was last fine-tuned on
+        self._pred: dict[int, float] = {}  # candidate id -> prediction at proposal time
+        self._pred_out: list[tuple[float, float]] = []  # (prediction, outcome) of phase results
 
     # ----------------------------------------------------------------- setup
     def _get_model(self) -> PriorModel:
@@ -146,11 +200,25 @@ class WarmStart(Strategy):
             if arch is not None:
                 self._n_warm += 1
                 return arch
-            self._switch("the prior has nothing unseen left to propose")
+            self._end_warm("the prior has nothing unseen left to propose")
+        if self.mode == PREDICT:
+            arch = self._predicted_proposal()
+            if arch is not None:
+                return arch
+            self._switch("the predictor has nothing unseen left to propose")
         return self._ask_cold()
+
+    def _range_turn(self) -> bool:
+        """Whether this warm proposal is a random one: every other one after the first seeds,
+        until ``n_range`` of them are in (they end before the ``n_check``-th proposal)."""
+        first = self.n_check - 2 * self.n_range
+        i = self._n_warm - max(first, 1)
+        return i >= 0 and i % 2 == 0 and i // 2 < self.n_range
 
     def _warm_proposal(self) -> dict[str, Any] | None:
         self._get_model()
+        if self._range_turn():
+            return self.sample_unseen()
         key, seen = self.space.key, self.seen
         pool: dict[str, Mapping[str, Any]] = {}
         for a in self._ranked:  # the best past architectures not yet proposed
@@ -170,12 +238,50 @@ class WarmStart(Strategy):
         best = max(pool.items(), key=lambda kv: self._score(*kv))
         return dict(best[1])
 
+    def _predicted_proposal(self) -> dict[str, Any] | None:
+        """The unseen candidate the fine-tuned predictor ranks best (mean + half its spread)."""
+        tp = self._get_predictor()
+        if self._tp_fitted != len(self._evals):
+            done = list(self._evals.values())
+            tp.finetune([a for a, _ in done], [v for _, v in done])
+            self._tp_fitted = len(self._evals)
+        key, seen = self.space.key, self.seen
+        pool: dict[str, Mapping[str, Any]] = {}
+        for arch, _ in sorted(self._evals.values(), key=lambda e: -e[1])[:3]:
+            for nb in self.space.neighbours(arch):
+                pool.setdefault(key(nb), nb)
+            for _ in range(10):  # two-step mutations reach past the neighbours
+                m = self.space.mutate(self.space.mutate(arch, self.rng), self.rng)
+                pool.setdefault(key(m), m)
+        for _ in range(self.n_pool):
+            a = self.space.sample(self.rng)
+            pool.setdefault(key(a), a)
+        cands = [(k, a) for k, a in pool.items() if k not in seen]
+        if not cands:
+            return None
+        mu, sd = tp.predict([a for _, a in cands])
+        i = int(np.argmax(mu + 0.5 * sd))
+        self._pred[self.n_asked] = float(mu[i])
+        return dict(cands[i][1])
+
+    def _get_predictor(self) -> TransferPredictor:
+        if self._tp is None:
+            model = self._get_model()
+            self._tp = TransferPredictor(self.space, model.priors, seed=self.seed)
+            self._tp.pretrain(self.weights)
+        return self._tp
+
     def _ask_cold(self) -> tuple[dict[str, Any], Budget | None, Mapping[str, Any]]:
         if self._cold is None:
             # the cold strategy's first samples are our results so far, best first (free repeats)
             done = sorted(self._evals.values(), key=lambda e: -e[1])
             seeded = SeededSpace(self.space, [a for a, _ in done])
-            self._cold = get_strategy(self.inner, seeded, seed=self.seed, **self.inner_kwargs)
+            kwargs = dict(self.inner_kwargs)
+            if self.inner == "reinforce" and self.warm_policy and "init_policy" not in kwargs:
+                pol = self._policy()
+                if pol is not None:
+                    kwargs["init_policy"] = pol
+            self._cold = get_strategy(self.inner, seeded, seed=self.seed, **kwargs)
         cand = self._cold.ask()
         self._of_inner[self.n_asked] = cand
         return dict(cand.arch), cand.budget, cand.info
@@ -191,12 +297,18 @@ class WarmStart(Strategy):
         old = self._evals.get(candidate.key)
         if old is None or v > old[1]:
             self._evals[candidate.key] = (dict(candidate.arch), v)
-        if self.mode == WARM:
+        if self.mode in (WARM, PREDICT):
             if v > self._best:
                 self._best, self._since_best = v, 0
             else:
                 self._since_best += 1
+        if self.mode == WARM:
             self._judge()
+        elif self.mode == PREDICT:
+            p = self._pred.pop(candidate.id, None)
+            if p is not None:
+                self._pred_out.append((p, v))
+            self._judge_predictor()
 
     def _judge(self) -> None:
         """Re-weight the past tasks by how well each predicts the new values; maybe let go."""
@@ -210,10 +322,67 @@ class WarmStart(Strategy):
         self.task_corr = corr
         self.weights = model.weights * np.clip(np.nan_to_num(corr, nan=0.0), 0.0, None)
         self.trust = spearman(s @ self.weights, y) if self.weights.sum() > 0 else float("nan")
-        if not self.trust >= self.min_corr:  # nan (no usable task) counts as no trust
+        if not self.trust >= self._bar(len(keys)):  # nan (no usable task) counts as no trust
             self._switch(f"the past predicts the new values poorly (rank corr {self.trust:.2f})")
-        elif self._since_best >= self.patience:
-            self._switch(f"no improvement in {self.patience} warm results")
+        elif self._since_best >= self.current_patience():
+            self._end_warm(f"no improvement in {self.current_patience()} warm results")
+
+    def _bar(self, n: int) -> float:
+        """The correlation ``n`` results must show: ``min_corr``, or ``z_trust`` standard errors
+        of a chance Spearman (``1 / sqrt(n - 1)``) where that is higher: six points of an
+        unrelated task easily correlate 0.3 by chance, forty do not."""
+        return max(self.min_corr, self.z_trust / np.sqrt(max(n - 1, 1)))
+
+    def current_patience(self) -> int:
+        """``patience``, or from the evidence: ``round(30 * trust)`` in [5, 30], at most a tenth
+        of ``budget``: a strongly predictive past earns a longer climb, a short run a shorter."""
+        if self.patience is not None:
+            return self.patience
+        t = self.trust if self.trust == self.trust else 0.0
+        p = int(min(30, max(5, round(30 * t))))
+        return p if self.budget is None else max(3, min(p, self.budget // 10))
+
+    def _end_warm(self, reason: str) -> None:
+        """The climb is over: on to the predictor if the past is trusted, else to the cold."""
+        trusted = len(self._evals) >= self.n_check and self.trust >= self._bar(len(self._evals))
+        if self.predictor and trusted and self.mode == WARM:
+            self._cross_check()  # the predictor must rank the new results too, out of fold
+            trusted = self.predict_trust >= self._bar(len(self._evals))
+        else:
+            trusted = False
+        if trusted:
+            self.mode = PREDICT
+            self.predict_at = len(self._evals)
+            self._since_best = 0
+            self.handover = None
+            self.warm_end = reason
+            return
+        self._switch(reason)
+
+    def _cross_check(self) -> None:
+        """``predict_trust``: rank correlation of the predictor's out-of-fold predictions with
+        all new values (its own picks alone would have too narrow a range to judge it by)."""
+        done = list(self._evals.values())
+        oof = self._get_predictor().cross_predict([a for a, _ in done], [v for _, v in done])
+        self.predict_trust = spearman(oof, [v for _, v in done])
+
+    def _judge_predictor(self) -> None:
+        """The predictor keeps control while it ranks the new task's results out of fold."""
+        self._cross_check()
+        if not self.predict_trust >= self._bar(len(self._evals)):
+            self._switch(
+                f"the predictor ranks the new values poorly (rank corr {self.predict_trust:.2f})"
+            )
+            return
+        patience = max(3, self.current_patience() // 2)  # the climb has already stalled once
+        if self._since_best >= patience:
+            self._switch(f"no improvement in {patience} predicted results")
+
+    def _policy(self) -> list[list[float]] | None:
+        """A reinforce starting policy from the past tasks, only while they are trusted."""
+        if not self.trust >= self.min_corr:
+            return None
+        return initial_policy(self.space, self._get_model().priors, self.weights)
 
     def _switch(self, reason: str) -> None:
         self.mode = COLD

@@ -9,6 +9,11 @@ advantage ``A = (reward - baseline) / scale``; ``baseline`` is an exponential mo
 the rewards and ``scale`` their running standard deviation, so the same defaults work for
 accuracies in % or in [0, 1].
 
+The policy is plain numbers: :meth:`Reinforce.policy` exports the logits, and ``init_policy``
+starts a controller from given ones (e.g. a policy learned on an earlier task, or one fitted to
+past results by :func:`metanas.meta.policy.initial_policy`), so nothing here knows where they
+came from.
+
 Example:
     >>> from metanas.space import Space, Choice
     >>> st = Reinforce(Space([Choice("a", (1, 2, 3))]), seed=0)
@@ -18,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +106,9 @@ class Reinforce(Strategy):
         baseline_decay: decay of the moving-average reward baseline.
         autoregressive: condition each decision on the previous active decision's value.
         n_bins: bins for integer/float ranges too large to enumerate.
+        init_policy: starting logits, one entry per dimension of the space: a list of one logit
+            per value (used for every row) or, for ``autoregressive``, a table ``[row][value]``
+            as :meth:`policy` exports it. Default: uniform.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class Reinforce(Strategy):
         baseline_decay: float = 0.8,
         autoregressive: bool = False,
         n_bins: int = 16,
+        init_policy: Sequence[Any] | None = None,
     ) -> None:
         super().__init__(space, seed)
         if not (lr > 0 and entropy >= 0 and 0 <= baseline_decay < 1):
@@ -124,11 +133,19 @@ class Reinforce(Strategy):
         n_prev = max(len(v) for v in self.dec.values) + 1 if autoregressive else 1
         # logits[k][row]: row = previous active decision's value index (n_prev - 1: none)
         self.logits = [np.zeros((n_prev, len(v))) for v in self.dec.values]
+        self.init_policy = None if init_policy is None else _as_policy(init_policy, self.logits)
+        if self.init_policy is not None:
+            self.logits = [x.copy() for x in self.init_policy]
         self._opt = _Adam(lr)
         self._adam_state: list[dict[str, Any]] = [{} for _ in self.logits]
         self.baseline: float | None = None
         self._var = 0.0
         self._worst: float | None = None
+
+    def policy(self) -> list[list[list[float]]]:
+        """The current logits as plain numbers, ``[dimension][row][value]`` (one row unless
+        ``autoregressive``); ``init_policy`` of a new controller accepts them back."""
+        return [x.tolist() for x in self.logits]
 
     def _row(self, prev: int | None) -> int:
         return 0 if not self.autoregressive else (-1 if prev is None else prev)
@@ -180,3 +197,24 @@ class Reinforce(Strategy):
             grad[row] = a * g + self.entropy * g_ent
             self.logits[k] += self._opt.step(grad, self._adam_state[k])
             prev = i
+
+
+def _as_policy(policy: Sequence[Any], like: list[np.ndarray]) -> list[np.ndarray]:
+    """``policy`` as logit tables shaped as ``like``; a 1-D entry fills every row."""
+    if len(policy) != len(like):
+        raise UserInputError(
+            f"reinforce init_policy has {len(policy)} entries but the space has {len(like)} "
+            "dimensions; give one list of logits per dimension."
+        )
+    out = []
+    for k, (p, ref) in enumerate(zip(policy, like)):
+        a = np.asarray(p, dtype=float)
+        if a.ndim == 1 and a.shape[0] == ref.shape[1]:
+            a = np.broadcast_to(a, ref.shape)
+        if a.shape != ref.shape or not np.all(np.isfinite(a)):
+            raise UserInputError(
+                f"reinforce init_policy entry {k} has shape {a.shape}, expected {ref.shape[1]} "
+                "finite logits (or a table of that width per row); export one with policy()."
+            )
+        out.append(np.array(a, dtype=float))
+    return out
