@@ -9,7 +9,7 @@ from metanas.space import Choice, Space
 from metanas.strategies import bayesopt
 from metanas.strategies._surrogates import MLPEnsemble
 from metanas.strategies.base import AskEvent, TellEvent, get_strategy
-from metanas.types import Result, UserInputError
+from metanas.types import Result, TrialState, UserInputError
 
 assert bayesopt  # importing it registers "bananas"
 
@@ -101,3 +101,24 @@ def test_ts_in_local_pool_space():
         keys.add(c.key)
         st.tell(c, Result(value=float(sum(c.arch.values()))))
     assert len(keys) == 15
+
+
+def test_failed_trials_teach_bananas_to_avoid_their_region() -> None:
+    # the best value of x0 always fails (think: too slow to train); bananas must learn to stop
+    # proposing it, where random search keeps paying for it
+    def count_failures(strategy: str, seed: int) -> int:
+        kw = FAST if strategy == "bananas" else {}
+        st = get_strategy(strategy, flat_space(), seed=seed, **kw)
+        fails = 0
+        for _ in range(40):
+            c = st.ask()
+            if c.arch["x0"] == TARGET["x0"]:
+                st.tell(c, Result(value=None, state=TrialState.FAILED, error="over time"))
+                fails += 1
+            else:
+                st.tell(c, Result(value=flat_obj(c.arch)))
+        return fails
+
+    bananas = [count_failures("bananas", s) for s in range(4)]
+    rand = [count_failures("random", s) for s in range(4)]
+    assert np.mean(bananas) < 0.6 * np.mean(rand), (bananas, rand)

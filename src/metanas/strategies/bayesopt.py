@@ -166,17 +166,22 @@ class Bananas(Strategy):
         self._avail: np.ndarray | None = None
         self._masked: set[str] = set()
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
+        self._failed: list[dict[str, Any]] = []
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         if result.value is not None:
             self._data.append((dict(candidate.arch), float(result.value)))
+        else:  # failed (e.g. over its time limit): the model learns to avoid its neighbourhood
+            self._failed.append(dict(candidate.arch))
 
     def _fit(self) -> None:
-        n = len(self._data)
+        n = len(self._data) + len(self._failed)
         if self._model is not None and n - self._n_fit < max(1, self.refit_every * (n - 100)):
             return
-        X = np.stack([self.space.features(a) for a, _ in self._data]).astype(np.float64)
-        y = _transform(np.array([v for _, v in self._data]), self.transform)
+        worst = min(v for _, v in self._data)  # failures count as the worst result seen
+        data = self._data + [(a, worst) for a in self._failed]
+        X = np.stack([self.space.features(a) for a, _ in data]).astype(np.float64)
+        y = _transform(np.array([v for _, v in data]), self.transform)
         self._model = make_predictor(
             self.predictor_name,
             int(self.rng.integers(2**31)),
