@@ -8,15 +8,22 @@ model-based and RL strategies next to Optuna's TPE in the same run. Strategies i
 up to ``--queries`` distinct queries (stopped once they found the validation optimum and made
 ``--at``); the others stop at ``--at`` (their "median queries" column then reads "> at").
 
-``nb101``: simulated training time (the table's ``final_training_time_108 * epochs / 108`` per
-evaluation, every evaluation charged in full) until a 108-epoch result reaches the subset's best
-validation accuracy minus ``--gap``; multi-fidelity strategies against full-fidelity evolution.
+``nb101``: simulated training time until a full-budget result reaches the table's best
+validation accuracy minus ``--gap`` points (``benchrun.time_to_target``), multi-fidelity strategies
+against full-fidelity evolution, median over seeds and the ratio of medians with a bootstrap
+interval. Cost of an evaluation at ``b`` epochs: ``final_training_time_108 * b / 108``.
+``--charge full`` (default) charges every evaluation in full: NAS-Bench-101's 4/12/36/108-epoch
+results are separate training runs (each with its own cosine schedule), so a promotion retrains.
+``--charge continue`` charges a promotion only the difference (an optimistic resumed-checkpoint
+convention). A label ``name:key=value,...`` passes options, e.g. ``asha:sampler=mutation``.
+``--table nb201-cifar10`` runs the same on NAS-Bench-201 (budgets 12 and 200 epochs).
 
 ``overhead``: CPU milliseconds of ask + tell per trial on NAS-Bench-201 (a table look-up as the
 evaluator), over all trials and over the last 100 of ``--trials``.
 
     nice .venv/bin/python benchmarks/bench_strategies.py nb201 --dataset cifar10 --seeds 0-49
     nice .venv/bin/python benchmarks/bench_strategies.py nb101 --seeds 0-49
+    nice .venv/bin/python benchmarks/bench_strategies.py nb101 --table nb201-cifar10 --seeds 0-49
     nice .venv/bin/python benchmarks/bench_strategies.py overhead --trials 1000
 """
 
@@ -24,12 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from metanas.benchrun import default_space, run_bench, run_to_target
+import numpy as np
+
+from metanas.benchrun import TargetRun, default_space, run_bench, time_to_target
 from metanas.evaluation.base import continue_always
 from metanas.evaluation.tabular import nb101_table, nb201_table
 
@@ -39,7 +50,10 @@ from bench_nb201 import markdown
 NB201_STRATEGIES = "random,evolution,local_search,optuna-tpe,tpe,bananas,reinforce,qlearning"
 LONG = "evolution,local_search,optuna-tpe,bananas"
 NB101_BUDGETS = (4, 12, 36, 108)
-NB101_STRATEGIES = "evolution,random,successive_halving,hyperband,asha,bohb"
+NB101_STRATEGIES = (
+    "evolution,random,successive_halving,hyperband,asha,bohb,"
+    "successive_halving:sampler=mutation,hyperband:sampler=mutation,asha:sampler=mutation"
+)
 
 
 def seed_range(text: str) -> range:
@@ -73,36 +87,87 @@ def cmd_nb201(args: argparse.Namespace) -> None:
     print(markdown(res, args.at, seconds), flush=True)
 
 
+def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict[str, Any]:
+    """Keyword arguments of a strategy label: ``name`` or ``name:key=value,key=value``."""
+    name, _, rest = label.partition(":")
+    opts: dict[str, Any] = {"strategy": name}
+    if name not in ("evolution", "random", "local_search"):
+        opts["budgets"] = budgets
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        try:
+            opts[k] = json.loads(v)
+        except json.JSONDecodeError:
+            opts[k] = v
+    return opts
+
+
+def _ratio_interval(a: list[float], b: list[float], n: int = 2000) -> tuple[float, float]:
+    """Bootstrap 90% interval of median(a) / median(b) (seeds resampled, fixed generator)."""
+    rng = np.random.default_rng(0)
+    xa, xb = np.asarray(a), np.asarray(b)
+    ra = np.median(xa[rng.integers(len(xa), size=(n, len(xa)))], axis=1)
+    rb = np.median(xb[rng.integers(len(xb), size=(n, len(xb)))], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = ra / rb
+    lo, hi = np.quantile(r, [0.05, 0.95])
+    return float(lo), float(hi)
+
+
 def cmd_nb101(args: argparse.Namespace) -> None:
-    ev = nb101_table()
+    """Simulated training time to best - gap, multi-fidelity vs full-fidelity evolution."""
+    if args.table == "nb101":
+        ev, budgets, gap = nb101_table(), NB101_BUDGETS, args.gap / 100  # accuracy as a fraction
+    else:  # NB201 accuracies are in percent; budgets 12 and 200 epochs
+        ev, budgets, gap = nb201_table(args.table.split("-")[1]), (12, 200), args.gap
     space = default_space(ev)
-    target = float(ev.values().max()) - args.gap
-    rows = {}
-    for name in args.strategies.split(","):
-        opts = {} if name in ("evolution", "random", "local_search") else {"budgets": NB101_BUDGETS}
+    target = float(ev.values().max()) - gap
+    rows: dict[str, tuple[list[TargetRun], float]] = {}
+    for label in args.strategies.split(","):
+        opts = _nb101_options(label, budgets)
         t0 = time.process_time()
-        runs = [run_to_target(ev, space, name, s, target, args.max_cost, opts) for s in args.seeds]
+        runs = [
+            time_to_target(ev, space, label, s, target, args.max_cost, opts, args.charge)
+            for s in args.seeds
+        ]
         cpu = time.process_time() - t0
-        rows[name] = (runs, cpu)
-        print(f"# {name}: {cpu:.1f} s CPU", file=sys.stderr, flush=True)
-    ref = statistics.median(r.cost for r in rows["evolution"][0]) if "evolution" in rows else None
-    print(f"target val_acc_108 >= {target:.6f}; {len(args.seeds)} seeds\n")
-    print(
-        "| strategy | median simulated hours to target | vs evolution | reached | median evaluations | CPU s per seed |"
-    )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, (runs, cpu) in rows.items():
+        rows[label] = (runs, cpu)
         med = statistics.median(r.cost for r in runs)
-        rel = f"{med / ref:.2f}" if ref else "-"
-        reached = sum(r.cost != float("inf") for r in runs)
+        print(f"# {label}: median {med / 3600:.1f} h, {cpu:.1f} s CPU", file=sys.stderr, flush=True)
+    ref_runs = rows["evolution"][0] if "evolution" in rows else None
+    ref = statistics.median(r.cost for r in ref_runs) if ref_runs else None
+    n_hit = int((ev.values() >= target).sum())
+    out = [
+        f"{ev.name}: target {ev.objective} at {max(budgets)} epochs >= {target:.6f} "
+        f"(best {target + gap:.6f} - {args.gap} points; {n_hit} of {len(ev)} cells); "
+        f"{len(args.seeds)} seeds; charge={args.charge}\n",
+        "| strategy | median simulated hours to target | median / evolution's median (90% bootstrap) "
+        "| reached | median evaluations | CPU s per seed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, (runs, cpu) in rows.items():
+        costs = [r.cost for r in runs]
+        med = statistics.median(costs)
+        rel = "-"
+        if ref_runs is not None and ref:
+            lo, hi = _ratio_interval(costs, [r.cost for r in ref_runs])
+            rel = f"{med / ref:.2f} ({lo:.2f}-{hi:.2f})"
+        reached = sum(c != math.inf for c in costs)
         evals = statistics.median(r.n_evaluations for r in runs)
-        print(
-            f"| {name} | {med / 3600:.1f} | {rel} | {reached}/{len(runs)} | {evals:g} "
+        out.append(
+            f"| {label} | {med / 3600:.1f} | {rel} | {reached}/{len(runs)} | {evals:g} "
             f"| {cpu / len(runs):.2f} |"
         )
+    print("\n".join(out), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "strategies_nb101.json").write_text(
-        json.dumps({k: [r.__dict__ for r in rs] for k, (rs, _) in rows.items()})
+    (Path(args.out) / f"strategies_{args.table}_{args.charge}.json").write_text(
+        json.dumps(
+            {
+                "target": target,
+                "charge": args.charge,
+                "runs": {k: [r.__dict__ for r in rs] for k, (rs, _) in rows.items()},
+            }
+        )
     )
 
 
@@ -145,8 +210,10 @@ def main() -> None:
     b = sub.add_parser("nb101")
     b.add_argument("--strategies", default=NB101_STRATEGIES)
     b.add_argument("--seeds", type=seed_range, default=range(50))
-    b.add_argument("--gap", type=float, default=0.002)
+    b.add_argument("--table", choices=("nb101", "nb201-cifar10", "nb201-cifar100"), default="nb101")
+    b.add_argument("--gap", type=float, default=0.2, help="accuracy points below the best")
     b.add_argument("--max-cost", type=float, default=5e7)
+    b.add_argument("--charge", choices=("full", "continue"), default="full")
     c = sub.add_parser("overhead")
     c.add_argument("--strategies", default="tpe,bananas,bohb")
     c.add_argument("--trials", type=int, default=1000)

@@ -370,6 +370,69 @@ def run_to_target(
     return TargetRun(strategy, seed, math.inf, n, best)
 
 
+#: asks in a row without a new evaluation before :func:`time_to_target` gives a seed up (a
+#: strategy that only repeats itself would otherwise loop forever at no simulated cost)
+MAX_STALLED_ASKS = 2000
+
+
+def time_to_target(
+    ev: TableEvaluator,
+    space: Space,
+    strategy: str,
+    seed: int,
+    target: float,
+    max_cost: float,
+    options: Mapping[str, Any] | None = None,
+    charge: str = "full",
+    max_stalled: int = MAX_STALLED_ASKS,
+) -> TargetRun:
+    """Like :func:`run_to_target`, with a cost convention and a guard against endless repeats.
+
+    ``charge="full"``: every evaluation costs its budget's ``Result.cost`` (a promotion retrains
+    from scratch, as NAS-Bench-101's and NAS-Bench-201's budgets are separate training runs with
+    their own learning-rate schedules). ``charge="continue"``: a promotion of a key already
+    evaluated at a lower budget costs only the difference (a resumed checkpoint). A repeated
+    ``(key, budget)`` is answered from a cache at no cost; after ``max_stalled`` asks in a row
+    without a new evaluation the seed counts as not reached (``cost = inf``).
+    """
+    from metanas.strategies import SpaceExhausted, get_strategy
+
+    if charge not in ("full", "continue"):
+        raise UserInputError(f"charge must be 'full' or 'continue', got {charge!r}.")
+    kw = dict(options or {})
+    strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
+    top = max(ev.fidelities)
+    cache: dict[tuple[str, Any], Result] = {}
+    paid: dict[str, float] = {}  # key -> cost already charged for its highest budget so far
+    spent, n, best, stalled = 0.0, 0, None, 0
+    while spent < max_cost and stalled < max_stalled:
+        try:
+            cand = strat.ask()
+        except SpaceExhausted:
+            break
+        ck = (cand.key, cand.budget)
+        res = cache.get(ck)
+        if res is None:
+            res = cache[ck] = _evaluate(ev, cand.arch, cand.budget)
+            cost = res.cost or 0.0
+            if charge == "continue":
+                before = paid.get(cand.key, 0.0)
+                paid[cand.key] = max(before, cost)
+                cost = max(0.0, cost - before)
+            spent += cost
+            n += 1
+            stalled = 0
+            full = not top or res.metrics.get("epochs", top) >= top
+            if full and res.value is not None:
+                best = res.value if best is None else max(best, res.value)
+                if res.value >= target:
+                    return TargetRun(strategy, seed, spent, n, best)
+        else:
+            stalled += 1
+        strat.tell(cand, res)
+    return TargetRun(strategy, seed, math.inf, n, best)
+
+
 # --------------------------------------------------------------------- many strategies x seeds
 def run_bench(
     ev: TableEvaluator,
@@ -466,4 +529,5 @@ __all__ = [
     "run_to_target",
     "run_with_study",
     "summarize",
+    "time_to_target",
 ]

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,84 @@ def rung_budgets(
     return [float(max_budget * eta ** -(s_max - i)) for i in range(s_max + 1)]
 
 
+SAMPLERS = ("random", "mutation", "tpe")
+
+
+def _check_sampler(sampler: str, random_fraction: float, allowed: Sequence[str]) -> None:
+    if sampler not in allowed:
+        raise UserInputError(f"sampler must be one of {', '.join(allowed)}, got {sampler!r}.")
+    if not 0 <= random_fraction <= 1:
+        raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
+
+
+def model_data(
+    by_rung: Sequence[Sequence[tuple[dict[str, Any], float | None]]], n_min: int
+) -> Sequence[tuple[dict[str, Any], float | None]] | None:
+    """Results of the largest budget with at least ``n_min`` successful ones (BOHB's rule)."""
+    for data in reversed(by_rung):
+        if sum(v is not None for _, v in data) >= n_min:
+            return data
+    return None
+
+
+def mutation_propose(
+    strat: Strategy,
+    data: Sequence[tuple[dict[str, Any], float | None]],
+    population: int,
+    tournament: int,
+    tries: int = 10,
+) -> dict[str, Any]:
+    """An unseen mutation of a tournament winner among the last ``population`` results.
+
+    Regularized evolution's proposal (Real et al. 2019) on one budget's results: the most recent
+    ``population`` results form the population (aging), the best of ``tournament`` random members
+    is the parent. A seen child is re-mutated (``tries`` times, then one step further away).
+    """
+    pop = [(a, v) for a, v in data[-population:] if v is not None]
+    if not pop:
+        return strat.sample_unseen()
+    rng, key, seen = strat.rng, strat.space.key, strat.seen
+    k = min(tournament, len(pop))
+    idx = rng.choice(len(pop), size=k, replace=False)
+    parent = max((pop[int(i)] for i in idx), key=lambda av: av[1])[0]  # type: ignore[arg-type,return-value]
+    child = strat.space.mutate(parent, rng)
+    for _ in range(tries):
+        if key(child) not in seen:
+            return child
+        child = strat.space.mutate(parent, rng)
+    for _ in range(tries):
+        if key(child) not in seen:
+            return child
+        child = strat.space.mutate(child, rng)
+    return child if key(child) not in seen else strat.sample_unseen()
+
+
+class _Proposer:
+    """How a scheduler draws its new (lowest-budget) architectures: ``sampler`` is ``"random"``,
+    ``"mutation"`` (regularized evolution on the largest budget with ``n_min`` results) or, for
+    BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model."""
+
+    sampler: str
+    random_fraction: float
+    n_min: int
+    population: int
+    tournament: int
+    gamma: float
+    n_candidates: int
+
+    def _propose(
+        self: Any, by_rung: Sequence[Sequence[tuple[dict[str, Any], float | None]]]
+    ) -> dict[str, Any]:
+        if self.sampler == "random" or self.rng.random() < self.random_fraction:
+            return self.sample_unseen()  # type: ignore[no-any-return]
+        data = model_data(by_rung, self.n_min)
+        if data is None:
+            return self.sample_unseen()  # type: ignore[no-any-return]
+        if self.sampler == "mutation":
+            return mutation_propose(self, data, self.population, self.tournament)
+        return tpe_propose(self, data, self.gamma, self.n_candidates)
+
+
 @dataclass
 class _Bracket:
     id: int
@@ -74,11 +153,19 @@ class _Bracket:
         return self.rung >= len(self.sizes)
 
 
-class _Hyperband(Strategy):
-    """Shared machinery of successive halving, Hyperband and BOHB."""
+class _Hyperband(_Proposer, Strategy):
+    """Shared machinery of successive halving, Hyperband and BOHB.
+
+    Args:
+        min_budget, max_budget, eta, budgets: the rungs.
+        sampler: new architectures ``"random"`` (default) or ``"mutation"``: regularized
+            evolution on the largest budget with ``n_min`` results (``population`` most recent,
+            best of ``tournament``), with a share ``random_fraction`` still random.
+    """
 
     uses_budgets = True
     _cycle: bool = True  # Hyperband cycles through brackets; successive halving keeps s = s_max
+    _samplers: tuple[str, ...] = ("random", "mutation")
 
     def __init__(
         self,
@@ -88,8 +175,17 @@ class _Hyperband(Strategy):
         max_budget: float = 27.0,
         eta: float = 3.0,
         budgets: Sequence[float] | None = None,
+        sampler: str = "random",
+        random_fraction: float = 1 / 3,
+        n_min: int | None = None,
+        population: int = 20,
+        tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
+        _check_sampler(sampler, random_fraction, self._samplers)
+        self.sampler, self.random_fraction = sampler, random_fraction
+        self.population, self.tournament = population, tournament
+        self.n_min = n_min if n_min is not None else self._default_n_min(space)
         self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
         if eta <= 1:
             raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
@@ -113,8 +209,11 @@ class _Hyperband(Strategy):
         self.brackets[br.id] = br
         return br
 
+    def _default_n_min(self, space: Space) -> int:
+        return self.tournament if self.sampler == "mutation" else len(space.dims) + 1
+
     def _sample_new(self) -> dict[str, Any]:
-        return self.sample_unseen()
+        return self._propose(self.by_rung)
 
     def _job(self, br: _Bracket) -> tuple[dict[str, Any], Budget, dict[str, Any]] | None:
         if br.done or br.asked >= br.sizes[br.rung]:
@@ -174,10 +273,14 @@ class BOHB(_Hyperband):
     """Hyperband with TPE-sampled new architectures (model on the largest budget with data).
 
     Args:
-        n_min: observations a budget needs before its model is used (default: dims + 1).
+        sampler: ``"tpe"`` (default, Falkner et al. 2018), ``"mutation"`` or ``"random"``.
+        n_min: observations a budget needs before its model is used (default: dims + 1 for TPE,
+            ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
         gamma, n_candidates: TPE settings.
     """
+
+    _samplers = SAMPLERS
 
     def __init__(
         self,
@@ -191,24 +294,28 @@ class BOHB(_Hyperband):
         random_fraction: float = 1 / 3,
         gamma: float = 0.15,
         n_candidates: int = 48,
+        sampler: str = "tpe",
+        population: int = 20,
+        tournament: int = 5,
     ) -> None:
-        super().__init__(space, seed, min_budget, max_budget, eta, budgets)
-        if not 0 <= random_fraction <= 1:
-            raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
-        self.n_min = n_min if n_min is not None else len(space.dims) + 1
-        self.random_fraction, self.gamma, self.n_candidates = random_fraction, gamma, n_candidates
-
-    def _sample_new(self) -> dict[str, Any]:
-        if self.rng.random() < self.random_fraction:
-            return self.sample_unseen()
-        for data in reversed(self.by_rung):
-            if sum(v is not None for _, v in data) >= self.n_min:
-                return tpe_propose(self, data, self.gamma, self.n_candidates)
-        return self.sample_unseen()
+        super().__init__(
+            space,
+            seed,
+            min_budget,
+            max_budget,
+            eta,
+            budgets,
+            sampler=sampler,
+            random_fraction=random_fraction,
+            n_min=n_min,
+            population=population,
+            tournament=tournament,
+        )
+        self.gamma, self.n_candidates = gamma, n_candidates
 
 
 @register_strategy("asha")
-class ASHA(Strategy):
+class ASHA(_Proposer, Strategy):
     """Asynchronous successive halving; see the module docstring.
 
     Args:
@@ -227,8 +334,17 @@ class ASHA(Strategy):
         eta: float = 3.0,
         budgets: Sequence[float] | None = None,
         metric: str = "value",
+        sampler: str = "random",
+        random_fraction: float = 1 / 3,
+        n_min: int | None = None,
+        population: int = 20,
+        tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
+        _check_sampler(sampler, random_fraction, ("random", "mutation"))
+        self.sampler, self.random_fraction = sampler, random_fraction
+        self.population, self.tournament = population, tournament
+        self.n_min = n_min if n_min is not None else tournament
         self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
         if eta <= 1:
             raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
@@ -236,20 +352,44 @@ class ASHA(Strategy):
         self.rungs: list[dict[str, tuple[dict[str, Any], float]]] = [{} for _ in self.budgets]
         self.promoted: list[set[str]] = [set() for _ in self.budgets]
         self._reports: list[list[float]] = [[] for _ in self.budgets]
+        # per rung, (-value, arrival, key) sorted: all results, and those not yet promoted;
+        # keeps each ask O(log n) instead of sorting the rung again (long runs: 10^4 trials)
+        self._ranked: list[list[tuple[float, int, str]]] = [[] for _ in self.budgets]
+        self._waiting: list[list[tuple[float, int, str]]] = [[] for _ in self.budgets]
+        self._arrivals = 0
+        self._arrived: list[list[tuple[dict[str, Any], float | None]]] = [[] for _ in self.budgets]
 
     def _ask(self) -> tuple[dict[str, Any], Budget, dict[str, Any]]:
         for k in range(len(self.budgets) - 2, -1, -1):
-            ranked = sorted(self.rungs[k].items(), key=lambda kv: -kv[1][1])
-            for key, (arch, _) in ranked[: int(len(ranked) / self.eta)]:
-                if key not in self.promoted[k]:
-                    self.promoted[k].add(key)
-                    return arch, Budget(epochs=self.budgets[k + 1]), {"rung": k + 1}
-        return self.sample_unseen(), Budget(epochs=self.budgets[0]), {"rung": 0}
+            waiting = self._waiting[k]
+            if not waiting:
+                continue
+            # the best unpromoted result is promotable iff it ranks in the rung's top 1/eta
+            if bisect.bisect_left(self._ranked[k], waiting[0]) < int(
+                len(self._ranked[k]) / self.eta
+            ):
+                key = waiting.pop(0)[2]
+                self.promoted[k].add(key)
+                return self.rungs[k][key][0], Budget(epochs=self.budgets[k + 1]), {"rung": k + 1}
+        return self._sample_new(), Budget(epochs=self.budgets[0]), {"rung": 0}
+
+    def _sample_new(self) -> dict[str, Any]:
+        if self.sampler == "random":
+            return self.sample_unseen()
+        return self._propose(self._arrived)
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         k = int(candidate.info.get("rung", 0))
         v = -math.inf if result.value is None else float(result.value)
+        if candidate.key in self.rungs[k]:  # a repeat told again: the first result stands
+            return
         self.rungs[k][candidate.key] = (dict(candidate.arch), v)
+        self._arrived[k].append((self.rungs[k][candidate.key][0], result.value))
+        entry = (-v, self._arrivals, candidate.key)
+        self._arrivals += 1
+        bisect.insort(self._ranked[k], entry)
+        if k < len(self.budgets) - 1 and candidate.key not in self.promoted[k]:
+            bisect.insort(self._waiting[k], entry)
 
     def should_stop(self, candidate: Candidate, step: int, metrics: Mapping[str, float]) -> bool:
         """Per-epoch rule for real training: stop at a rung unless in the top ``1/eta`` there.
