@@ -25,13 +25,18 @@ import metanas
 from metanas.nn import build_model
 
 #: training recipe shared by the search and the final retrain; the regularisers (embedding
-#: dropout, mean+max pooling) are builder options, not part of the searched space
+#: dropout, mean+max pooling) and the bag path are builder options, not part of the searched space
 MODEL_OPTIONS: dict[str, Any] = {
     "embed_dim": 64,
-    "embed_std": 0.05,  # Keras-like small init: Adam at 1e-3 then trains the embeddings
+    "embed_std": 0.05,  # Keras-like small init: Adam then trains the embeddings
     "embed_dropout": 0.5,
     "pool": "meanmax",
+    # fastText's mean word vector beside the encoder's pooled output: with no pretrained vectors
+    # offline, this linear path carries much of what ~20k training snippets can teach
+    "bag": True,
 }
+#: Adam's learning rate: 3e-3 beat the seed's 1e-3 on validation at these short budgets
+LR = 3e-3
 
 
 def one_logit(
@@ -55,6 +60,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--study-name", default="seed_rnn", help="study name in the store")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--lr", type=float, default=LR, help=f"Adam learning rate (default {LR}; the seed's 1e-3)"
+    )
     p.add_argument("--max-len", type=int, default=48, help="tokens kept per review (default 48)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per trial")
     p.add_argument("--export", default=None, help="folder for the retrained model (weights, ONNX)")
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = dict(
         loss="bce",  # one logit + sigmoid + binary cross-entropy, as in the seed
         optimizer="adam",
-        lr=1e-3,
+        lr=args.lr,
         batch_size=args.batch_size,
         model_options=MODEL_OPTIONS,
         builder=one_logit,

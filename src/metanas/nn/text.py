@@ -10,6 +10,14 @@ stacks ``layers`` ``nn.TransformerEncoderLayer`` blocks that ignore padding. Tok
 logit per sequence, shape ``(B, 1)``, for a sigmoid / BCE loss. ``embed_dropout`` drops embedding
 features while training, the usual regulariser of small-data text models.
 
+Small-data options (fastText-style, no pretrained vectors needed): ``ngrams=n`` adds, at every
+position, hashed embeddings of the word 2..n-grams ending there (ids hashed into ``ngram_buckets``
+rows, computed from the token ids inside the model, so exports need nothing else); ``bag=True``
+also concatenates the mean of those input embeddings to the pooled encoder features (a linear
+bag-of-n-grams path beside the encoder). On Rotten Tomatoes (GRU(64), 3 epochs) ``bag`` helped a
+little while hashed bi/trigrams overfit (validation 0.791 / 0.782 / 0.741 for bag, ngrams=2,
+ngrams=3 + bag, against 0.787 without): n-grams are for larger corpora.
+
 Example:
     >>> import torch
     >>> net = build_text({"cell": "gru", "num_units": 32, "layers": 1}, (12,), 2, vocab_size=100)
@@ -33,12 +41,16 @@ TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
 TEXT_POOLS = ("mean", "max", "meanmax")
 PAD_ID = 0
 
+# odd multipliers of the n-gram hash (ids < 2**21 keep the trigram product below 2**63)
+_HASH = (1000003, 999983)
+
 _RNN: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RecurrentEncoder(nn.Module):
     def __init__(self, cell: str, embed_dim: int, units: int, layers: int, dropout: float) -> None:
         super().__init__()
+        self.out_dim = units
         self.rnn = _RNN[cell](
             embed_dim,
             units,
@@ -63,6 +75,7 @@ class AttentionEncoder(nn.Module):
         self, embed_dim: int, units: int, layers: int, heads: int, dropout: float, max_len: int
     ) -> None:
         super().__init__()
+        self.out_dim = units
         self.heads = heads
         self.dropout = dropout
         self.proj = nn.Linear(embed_dim, units)
@@ -109,32 +122,73 @@ class TextClassifier(nn.Module):
         pool: str = "mean",
         embed_dropout: float = 0.0,
         embed_std: float = 1.0,
+        ngrams: int = 1,
+        ngram_buckets: int = 2**16,
+        bag: bool = False,
     ) -> None:
         super().__init__()
         self.pad_id = PAD_ID  # an attribute: TorchScript cannot read module globals
         self.pool = pool
+        self.ngrams = ngrams
+        self.buckets = ngram_buckets
+        self.bag = bag
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD_ID)
-        if embed_std != 1.0:  # 1.0 is nn.Embedding's own N(0, 1); keep its random stream then
-            with torch.no_grad():
-                self.embedding.weight.normal_(0.0, embed_std)
-                self.embedding.weight[PAD_ID].zero_()
+        self._init_table(self.embedding, embed_std)
+        self.ngram_embedding: nn.Embedding | None = None
+        if ngrams > 1:  # created only when used: the default model keeps its random stream
+            self.ngram_embedding = nn.Embedding(ngram_buckets, embed_dim, padding_idx=PAD_ID)
+            self._init_table(self.ngram_embedding, embed_std)
         self.embed_dropout = nn.Dropout(embed_dropout)
         self.encoder = encoder
-        self.classifier = nn.Linear(2 * units if pool == "meanmax" else units, n_classes)
+        width = 2 * units if pool == "meanmax" else units
+        self.classifier = nn.Linear(width + (embed_dim if bag else 0), n_classes)
+
+    @staticmethod
+    def _init_table(table: nn.Embedding, std: float) -> None:
+        if std != 1.0:  # 1.0 is nn.Embedding's own N(0, 1); keep its random stream then
+            with torch.no_grad():
+                table.weight.normal_(0.0, std)
+                table.weight[PAD_ID].zero_()
+
+    def ngram_ids(self, tokens: torch.Tensor, n: int) -> torch.Tensor:
+        """``(B, T)`` bucket ids of the ``n``-grams ending at each position (0 where incomplete)."""
+        t = tokens.shape[1]
+        h = tokens
+        valid = tokens != self.pad_id
+        for k in range(1, n):
+            shifted = torch.cat([torch.zeros_like(tokens[:, :k]), tokens], dim=1)
+            prev = shifted[:, :t]  # the token k places back (0 before the start)
+            h = h * (1000003 if k == 1 else 999983) + prev
+            valid = valid & (prev != self.pad_id)
+        ids = torch.remainder(h, self.buckets - 1) + 1  # row 0 stays the zero padding row
+        return torch.where(valid, ids, torch.zeros_like(ids))
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, T, embed_dim)``: word vectors plus those of the hashed n-grams ending there."""
+        x = self.embedding(tokens)
+        table = self.ngram_embedding
+        if table is not None:
+            for n in range(2, self.ngrams + 1):
+                x = x + table(self.ngram_ids(tokens, n))
+        return x
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         pad = tokens == self.pad_id  # (B, T)
-        h = self.encoder(self.embed_dropout(self.embedding(tokens)), pad)  # (B, T, units)
+        x = self.embed_dropout(self.embed(tokens))  # (B, T, embed_dim)
+        h = self.encoder(x, pad)  # (B, T, units)
         keep = (~pad).unsqueeze(-1).to(h.dtype)  # (B, T, 1)
-        mean = (h * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0)  # (B, units)
+        count = keep.sum(dim=1).clamp(min=1.0)  # (B, 1)
+        mean = (h * keep).sum(dim=1) / count  # (B, units)
         if self.pool == "mean":
-            return self.classifier(mean)  # (B, n_classes)
-        # padding never wins the max; a row of padding only pools to zeros
-        masked = h.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(dim=1)
-        peak = torch.where(torch.isfinite(masked), masked, torch.zeros_like(masked))  # (B, units)
-        if self.pool == "max":
-            return self.classifier(peak)
-        return self.classifier(torch.cat([mean, peak], dim=1))  # (B, n_classes)
+            feats = mean
+        else:
+            # padding never wins the max; a row of padding only pools to zeros
+            masked = h.masked_fill(pad.unsqueeze(-1), float("-inf")).amax(dim=1)
+            peak = torch.where(torch.isfinite(masked), masked, torch.zeros_like(masked))
+            feats = peak if self.pool == "max" else torch.cat([mean, peak], dim=1)
+        if self.bag:  # fastText's average of word and n-gram vectors, beside the encoder
+            feats = torch.cat([feats, (x * keep).sum(dim=1) / count], dim=1)
+        return self.classifier(feats)  # (B, n_classes)
 
 
 @register_builder("rnn_text")
@@ -150,13 +204,18 @@ def build_text(
     pool: str = "mean",
     embed_dropout: float = 0.0,
     embed_std: float = 1.0,
+    ngrams: int = 1,
+    ngram_buckets: int = 2**16,
+    bag: bool = False,
 ) -> TextClassifier:
     """Text classifier for token ids of length ``input_shape[0]`` (``max_len`` for longer ones).
 
     ``pool``: "mean", "max" or "meanmax" over non-pad positions; ``embed_dropout``: dropout
     probability on the embeddings while training; ``embed_std``: standard deviation of the
     embeddings' normal initialisation (PyTorch's 1.0; a small one such as 0.05, near Keras's
-    uniform(-0.05, 0.05), lets Adam at lr 1e-3 move rare words' vectors much faster).
+    uniform(-0.05, 0.05), lets Adam at lr 1e-3 move rare words' vectors much faster);
+    ``ngrams`` (1-3): add hashed embeddings of word 2..n-grams (``ngram_buckets`` rows);
+    ``bag``: also feed the mean input embedding to the classifier (see the module docstring).
     """
     check_shape(input_shape, 1, "(sequence length,)", "rnn_text")
     if vocab_size is None or vocab_size < 2:
@@ -171,6 +230,12 @@ def build_text(
         raise UserInputError(f"embed_dropout must be in [0, 1), got {embed_dropout}.")
     if not embed_std > 0:
         raise UserInputError(f"embed_std must be positive, got {embed_std}; use e.g. 0.05.")
+    if ngrams not in (1, 2, 3):
+        raise UserInputError(f"ngrams must be 1, 2 or 3, got {ngrams!r}.")
+    if ngrams > 1 and ngram_buckets < 2:
+        raise UserInputError(f"ngram_buckets must be at least 2, got {ngram_buckets}.")
+    if vocab_size >= 2**21:  # the trigram hash of larger ids could overflow int64
+        raise UserInputError(f"rnn_text supports vocab_size < 2**21, got {vocab_size}.")
     cell = get_choice(arch, "cell", TEXT_CELLS, "rnn_text")
     units = get_int(arch, "num_units", "rnn_text")
     layers = get_int(arch, "layers", "rnn_text")
@@ -187,5 +252,6 @@ def build_text(
     else:
         encoder = RecurrentEncoder(cell, embed_dim, units, layers, dropout)
     return TextClassifier(
-        vocab_size, embed_dim, encoder, units, n_classes, pool, embed_dropout, embed_std
-    )
+        vocab_size, embed_dim, encoder, units, n_classes, pool, embed_dropout, embed_std,
+        ngrams, ngram_buckets, bool(bag),
+    )  # fmt: skip
