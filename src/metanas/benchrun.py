@@ -328,6 +328,11 @@ class TargetRun:
     best_value: float | None
 
 
+#: asks in a row without a new evaluation before :func:`time_to_target` gives a seed up (a
+#: strategy that only repeats itself would otherwise loop forever at no simulated cost)
+MAX_STALLED_ASKS = 2000
+
+
 def run_to_target(
     ev: TableEvaluator,
     space: Space,
@@ -340,39 +345,9 @@ def run_to_target(
     """Sum the evaluations' simulated cost until a result at the table's highest fidelity reaches
     ``target``; lower-fidelity results never count as found (the user needs a fully trained net).
 
-    Every evaluation is charged in full: a promotion from 12 to 36 epochs costs 36 epochs (no
-    checkpoint reuse). A repeated ``(key, budget)`` is answered from a cache at no cost.
+    Every evaluation is charged in full (:func:`time_to_target` with ``charge="full"``).
     """
-    from metanas.strategies import SpaceExhausted, get_strategy
-
-    kw = dict(options or {})
-    strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
-    top = max(ev.fidelities)
-    cache: dict[tuple[str, Any], Result] = {}
-    spent, n, best = 0.0, 0, None
-    while spent < max_cost:
-        try:
-            cand = strat.ask()
-        except SpaceExhausted:
-            break
-        ck = (cand.key, cand.budget)
-        res = cache.get(ck)
-        if res is None:
-            res = cache[ck] = _evaluate(ev, cand.arch, cand.budget)
-            spent += res.cost or 0.0
-            n += 1
-            full = not top or res.metrics.get("epochs", top) >= top
-            if full and res.value is not None:
-                best = res.value if best is None else max(best, res.value)
-                if res.value >= target:
-                    return TargetRun(strategy, seed, spent, n, best)
-        strat.tell(cand, res)
-    return TargetRun(strategy, seed, math.inf, n, best)
-
-
-#: asks in a row without a new evaluation before :func:`time_to_target` gives a seed up (a
-#: strategy that only repeats itself would otherwise loop forever at no simulated cost)
-MAX_STALLED_ASKS = 2000
+    return time_to_target(ev, space, strategy, seed, target, max_cost, options, "full")
 
 
 def time_to_target(
