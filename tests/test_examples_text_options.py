@@ -80,13 +80,20 @@ def test_one_logit_bce_trains_and_scores_by_the_logit_sign() -> None:
     assert acc == pytest.approx(float((pred == y).float().mean()))
 
 
-def test_meanmax_gru_exports_to_torchscript_and_onnx(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"vocab_size": 30, "pool": "meanmax", "embed_dropout": 0.5, "embed_std": 0.05},
+        {"vocab_size": 30, "ngrams": 3, "ngram_buckets": 101, "bag": True, "pool": "meanmax"},
+    ],
+    ids=["meanmax", "ngram-bag"],
+)
+def test_text_model_exports_to_torchscript_and_onnx(tmp_path, opts) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("onnx")
     from metanas.export import export_model
     from metanas.space import get_space
 
     torch.manual_seed(0)
-    opts = {"vocab_size": 30, "pool": "meanmax", "embed_dropout": 0.5, "embed_std": 0.05}
     model = build_model("rnn_text", ARCH, (8,), 1, **opts)
     x = torch.randint(1, 30, (3, 8))
     x[0, 4:] = 0

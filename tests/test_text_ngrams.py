@@ -92,21 +92,3 @@ def test_bigrams_let_a_mean_pooled_bag_learn_word_order(seed: int) -> None:
 def test_bad_ngram_options_raise(options: dict[str, object], match: str) -> None:
     with pytest.raises(UserInputError, match=match):
         build_model("rnn_text", ARCH, (8,), 1, vocab_size=30, **options)
-
-
-def test_ngram_bag_model_exports_to_torchscript_and_onnx(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("onnx")
-    from metanas.export import export_model
-    from metanas.space import get_space
-
-    torch.manual_seed(0)
-    opts = {"vocab_size": 30, "ngrams": 3, "ngram_buckets": 101, "bag": True, "pool": "meanmax"}
-    model = build_model("rnn_text", ARCH, (8,), 1, **opts)
-    x = torch.randint(1, 30, (3, 8))
-    x[0, 4:] = 0
-    m = export_model(
-        model, get_space("rnn_text"), ARCH, tmp_path, example_input=x, model_options=opts
-    )
-    assert m["torchscript_max_abs_diff"] < 1e-5
-    if "onnx_max_abs_diff" in m:
-        assert m["onnx_matches"]
