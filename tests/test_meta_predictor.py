@@ -92,13 +92,6 @@ def test_patience_scales_with_trust_and_budget() -> None:
     s.trust = 0.9
     assert s.current_patience() == 4
     assert WarmStart(space, priors=[p], patience=12).current_patience() == 12
-    s = WarmStart(space, priors=[p])
-    s.plan(40)  # what Study.optimize(40) tells it
-    s.trust = 0.9
-    assert s.current_patience() == 4
-    s = WarmStart(space, priors=[p], budget=200)
-    s.plan(40)  # an explicit budget wins
-    assert s.budget == 200
     with pytest.raises(UserInputError):
         WarmStart(space, priors=[p], n_range=6)
     with pytest.raises(UserInputError):

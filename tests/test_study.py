@@ -39,9 +39,6 @@ class ListStrategy(Strategy):
     def _tell(self, candidate, result):
         self.told.append((candidate.id, result.value))
 
-    def plan(self, n_trials):
-        self.planned = n_trials
-
 
 def _archs(*ws: int) -> list[dict[str, Any]]:
     return [{"w": w, "op": "a"} for w in ws]
@@ -61,15 +58,6 @@ def test_optimize_counts_and_best(tmp_path):
     assert [t.number for t in s.trials] == list(range(45))
     seqs = sorted(x for t in s.trials for x in (t.asked_seq, t.told_seq))
     assert seqs == list(range(90))  # inline: ask, tell, ask, tell ...
-
-
-def test_optimize_tells_the_strategy_its_budget():
-    st = ListStrategy(SPACE, archs=_archs(1, 2, 3))
-    s = create_study(SPACE, st, FunctionEvaluator(score))
-    s.optimize(3)
-    assert st.planned == 3
-    s.optimize(7)  # the hint is the run's total, counting trials already held
-    assert st.planned == 7
 
 
 def test_same_seed_same_trials():

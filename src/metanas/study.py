@@ -326,8 +326,6 @@ class Study:
 
         self._open()
         runnable = self.strategy is not None and self.evaluator is not None
-        if self.strategy is not None:
-            self.strategy.plan(n_trials)
         took = self._acquire() if runnable else False
         try:
             optimize(self, n_trials, timeout=timeout, progress=progress, callbacks=callbacks)

@@ -333,10 +333,6 @@ class WarmStart(Strategy):
         unrelated task easily correlate 0.3 by chance, forty do not."""
         return max(self.min_corr, self.z_trust / np.sqrt(max(n - 1, 1)))
 
-    def plan(self, n_trials: int) -> None:
-        if self.budget is None:  # an explicit budget wins over the run's hint
-            self.budget = n_trials
-
     def current_patience(self) -> int:
         """``patience``, or from the evidence: ``round(30 * trust)`` in [5, 30], at most a tenth
         of ``budget``: a strongly predictive past earns a longer climb, a short run a shorter."""

@@ -116,10 +116,6 @@ class Strategy(abc.ABC):
     def _tell(self, candidate: Candidate, result: Result) -> None:  # noqa: B027 - optional hook
         """Learn from a result (default: nothing beyond the history the base class keeps)."""
 
-    def plan(self, n_trials: int) -> None:  # noqa: B027 - optional hook
-        """The run intends ``n_trials`` trials in all (a hint for strategies whose schedule
-        scales with the budget; the default ignores it)."""
-
     # ----------------------------------------------------------------- helpers for subclasses
     def sample_unseen(self, tries: int = 100) -> dict[str, Any]:
         """A random architecture not proposed before (falls back to a repeat after ``tries``).
