@@ -258,16 +258,23 @@ def test_create_study_warm_start_uses_store_and_resumes_exactly(tmp_path) -> Non
     new = toy_task(11, base=1, noise=0.3)
     ev = FunctionEvaluator(new, task=TaskInfo("toy-new", "tabular", (5,), 2, 100))
     s1 = create_study(
-        toy_space(), "local_search", ev, storage=str(db), study_name="new", seed=0, warm_start=True
+        toy_space(),
+        "local_search",
+        ev,
+        storage=str(db),
+        study_name="new",
+        seed=0,
+        warm_start=True,
+        warm_options={"budget": 20},
     )
-    assert isinstance(s1.strategy, WarmStart)
+    assert isinstance(s1.strategy, WarmStart) and s1.strategy.budget == 20
     s1.optimize(12)
     keys1 = [t.key for t in s1.trials]
     s1.store.close()
     s2 = create_study(
         toy_space(), "local_search", ev, storage=str(db), study_name="new", resume=True
     )
-    assert isinstance(s2.strategy, WarmStart)
+    assert isinstance(s2.strategy, WarmStart) and s2.strategy.budget == 20  # stored, rebuilt
     s2.optimize(20)
     assert [t.key for t in s2.trials][:12] == keys1
     # a fresh in-memory run with the same seed and the same past proposes the same sequence
@@ -278,6 +285,7 @@ def test_create_study_warm_start_uses_store_and_resumes_exactly(tmp_path) -> Non
         storage=None,
         seed=0,
         warm_start=str(twin),
+        warm_options={"budget": 20},
         study_name="again",
     )
     s3.optimize(20)

@@ -421,6 +421,7 @@ def create_study(
     resume: bool = False,
     strategy_kwargs: Mapping[str, Any] | None = None,
     warm_start: Any = False,
+    warm_options: Mapping[str, Any] | None = None,
     **study_kwargs: Any,
 ) -> Study:
     """Create a study, or with ``resume=True`` continue the stored one of that name.
@@ -431,7 +432,9 @@ def create_study(
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
     replays the stored asks and tells, and re-runs the trials a crash left running.
     ``warm_start=True`` (or a store path) starts a new study from what the store's earlier
-    studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`).
+    studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`);
+    ``warm_options`` are the warm start's own options, e.g. ``{"budget": n_trials}`` so its
+    patience suits the run's length (stored with the study, so a resume rebuilds the same).
     """
     import metanas.meta.warmstart  # registers warm_start, for resumes
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
@@ -465,6 +468,7 @@ def create_study(
             task=study_kwargs.get("task"),
             evaluator=evaluator,
             exclude=[study_name],
+            **dict(warm_options or {}),
         )
         given_instance = given_instance or strategy.name == "warm_start"  # store its own options
     elif not isinstance(strategy, Strategy):

@@ -280,7 +280,7 @@ def search(
         st = create_study(
             space, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
             seed=cfg.seed, resume=resume, strategy_kwargs=cfg.strategy.params, executor=ex,
-            warm_start=cfg.warm_start,
+            warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
         )  # fmt: skip
         timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
         if not quiet:
