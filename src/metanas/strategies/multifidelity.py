@@ -62,11 +62,13 @@ def rung_budgets(
 SAMPLERS = ("random", "mutation", "tpe")
 
 
-def _check_sampler(sampler: str, random_fraction: float, allowed: Sequence[str]) -> None:
-    if sampler not in allowed:
-        raise UserInputError(f"sampler must be one of {', '.join(allowed)}, got {sampler!r}.")
-    if not 0 <= random_fraction <= 1:
-        raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
+def _checked_rungs(
+    min_budget: float, max_budget: float, eta: float, budgets: Sequence[float] | None
+) -> list[float]:
+    out = rung_budgets(min_budget, max_budget, eta, budgets)
+    if eta <= 1:
+        raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+    return out
 
 
 def model_data(
@@ -123,6 +125,21 @@ class _Proposer:
     tournament: int
     gamma: float
     n_candidates: int
+
+    def _init_sampler(
+        self,
+        sampler: str,
+        random_fraction: float,
+        population: int,
+        tournament: int,
+        allowed: Sequence[str],
+    ) -> None:
+        if sampler not in allowed:
+            raise UserInputError(f"sampler must be one of {', '.join(allowed)}, got {sampler!r}.")
+        if not 0 <= random_fraction <= 1:
+            raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
+        self.sampler, self.random_fraction = sampler, random_fraction
+        self.population, self.tournament = population, tournament
 
     def _propose(
         self: Any, by_rung: Sequence[Sequence[tuple[dict[str, Any], float | None]]]
@@ -182,13 +199,9 @@ class _Hyperband(_Proposer, Strategy):
         tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
-        _check_sampler(sampler, random_fraction, self._samplers)
-        self.sampler, self.random_fraction = sampler, random_fraction
-        self.population, self.tournament = population, tournament
+        self._init_sampler(sampler, random_fraction, population, tournament, self._samplers)
         self.n_min = n_min if n_min is not None else self._default_n_min(space)
-        self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
-        if eta <= 1:
-            raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+        self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta = eta
         self.s_max = len(self.budgets) - 1
         self.brackets: dict[int, _Bracket] = {}
@@ -341,13 +354,9 @@ class ASHA(_Proposer, Strategy):
         tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
-        _check_sampler(sampler, random_fraction, ("random", "mutation"))
-        self.sampler, self.random_fraction = sampler, random_fraction
-        self.population, self.tournament = population, tournament
+        self._init_sampler(sampler, random_fraction, population, tournament, ("random", "mutation"))
         self.n_min = n_min if n_min is not None else tournament
-        self.budgets = rung_budgets(min_budget, max_budget, eta, budgets)
-        if eta <= 1:
-            raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
+        self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
         self.rungs: list[dict[str, tuple[dict[str, Any], float]]] = [{} for _ in self.budgets]
         self.promoted: list[set[str]] = [set() for _ in self.budgets]
@@ -374,8 +383,6 @@ class ASHA(_Proposer, Strategy):
         return self._sample_new(), Budget(epochs=self.budgets[0]), {"rung": 0}
 
     def _sample_new(self) -> dict[str, Any]:
-        if self.sampler == "random":
-            return self.sample_unseen()
         return self._propose(self._arrived)
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
