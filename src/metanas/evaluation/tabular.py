@@ -78,6 +78,7 @@ class Table:
 
 
 _TABLES: dict[str, Table] = {}
+#: entries a TableEvaluator's architecture -> row cache holds before it starts over
 _ROW_CACHE_MAX = 1 << 20
 # (table path, space, arch column) -> row index; like the tables, built once per process
 _INDEXES: dict[tuple[str, str, str], _Index] = {}
@@ -470,8 +471,8 @@ class TableSpace(SpaceWrapper):
 
     ``sample`` draws a uniform table member. ``mutate`` retries the inner space's mutation until
     the child is another cell of the table (``tries`` times; rejection keeps the inner mutation's
-    distribution where the table is dense), then draws one of the ``near`` table members nearest to the parent
-    (squared distance of the inner space's features). A sparse table (the NAS-Bench-101 subset
+    distribution where the table is dense), then draws one of the ``near`` table members nearest
+    to the parent (squared distance of the inner space's features). A sparse table (the NAS-Bench-101 subset
     holds ~2% of the space) leaves most members with no or one one-step neighbour in it; the
     nearest members keep mutation local and the mutation graph connected, so an evolutionary
     search neither turns into random search nor gets stuck on a member whose few neighbours it
