@@ -118,6 +118,24 @@ def test_reinforce_exports_and_restarts_from_its_policy() -> None:
         Reinforce(space, init_policy=[[0.0, 1.0]] * len(pol))
 
 
+def test_study_with_a_starting_policy_resumes_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.study import create_study
+
+    space, f, db = toy_space(), toy_task(3), str(tmp_path / "rl.db")
+    pol = [np.linspace(0, 1, len(row[0])).tolist() for row in Reinforce(space).policy()]
+    s1 = create_study(space, Reinforce(space, seed=0, init_policy=pol), FunctionEvaluator(f),
+                      storage=db, study_name="rl")  # fmt: skip
+    s1.optimize(6)
+    keys = [t.key for t in s1.trials]
+    s1.store.close()
+    s2 = create_study(space, "reinforce", FunctionEvaluator(f), storage=db, study_name="rl",
+                      resume=True)  # fmt: skip
+    assert all(np.allclose(x, y) for x, y in zip(s2.strategy.init_policy, pol))  # stored as numbers
+    s2.optimize(10)
+    assert [t.key for t in s2.trials][:6] == keys
+
+
 def test_initial_policy_prefers_the_past_best_choices_but_keeps_exploring() -> None:
     space = Space([Choice("a", (1, 2, 3)), Choice("b", ("x", "y"))])
     archs = [{"a": a, "b": b} for a in (1, 2, 3) for b in ("x", "y")]

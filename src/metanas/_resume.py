@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 
 def jsonable(x: Any) -> Any:
-    try:
+    try:  # numpy scalars and arrays alike become plain numbers and (nested) lists
         return json.loads(
-            json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+            json.dumps(x, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
         )
     except (TypeError, ValueError):
         return str(x)
