@@ -166,7 +166,7 @@ def test_named_dataset_pickles_small() -> None:
 
 
 def test_augment_keeps_shape_and_learns() -> None:
-    from metanas.evaluation.training import _augment
+    from metanas.evaluation.fit import _augment
 
     x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).reshape(2, 1, 5, 5)
     out = _augment(x, torch.Generator().manual_seed(0), shift=1)

@@ -30,7 +30,6 @@ from metanas.evaluation.base import Reporter, continue_always
 from metanas.evaluation.final import train_final
 from metanas.evaluation.fit import (
     TimeLimitExceeded,
-    _augment,  # noqa: F401 - re-exported for the tests of the augmentation
     arch_seed,
     count_params,
     evaluate_model,
