@@ -206,6 +206,46 @@ def test_nb201_reference_size_and_fashion_mnist_shape() -> None:
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|",
+        "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|",  # node 1 dead
+        "|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_1x1~2|",  # conv on a zero node
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    ],
+)
+def test_nb201_cell_skipping_none_and_dead_edges_equals_the_full_sum(cell: str) -> None:
+    """The cell's pruned forward gives the benchmark's sum over all six edges (zeros included),
+    in training and in eval mode, and the same gradients."""
+    from metanas.nn.nb201 import NB201Cell
+
+    torch.manual_seed(0)
+    block = NB201Cell(parse_nb201(cell), 4)
+    x = torch.randn(3, 4, 6, 6, requires_grad=True)
+    ops = [parse_nb201(cell)[key] for key in NB201_EDGE_KEYS]
+    edges = [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]  # (to, from), in NB201_EDGE_KEYS order
+
+    def full_sum(x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for to in (1, 2, 3):
+            terms = [
+                block.edges[k](nodes[frm]) * (0.0 if ops[k] == "none" else 1.0)
+                for k, (t, frm) in enumerate(edges)
+                if t == to
+            ]
+            nodes.append(torch.stack(terms).sum(0))
+        return nodes[3]
+
+    for train in (True, False):
+        block.train(train)
+        got, want = block(x), full_sum(x)
+        torch.testing.assert_close(got, want)
+        (g_got,) = torch.autograd.grad(got.square().sum(), x)
+        (g_want,) = torch.autograd.grad(want.square().sum(), x)
+        torch.testing.assert_close(g_got, g_want)
+
+
 def test_text_ignores_padding_and_survives_all_pad_rows() -> None:
     for cell in ("rnn", "gru", "lstm", "attention"):
         torch.manual_seed(0)
