@@ -215,7 +215,7 @@ def test_nb201_reference_size_and_fashion_mnist_shape() -> None:
         "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
     ],
 )
-def test_nb201_cell_skipping_none_and_dead_edges_equals_the_full_sum(cell: str) -> None:
+def test_nb201_cell_skipping_none_edges_equals_the_full_sum(cell: str) -> None:
     """The cell's pruned forward gives the benchmark's sum over all six edges (zeros included),
     in training and in eval mode, and the same gradients."""
     from metanas.nn.nb201 import NB201Cell

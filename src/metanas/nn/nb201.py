@@ -89,27 +89,21 @@ def _make_op(op: str, c: int) -> nn.Module:
 class NB201Cell(nn.Module):
     """Four nodes; node i is the sum of ``op(node j)`` over j < i; the cell outputs node 3.
 
-    The forward pass skips ``none`` edges and edges into nodes that never reach the output: the
-    result and its gradients are those of the full sum, at a fraction of the cost for sparse cells.
+    The forward pass skips ``none`` edges: the result and its gradients are those of the
+    benchmark's sum, which multiplies them by zero. Edges into nodes that never reach the output
+    still run, as in the benchmark, so hook-based proxies (NASWOT, FLOPs) see every op.
     """
 
     def __init__(self, arch: Mapping[str, str], c: int) -> None:
         super().__init__()
         self.edges = nn.ModuleList(_make_op(arch[key], c) for key, _, _ in NB201_EDGES)
-        live_nodes = {3}
-        # reversed, the edges leaving a node come before the edges entering it
-        for key, to, frm in reversed(NB201_EDGES):
-            if to in live_nodes and arch[key] != "none":
-                live_nodes.add(frm)
-        self.live = [
-            (k, to, frm)
-            for k, (key, to, frm) in enumerate(NB201_EDGES)
-            if to in live_nodes and arch[key] != "none"
+        self.nonzero = [
+            (k, to, frm) for k, (key, to, frm) in enumerate(NB201_EDGES) if arch[key] != "none"
         ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes: list[torch.Tensor | None] = [x, None, None, None]
-        for k, to, frm in self.live:
+        for k, to, frm in self.nonzero:
             src = nodes[frm]
             # a node fed only by zeros is zero (x * 0 keeps it in the autograd graph, as the
             # benchmark's sum does); an op on it, such as a BN bias, need not be
