@@ -68,13 +68,16 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     assert arch["cell"] in ("rnn", "gru", "lstm", "attention") and 1 <= arch["layers"] <= 3
     assert 0.0 <= out["test_acc"] <= 1.0 and 0.0 < out["best_val_acc"] <= 1.0
     assert out["params"] > 0
-    assert "retrained on train+val: test_acc=" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "retrained on train+val: test_acc=" in printed and "finalist " in printed
     # the trials are stored: the same study reloads them, one trial per asked architecture
     import metanas
 
     study = metanas.load_study(str(store), "seed_rnn")
     assert len(study.trials) == 3
-    assert max(t.value or 0.0 for t in study.trials) == pytest.approx(out["best_val_acc"])
+    # the pick is one of the top 3 trials, by its mean over the search run and a second seed
+    assert out["best_val_acc"] in [pytest.approx(t.value) for t in study.trials]
+    assert 0.0 < out["finalist_mean_val_acc"] <= 1.0
     # the retrained model is exported and reloads as the seed's one-logit classifier
     import torch
 
