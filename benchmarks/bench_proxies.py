@@ -241,7 +241,7 @@ def speed(args: argparse.Namespace) -> None:
     shape = (3, 32, 32)
     b = make_batch(args.data, args.batch_size, shape, 10, seed=args.seed)
     # grad_norm and fisher alone cost what snip alone does (the same pass)
-    jobs = {n: [n] for n in ["build", *CHEAP, "nwot", "jacob_cov", "snip"]}
+    jobs = {n: [n] for n in ["build", *CHEAP, "nwot", "jacob_cov", "snip", "grasp"]}
     jobs["ce_grad pass (snip + grad_norm + fisher)"] = ["snip", "grad_norm", "fisher"]
     jobs["jacobian pass (nwot + jacob_cov)"] = ["nwot", "jacob_cov"]
     best: dict[str, list[float]] = {k: [] for k in jobs}
