@@ -184,6 +184,34 @@ def test_fit_stops_when_on_epoch_says_so(data: Dataset) -> None:
     assert out["epochs"] == 2
 
 
+def test_fit_time_budget_replans_from_the_measured_pace(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clock that moves one second per epoch and a 3.5-second budget: the run that planned 50
+    epochs ends after 3.5, with the cosine schedule (read through the LambdaLR) at its end."""
+    from types import SimpleNamespace
+
+    import metanas.evaluation.fit as fit_module
+
+    clock = iter(range(1000))
+    monkeypatch.setattr(fit_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    lrs: list[float] = []
+    real_step = torch.optim.lr_scheduler.LambdaLR.step
+
+    def step(self: torch.optim.lr_scheduler.LambdaLR, *a: object) -> None:
+        real_step(self, *a)
+        lrs.append(self.get_last_lr()[0])
+
+    monkeypatch.setattr(torch.optim.lr_scheduler.LambdaLR, "step", step)
+    model = tiny_builder("tiny", {"w": 4}, (8,), 3)
+    out = fit(
+        model, data.x_train, data.y_train, epochs=50, lr=1e-2, batch_size=16,
+        generator=torch.Generator().manual_seed(0), time_budget=3.5,
+    )  # fmt: skip
+    assert out["epochs"] == pytest.approx(3.5, abs=0.1)
+    assert lrs[-1] < 1e-4 and lrs[len(lrs) // 2] > 1e-3  # annealed over the shortened run
+
+
 def test_train_final_uses_train_and_val(data: Dataset) -> None:
     seen: list[float] = []
     model, m = train_final(

@@ -54,7 +54,8 @@ def train_final(
     "train_loss", "params", "epochs", "planned_epochs", "seconds"}``. ``space`` is a Space (its
     ``kind`` names the builder) or a builder kind string. ``progress(epoch, epochs_done,
     train_loss)`` is called per epoch. ``time_budget`` (seconds) shortens ``epochs`` so training
-    fits, judged from the timed steps of a throwaway copy of the model; the cosine schedule then
+    fits, judged first from the timed steps of a throwaway copy of the model and then, after
+    every epoch, from the real pace (a short probe can misjudge a long run); the cosine schedule
     spans the shortened run (the epoch count then depends on the machine's speed, so runs are
     reproducible only without it).
     """
@@ -83,15 +84,15 @@ def train_final(
             return True
 
         epochs = planned = recipe.epochs
+        left = None
         if time_budget is not None:
             per_epoch = _probe_epoch_seconds(recipe, model, x, y, data.n_classes)
-            epochs = min(
-                epochs, max(0.1, (time_budget - (time.perf_counter() - start)) / per_epoch)
-            )
+            left = time_budget - (time.perf_counter() - start)
+            epochs = min(epochs, max(0.1, left / per_epoch))
             epochs = math.floor(epochs * 10) / 10  # a readable number of epochs
         out = fit_recipe(
             model, x, y, recipe, epochs=epochs, generator=gen, on_epoch=on_epoch,
-            n_classes=data.n_classes,
+            n_classes=data.n_classes, time_budget=left,
         )  # fmt: skip
         acc, tloss = evaluate_model(
             model,

@@ -174,6 +174,7 @@ def fit(
     augment: bool = False,
     generator: torch.Generator,
     deadline: float | None = None,
+    time_budget: float | None = None,
     on_epoch: Callable[[int, float, float], bool] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place for ``epochs`` (fractional allowed) on tensors already on its device.
@@ -181,6 +182,8 @@ def fit(
     ``on_epoch(epoch, epochs_done, train_loss)`` runs after every epoch (and at a fractional end);
     returning ``False`` stops training. Raises :class:`TimeLimitExceeded` past ``deadline``
     (a ``time.perf_counter()`` value) and ``FloatingPointError`` on a non-finite loss.
+    ``time_budget`` (seconds) re-plans instead of failing: after each epoch the remaining steps
+    are cut to what the measured pace fits, and the cosine schedule ends at the new last step.
     Returns ``{"train_loss", "epochs", "steps"}``.
     """
     n = int(x.shape[0])
@@ -207,6 +210,7 @@ def fit(
     model.train()
     step = 0
     epoch = 0
+    started = time.perf_counter()
     last_loss = float("nan")
     while step < total_steps:
         perm = torch.randperm(n, generator=generator, device="cpu").to(x.device)
@@ -237,6 +241,10 @@ def fit(
             raise FloatingPointError(f"training loss became {last_loss} in epoch {epoch}")
         if on_epoch is not None and on_epoch(epoch, step / steps_per_epoch, last_loss) is False:
             break
+        if time_budget is not None:  # `factor` reads total_steps, so the schedule follows
+            elapsed = time.perf_counter() - started
+            fits = step + int((time_budget - elapsed) * step / max(elapsed, 1e-9))
+            total_steps = min(total_steps, max(step, fits))
     return {"train_loss": last_loss, "epochs": step / steps_per_epoch, "steps": float(step)}
 
 
@@ -249,13 +257,15 @@ def fit_recipe(
     generator: torch.Generator,
     epochs: float | None = None,
     deadline: float | None = None,
+    time_budget: float | None = None,
     on_epoch: Callable[[int, float, float], bool] | None = None,
     n_classes: int | None = None,
 ) -> dict[str, float]:
     """:func:`fit` with ``recipe``'s settings; ``epochs`` (default ``recipe.epochs``) overrides."""
     return fit(
         model, x, y, epochs=recipe.epochs if epochs is None else epochs, n_classes=n_classes,
-        generator=generator, deadline=deadline, on_epoch=on_epoch, **recipe.fit_options(),
+        generator=generator, deadline=deadline, time_budget=time_budget, on_epoch=on_epoch,
+        **recipe.fit_options(),
     )  # fmt: skip
 
 
