@@ -154,10 +154,13 @@ def finalize(
     data = load_dataset_cached(cfg.data.name, **opts)
     kw = cfg.final_training()
     epochs = kw["epochs"]
+    cap = kw.get("time_budget")
+    # under a time cap the run may end (fully annealed) before the planned epochs
+    plan = f"{epochs:g}" if cap is None else f"{epochs:g} or fewer to fit {cap / 60:g} min"
 
     def progress(epoch: int, done: float, loss: float) -> None:
         if not quiet:
-            _err(f"  final training: epoch {done:.2f}/{epochs:g}, train loss {loss:.4f}")
+            _err(f"  final training: epoch {done:.2f}/{plan}, train loss {loss:.4f}")
 
     model, metrics = train_final(
         space, best.arch, cfg.data.name, data_options=opts, progress=progress, **kw
