@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -97,19 +97,23 @@ class NB201Cell(nn.Module):
     def __init__(self, arch: Mapping[str, str], c: int) -> None:
         super().__init__()
         self.edges = nn.ModuleList(_make_op(arch[key], c) for key, _, _ in NB201_EDGES)
-        self.nonzero = [
-            (k, to, frm) for k, (key, to, frm) in enumerate(NB201_EDGES) if arch[key] != "none"
-        ]
+        self.to_node = [to for _, to, _ in NB201_EDGES]
+        self.from_node = [frm for _, _, frm in NB201_EDGES]
+        self.nonzero = [arch[key] != "none" for key, _, _ in NB201_EDGES]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: list[torch.Tensor | None] = [x, None, None, None]
-        for k, to, frm in self.nonzero:
-            src = nodes[frm]
-            # a node fed only by zeros is zero (x * 0 keeps it in the autograd graph, as the
-            # benchmark's sum does); an op on it, such as a BN bias, need not be
-            out = self.edges[k](src if src is not None else x * 0.0)
-            nodes[to] = out if nodes[to] is None else nodes[to] + out
-        return nodes[3] if nodes[3] is not None else x * 0.0
+        # enumerate over the ModuleList and per-edge flags: the form TorchScript can compile
+        nodes: list[Optional[torch.Tensor]] = [x, None, None, None]  # noqa: UP045 (TorchScript)
+        for k, edge in enumerate(self.edges):
+            if self.nonzero[k]:
+                src = nodes[self.from_node[k]]
+                # a node fed only by zeros is zero (x * 0 keeps it in the autograd graph, as the
+                # benchmark's sum does); an op on it, such as a BN bias, need not be
+                out = edge(src if src is not None else x * 0.0)
+                cur = nodes[self.to_node[k]]
+                nodes[self.to_node[k]] = out if cur is None else cur + out
+        last = nodes[3]
+        return last if last is not None else x * 0.0
 
 
 class NB201Network(nn.Module):
