@@ -61,6 +61,7 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     store = tmp_path / "seed.db"
     folder = tmp_path / "model"
     argv = ["--quick", "--threads", "1", "--storage", str(store), "--export", str(folder)]
+    argv += ["--ensemble", "2"]
     out = seed_rnn.main(argv)
     assert out["trials"] == 3
     arch = out["best_arch"]
@@ -78,6 +79,8 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     # the pick is one of the top 3 trials, by its mean over the search run and a second seed
     assert out["best_val_acc"] in [pytest.approx(t.value) for t in study.trials]
     assert 0.0 < out["finalist_mean_val_acc"] <= 1.0
+    assert len(out["ensemble"]) == 2 and out["ensemble"][0] == arch
+    assert 0.0 <= out["ensemble_test_acc"] <= 1.0
     # the retrained model is exported and reloads as the seed's one-logit classifier
     import torch
 
@@ -87,6 +90,24 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     assert read_manifest(folder)["metrics"]["test_acc"] == pytest.approx(out["test_acc"])
     with torch.no_grad():
         assert model(torch.randint(1, 50, (2, 48))).shape == (2, 1)
+
+
+def test_ensemble_accuracy_averages_probabilities(seed_rnn: ModuleType) -> None:
+    import torch
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, logits: list[float]) -> None:
+            super().__init__()
+            self.logits = torch.tensor(logits).reshape(-1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logits
+
+    y = torch.tensor([1, 0, 1])
+    sure, unsure = Fixed([4.0, 4.0, -4.0]), Fixed([-0.5, -0.5, 4.5])
+    assert seed_rnn.ensemble_accuracy([sure], None, y) == pytest.approx(1 / 3)
+    # means: sigmoid(4)/2 + sigmoid(-.5)/2 > 0.5 -> 1, same -> 1, mid of -4 and 4.5 > 0.5 -> 1
+    assert seed_rnn.ensemble_accuracy([sure, unsure], None, y) == pytest.approx(2 / 3)
 
 
 def test_one_logit_builder_gives_a_single_sigmoid_output(seed_rnn: ModuleType) -> None:
