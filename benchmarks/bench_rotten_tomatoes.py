@@ -5,7 +5,7 @@ Protocol: the stratified 80/20 train/test split with seed 0; validation (10 %) i
 with seed 0 and used for every choice (the logistic regression's C, the searched architecture);
 the test split is scored once per model, after retraining on train + validation.
 
-Run (about 30 min on 2 busy CPU cores):
+Run (about 3 minutes alone on 2 CPU cores, 30 on busy ones; ``--final-seeds 5`` adds ~6):
     nice python benchmarks/bench_rotten_tomatoes.py --out benchmarks/out/rotten_tomatoes.json
     nice python benchmarks/bench_rotten_tomatoes.py --quick      # seconds-scale smoke run
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -64,18 +65,58 @@ def tfidf_baseline(cs: tuple[float, ...] = (1.0, 3.0, 10.0)) -> dict[str, Any]:
     }
 
 
-def hand_baseline(seed_rnn: Any, epochs: float, quick: bool) -> dict[str, Any]:
-    """A 1-layer GRU(64), the recipe of the seed example, retrained on train+val, tested once."""
+HAND_ARCH = {"cell": "gru", "num_units": 64, "layers": 1}
+
+
+def hand_baseline(
+    seed_rnn: Any,
+    epochs: float,
+    quick: bool,
+    arch: dict[str, Any] = HAND_ARCH,
+    seed: int = 0,
+    models: list[Any] | None = None,
+) -> dict[str, Any]:
+    """``arch`` (a 1-layer GRU(64)) with the seed example's recipe, retrained on train+val,
+    tested once; the trained model is appended to ``models`` when given."""
     from metanas.data import load_dataset
     from metanas.evaluation.training import train_final
 
     data = load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
-    arch = {"cell": "gru", "num_units": 64, "layers": 1}
-    _, m = train_final(
+    model, m = train_final(
         "rnn_text", arch, data, epochs=epochs, loss="bce", lr=seed_rnn.LR, batch_size=32,
-        model_options=seed_rnn.MODEL_OPTIONS, builder=seed_rnn.one_logit,
+        model_options=seed_rnn.MODEL_OPTIONS, builder=seed_rnn.one_logit, seed=seed,
     )  # fmt: skip
+    if models is not None:
+        models.append(model)
     return {"arch": arch, "epochs": epochs, **m}
+
+
+def seed_spread(
+    seed_rnn: Any, archs: dict[str, dict[str, Any]], epochs: float, seeds: int, quick: bool
+) -> dict[str, Any]:
+    """Test accuracy of each architecture retrained with ``seeds`` initialisation seeds: how much
+    of a gap between two single runs is the seed's."""
+    from metanas.data import load_dataset
+
+    test = load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
+    out = {}
+    for name, arch in archs.items():
+        models: list[Any] = []
+        accs = [
+            hand_baseline(seed_rnn, epochs, quick, arch, s, models)["test_acc"]
+            for s in range(seeds)
+        ]
+        out[name] = {"arch": arch, "test_acc": accs, "mean": statistics.mean(accs)}
+        out[name]["sd"] = statistics.stdev(accs) if seeds > 1 else 0.0
+        # the budget of the search's 3-finalist ensemble: three seeds of one architecture
+        out[name]["ensemble_of_3_seeds"] = seed_rnn.ensemble_accuracy(
+            models[:3], test.x_test, test.y_test
+        )
+        print(
+            f"{name}: test acc over {seeds} seeds {out[name]['mean']:.4f} ± {out[name]['sd']:.4f}"
+            f"; mean probability of the first three: {out[name]['ensemble_of_3_seeds']:.4f}"
+        )
+    return out
 
 
 def main() -> None:
@@ -83,6 +124,13 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=6)
     p.add_argument("--epochs", type=float, default=2, help="epochs per search trial")
     p.add_argument("--final-epochs", type=float, default=2, help="retrain epochs (both RNNs)")
+    p.add_argument(
+        "--final-seeds", type=int, default=0,
+        help="then retrain the searched and the hand architecture with this many seeds each",
+    )  # fmt: skip
+    p.add_argument(
+        "--ensemble", type=int, default=3, help="finalists whose mean probability is also scored"
+    )
     p.add_argument("--out", default=None, help="JSON file for the figures")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
@@ -97,8 +145,12 @@ def main() -> None:
     results["hand_gru64"] = hand_baseline(seed_rnn, final, args.quick)
     print("hand GRU(64):", results["hand_gru64"], flush=True)
     argv = ["--trials", str(args.trials), "--epochs", str(args.epochs)]
-    argv += ["--final-epochs", str(args.final_epochs)] + (["--quick"] if args.quick else [])
+    argv += ["--final-epochs", str(args.final_epochs), "--ensemble", str(args.ensemble)]
+    argv += ["--quick"] if args.quick else []
     results["seed_search"] = seed_rnn.main(argv)
+    if args.final_seeds:
+        archs = {"searched": results["seed_search"]["best_arch"], "hand": HAND_ARCH}
+        results["seed_spread"] = seed_spread(seed_rnn, archs, final, args.final_seeds, args.quick)
     results["wall_seconds"] = time.perf_counter() - start
     print(json.dumps(results, indent=2, default=str))
     if args.out:
