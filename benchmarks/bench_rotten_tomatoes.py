@@ -68,49 +68,41 @@ def tfidf_baseline(cs: tuple[float, ...] = (1.0, 3.0, 10.0)) -> dict[str, Any]:
 HAND_ARCH = {"cell": "gru", "num_units": 64, "layers": 1}
 
 
-def hand_baseline(
-    seed_rnn: Any,
-    epochs: float,
-    quick: bool,
-    arch: dict[str, Any] = HAND_ARCH,
-    seed: int = 0,
-    models: list[Any] | None = None,
-) -> dict[str, Any]:
-    """``arch`` (a 1-layer GRU(64)) with the seed example's recipe, retrained on train+val,
-    tested once; the trained model is appended to ``models`` when given."""
+def load_reviews(quick: bool) -> Any:
+    """The data set every RNN here trains on, tokenised once (the seed example's settings)."""
     from metanas.data import load_dataset
+
+    return load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
+
+
+def hand_baseline(
+    seed_rnn: Any, data: Any, epochs: float, arch: dict[str, Any] = HAND_ARCH, seed: int = 0
+) -> tuple[Any, dict[str, Any]]:
+    """``arch`` (a 1-layer GRU(64)) with the seed example's recipe, retrained on train+val,
+    tested once: the trained model and its figures."""
     from metanas.evaluation.training import train_final
 
-    data = load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
     model, m = train_final(
         "rnn_text", arch, data, epochs=epochs, loss="bce", lr=seed_rnn.LR, batch_size=32,
         model_options=seed_rnn.MODEL_OPTIONS, builder=seed_rnn.one_logit, seed=seed,
     )  # fmt: skip
-    if models is not None:
-        models.append(model)
-    return {"arch": arch, "epochs": epochs, **m}
+    return model, {"arch": arch, "epochs": epochs, **m}
 
 
 def seed_spread(
-    seed_rnn: Any, archs: dict[str, dict[str, Any]], epochs: float, seeds: int, quick: bool
+    seed_rnn: Any, data: Any, archs: dict[str, dict[str, Any]], epochs: float, seeds: int
 ) -> dict[str, Any]:
     """Test accuracy of each architecture retrained with ``seeds`` initialisation seeds: how much
     of a gap between two single runs is the seed's."""
-    from metanas.data import load_dataset
-
-    test = load_dataset("rotten_tomatoes", limit=400 if quick else None, max_len=48)
     out = {}
     for name, arch in archs.items():
-        models: list[Any] = []
-        accs = [
-            hand_baseline(seed_rnn, epochs, quick, arch, s, models)["test_acc"]
-            for s in range(seeds)
-        ]
+        runs = [hand_baseline(seed_rnn, data, epochs, arch, s) for s in range(seeds)]
+        accs = [m["test_acc"] for _, m in runs]
         out[name] = {"arch": arch, "test_acc": accs, "mean": statistics.mean(accs)}
         out[name]["sd"] = statistics.stdev(accs) if seeds > 1 else 0.0
         # the budget of the search's 3-finalist ensemble: three seeds of one architecture
         out[name]["ensemble_of_3_seeds"] = seed_rnn.ensemble_accuracy(
-            models[:3], test.x_test, test.y_test
+            [model for model, _ in runs[:3]], data.x_test, data.y_test
         )
         print(
             f"{name}: test acc over {seeds} seeds {out[name]['mean']:.4f} ± {out[name]['sd']:.4f}"
@@ -142,7 +134,8 @@ def main() -> None:
     }
     print("tfidf:", results["tfidf_logreg"], flush=True)
     final = 0.2 if args.quick else args.final_epochs
-    results["hand_gru64"] = hand_baseline(seed_rnn, final, args.quick)
+    data = load_reviews(args.quick)
+    results["hand_gru64"] = hand_baseline(seed_rnn, data, final)[1]
     print("hand GRU(64):", results["hand_gru64"], flush=True)
     argv = ["--trials", str(args.trials), "--epochs", str(args.epochs)]
     argv += ["--final-epochs", str(args.final_epochs), "--ensemble", str(args.ensemble)]
@@ -150,7 +143,7 @@ def main() -> None:
     results["seed_search"] = seed_rnn.main(argv)
     if args.final_seeds:
         archs = {"searched": results["seed_search"]["best_arch"], "hand": HAND_ARCH}
-        results["seed_spread"] = seed_spread(seed_rnn, archs, final, args.final_seeds, args.quick)
+        results["seed_spread"] = seed_spread(seed_rnn, data, archs, final, args.final_seeds)
     results["wall_seconds"] = time.perf_counter() - start
     print(json.dumps(results, indent=2, default=str))
     if args.out:
