@@ -6,7 +6,7 @@ network after a cross-entropy backward on one batch:
 * ``snip`` (Lee et al. 2019): ``|w * dL/dw|``
 * ``grad_norm``: the L2 norm of each layer's weight gradient, summed over layers
 * ``fisher`` (Turner et al. 2020): ``0.5 * mean_n (sum_hw a * dL/da)^2`` per output channel
-* ``grasp`` (Wang et al. 2020): ``-w * (H g)``, a Hessian-gradient product (a second backward)
+* ``grasp`` (Wang et al. 2020): ``-w * (H g)``, a Hessian-gradient product (a double backward)
 
 snip, grad_norm and fisher share one forward/backward pass (group ``ce_grad``).
 """
@@ -94,18 +94,16 @@ def fisher(model: nn.Module, batch: Batch, loss_fn: LossFn) -> float:
 
 @register_proxy("grasp")
 def grasp(model: nn.Module, batch: Batch, loss_fn: LossFn) -> float:
-    """GraSP: ``sum -w * (H g)`` with ``g`` the detached first gradient (two backward passes)."""
+    """GraSP: ``sum -w * (H g)`` with ``g`` the gradient on the batch, held fixed.
+
+    The reference computes ``g`` in a first pass and the differentiable gradient in a second one
+    on the same batch; both have the same value, so one pass with ``create_graph`` serves as both.
+    """
     x, y = batch
-    layers = layer_weights(model)
-    weights = [m.weight for m in layers]
+    weights = [m.weight for m in layer_weights(model)]
     model.zero_grad(set_to_none=True)
-    g_first = torch.autograd.grad(loss_fn(model(x), y), weights, allow_unused=True)
-    g_graph = torch.autograd.grad(
-        loss_fn(model(x), y), weights, create_graph=True, allow_unused=True
-    )
-    z = sum(
-        (a.detach() * b).sum() for a, b in zip(g_first, g_graph) if a is not None and b is not None
-    )
+    grads = torch.autograd.grad(loss_fn(model(x), y), weights, create_graph=True, allow_unused=True)
+    z = sum((g.detach() * g).sum() for g in grads if g is not None)
     if not isinstance(z, torch.Tensor) or not z.requires_grad:
         return 0.0
     z.backward()
