@@ -106,6 +106,8 @@ class FinalConfig(_Section):
     warmup_epochs: float | None = Field(default=None, ge=0)
     label_smoothing: float | None = Field(default=None, ge=0, lt=1)
     augment: bool | None = None
+    #: test (and export) the mean prediction over flipped and shifted views; image data only
+    tta: bool = False
     #: shorten ``epochs`` so the final training fits in this many minutes (judged from timed steps)
     time_budget_minutes: float | None = Field(default=None, gt=0)
     export_dir: str = "metanas-export"
@@ -157,7 +159,7 @@ class SearchConfig(_Section):
         out = {k: (getattr(t, k) if v is None else v) for k, v in pick.items()}
         out.update(epochs=f.epochs, momentum=t.momentum, cosine=t.cosine, loss=t.loss,
                    num_threads=t.num_threads, device=t.device, model_options=dict(t.model_options),
-                   seed=self.seed,
+                   seed=self.seed, tta=f.tta,
                    time_budget=None if f.time_budget_minutes is None else f.time_budget_minutes * 60)  # fmt: skip
         return out
 

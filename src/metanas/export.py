@@ -8,6 +8,9 @@
 - ``model.torchscript.pt`` (traced) and ``model.onnx`` (checked against PyTorch with onnxruntime
   when it is installed; the largest absolute difference is recorded in ``arch.json``)
 
+A model wrapped in :class:`~metanas.nn.tta.TestTimeAugmented` is exported as tested: TorchScript
+and ONNX hold the wrapper, the weights are the network's, and :func:`load_model` wraps it again.
+
 Loading never unpickles: safetensors, or ``torch.load(weights_only=True)``.
 
 Example:
@@ -27,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metanas.nn.tta import VIEWS, TestTimeAugmented
 from metanas.types import UserInputError
 
 FORMAT_VERSION = 1
@@ -134,8 +138,10 @@ def export_model(
         "torch_version": torch.__version__,
     }
     manifest.update(extra or {})
-    # weights are always written: load_model needs them
-    manifest["files"]["weights"] = save_weights(model, out)
+    # weights are always written: load_model needs them (a TTA wrapper's are its network's)
+    if isinstance(model, TestTimeAugmented):
+        manifest["test_time_augmentation"] = VIEWS
+    manifest["files"]["weights"] = save_weights(_network(model), out)
     if "torchscript" in formats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about python control flow
@@ -197,7 +203,13 @@ def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
     )
     state = load_weights(Path(out_dir) / manifest["files"]["weights"])
     model.load_state_dict(state)
+    if manifest.get("test_time_augmentation"):
+        model = TestTimeAugmented(model)
     return model.eval()
+
+
+def _network(model: nn.Module) -> nn.Module:
+    return model.model if isinstance(model, TestTimeAugmented) else model
 
 
 __all__ = ["FORMATS", "export_model", "load_model", "load_weights", "read_manifest", "save_weights"]

@@ -186,8 +186,10 @@ def _print_summary(
     typer.echo(
         f"  trial {best.number}, search val_acc {best.value:.4f}, params {int(m['params']):,}"
     )
+    views = f" (single view {m['test_acc_single_view']:.4f})" if "test_acc_single_view" in m else ""
     typer.echo(
-        f"  test accuracy {m['test_acc']:.4f} after {m['epochs']:.2f} final epochs on train+val"
+        f"  test accuracy {m['test_acc']:.4f}{views} after {m['epochs']:.2f} final epochs on"
+        " train+val"
     )
     if "onnx_max_abs_diff" in manifest:
         typer.echo(f"  ONNX max |diff| vs PyTorch {manifest['onnx_max_abs_diff']:.2e}")

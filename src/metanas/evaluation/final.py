@@ -25,7 +25,8 @@ from metanas.evaluation.fit import (
     torch_context,
 )
 from metanas.evaluation.recipe import Recipe
-from metanas.types import Architecture
+from metanas.nn.tta import TestTimeAugmented
+from metanas.types import Architecture, UserInputError
 
 if TYPE_CHECKING:
     from metanas.data.base import Dataset
@@ -44,6 +45,7 @@ def train_final(
     builder: ModelBuilder | None = None,
     progress: Callable[[int, float, float], None] | None = None,
     time_budget: float | None = None,
+    tta: bool = False,
     **recipe_fields: Any,
 ) -> tuple[nn.Module, dict[str, float]]:
     """Retrain ``arch`` on train + validation, then evaluate once on the test split.
@@ -57,7 +59,9 @@ def train_final(
     fits, judged first from the timed steps of a throwaway copy of the model and then, after
     every epoch, from the real pace (a short probe can misjudge a long run); the cosine schedule
     spans the shortened run (the epoch count then depends on the machine's speed, so runs are
-    reproducible only without it).
+    reproducible only without it). ``tta`` (image data only) returns the model wrapped in
+    :class:`~metanas.nn.tta.TestTimeAugmented` and tests that; ``"test_acc_single_view"`` then
+    holds the bare network's accuracy.
     """
     from metanas.evaluation.training import TrainingEvaluator  # it re-exports this function
 
@@ -94,15 +98,18 @@ def train_final(
             model, x, y, recipe, epochs=epochs, generator=gen, on_epoch=on_epoch,
             n_classes=data.n_classes, time_budget=left,
         )  # fmt: skip
-        acc, tloss = evaluate_model(
-            model,
-            data.x_test.to(dev),
-            data.y_test.to(dev),
-            batch_size=recipe.eval_batch_size,
-            loss=recipe.loss,
-        )
+        extra: dict[str, float] = {}
+        if tta:
+            if data.x_test.dim() != 4:
+                raise UserInputError(
+                    "test-time augmentation needs image data (N, C, H, W); set tta: false."
+                )
+            extra["test_acc_single_view"] = _test(model, data, recipe, dev)[0]
+            model = TestTimeAugmented(model)
+        acc, tloss = _test(model, data, recipe, dev)
     model = model.cpu().eval()
     metrics = {
+        **extra,
         "test_acc": acc,
         "test_loss": tloss,
         "train_loss": out["train_loss"],
@@ -112,6 +119,13 @@ def train_final(
         "seconds": time.perf_counter() - start,
     }
     return model, metrics
+
+
+def _test(
+    model: nn.Module, data: Dataset, recipe: Recipe, dev: torch.device
+) -> tuple[float, float]:
+    x, y = data.x_test.to(dev), data.y_test.to(dev)
+    return evaluate_model(model, x, y, batch_size=recipe.eval_batch_size, loss=recipe.loss)
 
 
 def _probe_epoch_seconds(
