@@ -8,8 +8,10 @@
 - ``model.torchscript.pt`` (traced) and ``model.onnx`` (checked against PyTorch with onnxruntime
   when it is installed; the largest absolute difference is recorded in ``arch.json``)
 
-A model wrapped in :class:`~metanas.nn.tta.TestTimeAugmented` is exported as tested: TorchScript
-and ONNX hold the wrapper, the weights are the network's, and :func:`load_model` wraps it again.
+Averaging models are exported as tested (TorchScript and ONNX hold the whole module):
+:class:`~metanas.nn.averaging.TestTimeAugmented` stores the network's weights and is wrapped again
+on loading; an :class:`~metanas.nn.averaging.Ensemble` stores every member's architecture
+(``ensemble_archs``) and weights, and loads as the same ensemble.
 
 Loading never unpickles: safetensors, or ``torch.load(weights_only=True)``.
 
@@ -30,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from metanas.nn.tta import VIEWS, TestTimeAugmented
+from metanas.nn.averaging import VIEWS, Ensemble, TestTimeAugmented
 from metanas.types import UserInputError
 
 FORMAT_VERSION = 1
@@ -107,16 +109,25 @@ def export_model(
     metrics: Mapping[str, Any] | None = None,
     model_options: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    member_archs: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write ``model`` and its description to ``out_dir``; return the manifest (``arch.json``).
 
     ``space`` is the :class:`~metanas.space.Space` the architecture came from (its ``kind``
     names the builder that :func:`load_model` uses). ``example_input`` is a small batch
-    ``(B, *input_shape)``; it fixes the input shape and checks the exported formats.
+    ``(B, *input_shape)``; it fixes the input shape and checks the exported formats. An
+    :class:`~metanas.nn.averaging.Ensemble` needs ``member_archs``, one per member, in order.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UserInputError(f"unknown export format(s) {unknown}; use some of {list(FORMATS)}.")
+    net = _network(model)
+    if isinstance(net, Ensemble) != (member_archs is not None) or (
+        isinstance(net, Ensemble) and len(member_archs or ()) != len(net.members)
+    ):
+        raise UserInputError(
+            "pass member_archs (one architecture per member) exactly when exporting an Ensemble."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
@@ -141,6 +152,8 @@ def export_model(
     # weights are always written: load_model needs them (a TTA wrapper's are its network's)
     if isinstance(model, TestTimeAugmented):
         manifest["test_time_augmentation"] = VIEWS
+    if member_archs is not None:
+        manifest["ensemble_archs"] = [dict(a) for a in member_archs]
     manifest["files"]["weights"] = save_weights(_network(model), out)
     if "torchscript" in formats:
         with warnings.catch_warnings():
@@ -194,13 +207,18 @@ def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
     manifest = read_manifest(out_dir)
     if builder is None:
         from metanas.nn import build_model as builder
-    model = builder(
-        manifest["kind"],
-        manifest["arch"],
-        tuple(manifest["input_shape"]),
-        int(manifest["n_classes"]),
-        **manifest.get("model_options", {}),
-    )
+
+    def build(arch: Mapping[str, Any]) -> nn.Module:
+        return builder(  # type: ignore[no-any-return]
+            manifest["kind"],
+            arch,
+            tuple(manifest["input_shape"]),
+            int(manifest["n_classes"]),
+            **manifest.get("model_options", {}),
+        )
+
+    members = manifest.get("ensemble_archs")
+    model = Ensemble([build(a) for a in members]) if members else build(manifest["arch"])
     state = load_weights(Path(out_dir) / manifest["files"]["weights"])
     model.load_state_dict(state)
     if manifest.get("test_time_augmentation"):

@@ -25,7 +25,7 @@ from metanas.evaluation.fit import (
     torch_context,
 )
 from metanas.evaluation.recipe import Recipe
-from metanas.nn.tta import TestTimeAugmented
+from metanas.nn.averaging import TestTimeAugmented
 from metanas.types import Architecture, UserInputError
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def train_final(
     every epoch, from the real pace (a short probe can misjudge a long run); the cosine schedule
     spans the shortened run (the epoch count then depends on the machine's speed, so runs are
     reproducible only without it). ``tta`` (image data only) returns the model wrapped in
-    :class:`~metanas.nn.tta.TestTimeAugmented` and tests that; ``"test_acc_single_view"`` then
+    :class:`~metanas.nn.averaging.TestTimeAugmented` and tests that; ``"test_acc_single_view"`` then
     holds the bare network's accuracy.
     """
     from metanas.evaluation.training import TrainingEvaluator  # it re-exports this function

@@ -1,4 +1,4 @@
-"""Test-time augmentation: the six views, the averaged outputs, train_final and export with it."""
+"""Averaging models: test-time augmentation (views, train_final, export) and ensembles (export)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from torch import nn
 from metanas.data.base import Dataset
 from metanas.evaluation.training import train_final
 from metanas.export import export_model, load_model
-from metanas.nn.tta import TestTimeAugmented, _shift
+from metanas.nn.averaging import Ensemble, TestTimeAugmented, _shift
+from metanas.types import UserInputError
 from test_export import ARCH, SPACE, conv_builder, trained_model
 
 
@@ -86,7 +87,6 @@ def test_train_final_with_tta_reports_both_accuracies() -> None:
 
 
 def test_tta_needs_images() -> None:
-    from metanas.types import UserInputError
     from test_training import blobs, tiny_builder
 
     with pytest.raises(UserInputError, match="image data"):
@@ -101,6 +101,39 @@ def test_export_round_trip_keeps_the_wrapper(tmp_path) -> None:
     assert "flip" in json.loads((tmp_path / "arch.json").read_text())["test_time_augmentation"]
     loaded = load_model(tmp_path, builder=conv_builder)
     assert isinstance(loaded, TestTimeAugmented)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), model(x))
+        ts = torch.jit.load(str(tmp_path / "model.torchscript.pt"))
+        assert torch.allclose(ts(x), model(x), atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    assert manifest["onnx_matches"] is True
+
+
+def test_ensemble_is_the_mean_probability() -> None:
+    torch.manual_seed(0)
+    nets = [nn.Linear(4, 3) for _ in range(3)]
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        p = torch.stack([torch.softmax(n(x), 1) for n in nets]).mean(0)
+        assert torch.allclose(torch.softmax(Ensemble(nets)(x), 1), p, atol=1e-6)
+    with pytest.raises(ValueError):
+        Ensemble([])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load
+def test_ensemble_export_round_trip(tmp_path) -> None:
+    torch.manual_seed(0)
+    archs = [{"width": 4}, {"width": 8}]
+    model = Ensemble([conv_builder("generic", a, (1, 8, 8), 3) for a in archs]).eval()
+    x = torch.randn(4, 1, 8, 8)
+    with pytest.raises(UserInputError, match="member_archs"):
+        export_model(model, SPACE, archs[0], tmp_path, example_input=x)
+    with pytest.raises(UserInputError, match="member_archs"):
+        export_model(model, SPACE, archs[0], tmp_path, example_input=x, member_archs=archs[:1])
+    manifest = export_model(model, SPACE, archs[0], tmp_path, example_input=x, member_archs=archs)
+    assert json.loads((tmp_path / "arch.json").read_text())["ensemble_archs"] == archs
+    loaded = load_model(tmp_path, builder=conv_builder)
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 2
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))
         ts = torch.jit.load(str(tmp_path / "model.torchscript.pt"))
