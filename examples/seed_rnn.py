@@ -7,7 +7,8 @@ Adam(0.001) and accuracy. Here the same search runs through the study API, over 
 interrupted run resumes where it stopped (same ``--storage`` and ``--study-name``). The top three
 trials are trained once more with another seed and the best mean validation accuracy picks the
 final architecture, which is retrained on train + validation and scored once on the test split.
-With ``--ensemble 3`` the other finalists are retrained too and their mean probability is scored.
+With ``--ensemble 3`` the other finalists are retrained too; their mean probability is scored, and
+``--export`` then writes that ensemble (one module) instead of the single best network.
 
 Run:
     python examples/seed_rnn.py                    # 8 trials x 4 epochs, then the final retrain
@@ -25,6 +26,7 @@ from typing import Any
 
 import metanas
 from metanas.nn import build_model
+from metanas.nn.averaging import Ensemble
 
 #: training recipe shared by the search and the final retrain; the regularisers (embedding
 #: dropout, mean+max pooling) and the bag path are builder options, not part of the searched space
@@ -134,14 +136,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings.pop("num_threads")
     retrain = dict(epochs=args.final_epochs, num_threads=args.threads, **settings)
     model, final = train_final(space, best_arch, data, **retrain)
-    if args.export:  # reload with metanas.export.load_model(folder): 1 logit
-        from metanas.export import export_model
-
-        options = dict(MODEL_OPTIONS, vocab_size=int(data.meta["vocab_size"]))
-        export_model(
-            model, space, best_arch, args.export, example_input=data.x_test[:4],
-            metrics=final, model_options=options,
-        )  # fmt: skip
     out = {
         "best_arch": dict(best_arch),
         "best_val_acc": float(best.value),
@@ -151,10 +145,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ensemble": [dict(t.arch) for _, t in ranked[: max(1, args.ensemble)]],
         "trials": len(study.trials),
     }
+    exported, archs = model, None
     if args.ensemble > 1:
         members = [model] + [train_final(space, a, data, **retrain)[0] for a in out["ensemble"][1:]]
+        exported, archs = Ensemble(members), out["ensemble"]
         out["ensemble_test_acc"] = ensemble_accuracy(members, data.x_test, data.y_test)
         print(f"ensemble of {len(members)}: test_acc={out['ensemble_test_acc']:.4f}")
+    if args.export:  # reload with metanas.export.load_model(folder): 1 logit
+        from metanas.export import export_model
+
+        options = dict(MODEL_OPTIONS, vocab_size=int(data.meta["vocab_size"]))
+        metrics = {**final, "test_acc": out.get("ensemble_test_acc", final["test_acc"])}
+        export_model(
+            exported, space, best_arch, args.export, example_input=data.x_test[:4],
+            metrics=metrics, model_options=options, member_archs=archs,
+        )  # fmt: skip
     out["seconds"] = time.perf_counter() - start
     print(
         f"best {space.describe(best_arch)}: val_acc={out['best_val_acc']:.4f}, "
@@ -184,11 +189,9 @@ def rank_finalists(study: Any, rerun: Any, k: int, describe: Any) -> list[tuple[
 
 def ensemble_accuracy(models: Sequence[Any], x: Any, y: Any) -> float:
     """Accuracy of the mean predicted probability of one-logit ``models`` on ``(x, y)``."""
-    import torch
+    from metanas.evaluation.fit import evaluate_model
 
-    with torch.no_grad():
-        probs = torch.stack([torch.sigmoid(m.eval()(x).reshape(-1)) for m in models]).mean(0)
-    return float(((probs > 0.5).long() == y.reshape(-1).long()).float().mean())
+    return evaluate_model(Ensemble(list(models)), x, y)[0]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

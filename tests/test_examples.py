@@ -81,13 +81,15 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     assert 0.0 < out["finalist_mean_val_acc"] <= 1.0
     assert len(out["ensemble"]) == 2 and out["ensemble"][0] == arch
     assert 0.0 <= out["ensemble_test_acc"] <= 1.0
-    # the retrained model is exported and reloads as the seed's one-logit classifier
+    # the ensemble is exported as tested and reloads as a one-logit classifier
     import torch
 
     from metanas.export import load_model, read_manifest
+    from metanas.nn.averaging import Ensemble
 
     model = load_model(folder)
-    assert read_manifest(folder)["metrics"]["test_acc"] == pytest.approx(out["test_acc"])
+    assert isinstance(model, Ensemble) and len(model.members) == 2
+    assert read_manifest(folder)["metrics"]["test_acc"] == pytest.approx(out["ensemble_test_acc"])
     with torch.no_grad():
         assert model(torch.randint(1, 50, (2, 48))).shape == (2, 1)
 
@@ -105,9 +107,10 @@ def test_ensemble_accuracy_averages_probabilities(seed_rnn: ModuleType) -> None:
 
     y = torch.tensor([1, 0, 1])
     sure, unsure = Fixed([4.0, 4.0, -4.0]), Fixed([-0.5, -0.5, 4.5])
-    assert seed_rnn.ensemble_accuracy([sure], None, y) == pytest.approx(1 / 3)
+    x = torch.zeros(3, 1)  # ignored by the fixed models
+    assert seed_rnn.ensemble_accuracy([sure], x, y) == pytest.approx(1 / 3)
     # means: sigmoid(4)/2 + sigmoid(-.5)/2 > 0.5 -> 1, same -> 1, mid of -4 and 4.5 > 0.5 -> 1
-    assert seed_rnn.ensemble_accuracy([sure, unsure], None, y) == pytest.approx(2 / 3)
+    assert seed_rnn.ensemble_accuracy([sure, unsure], x, y) == pytest.approx(2 / 3)
 
 
 def test_one_logit_builder_gives_a_single_sigmoid_output(seed_rnn: ModuleType) -> None:
