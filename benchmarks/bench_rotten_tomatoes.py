@@ -5,7 +5,8 @@ Protocol: the stratified 80/20 train/test split with seed 0; validation (10 %) i
 with seed 0 and used for every choice (the logistic regression's C, the searched architecture);
 the test split is scored once per model, after retraining on train + validation.
 
-Run (about 3 minutes alone on 2 CPU cores, 30 on busy ones; ``--final-seeds 5`` adds ~6):
+Run (about 3 minutes alone on 2 CPU cores, 30 on busy ones; ``--final-seeds 5`` adds ~6 and
+``--search-seeds 5`` ~10):
     nice python benchmarks/bench_rotten_tomatoes.py --out benchmarks/out/rotten_tomatoes.json
     nice python benchmarks/bench_rotten_tomatoes.py --quick      # seconds-scale smoke run
 """
@@ -111,6 +112,19 @@ def seed_spread(
     return out
 
 
+def spread_over_search_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Test accuracy of the single pick and of the finalists' ensemble over whole searches run
+    with different seeds (validation split, search, retrains; the test split stays fixed)."""
+    out: dict[str, Any] = {"best_arch": [r["best_arch"] for r in runs]}
+    for key in ("test_acc", "ensemble_test_acc"):
+        accs = [r[key] for r in runs if key in r]
+        if accs:
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            out[key] = {"runs": accs, "mean": statistics.mean(accs), "sd": sd}
+            print(f"{key} over {len(accs)} search seeds: {out[key]['mean']:.4f} ± {sd:.4f}")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=6)
@@ -123,6 +137,10 @@ def main() -> None:
     p.add_argument(
         "--ensemble", type=int, default=3, help="finalists whose mean probability is also scored"
     )
+    p.add_argument(
+        "--search-seeds", type=int, default=1,
+        help="run the whole seed search with seeds 0..N-1 and report the spread",
+    )  # fmt: skip
     p.add_argument("--out", default=None, help="JSON file for the figures")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
@@ -141,6 +159,10 @@ def main() -> None:
     argv += ["--final-epochs", str(args.final_epochs), "--ensemble", str(args.ensemble)]
     argv += ["--quick"] if args.quick else []
     results["seed_search"] = seed_rnn.main(argv)
+    if args.search_seeds > 1:
+        runs = [results["seed_search"]]
+        runs += [seed_rnn.main([*argv, "--seed", str(s)]) for s in range(1, args.search_seeds)]
+        results["search_seed_spread"] = spread_over_search_seeds(runs)
     if args.final_seeds:
         archs = {"searched": results["seed_search"]["best_arch"], "hand": HAND_ARCH}
         results["seed_spread"] = seed_spread(seed_rnn, data, archs, final, args.final_seeds)
