@@ -66,4 +66,7 @@ def test_config_sections_map_onto_recipe_fields() -> None:
     r = Recipe.pick(cfg.training)
     assert r.lr == 0.01 and r.augment is True and r.eval_batch_size == 1024
     kw = cfg.final_training()  # train_final's keywords: recipe fields plus run settings
-    assert set(kw) - RECIPE_FIELDS == {"seed", "model_options", "time_budget"}
+    assert set(kw) - RECIPE_FIELDS == {"seed", "model_options", "time_budget", "tta"}
+    assert kw["tta"] is False
+    tta = parse_config({"data": {"name": "digits"}, "final": {"tta": True}})
+    assert tta.final_training()["tta"] is True
