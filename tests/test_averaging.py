@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -93,20 +94,26 @@ def test_tta_needs_images() -> None:
         train_final("tiny", {"w": 4}, blobs(), epochs=1, builder=tiny_builder, tta=True)
 
 
+def reloads_as_exported(folder, model: nn.Module, x: torch.Tensor, manifest: dict) -> nn.Module:
+    """Check that load_model and the TorchScript file give ``model``'s outputs, and that ONNX
+    matched on export; return the reloaded model."""
+    loaded = load_model(folder, builder=conv_builder)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), model(x))
+        ts = torch.jit.load(str(folder / "model.torchscript.pt"))
+        assert torch.allclose(ts(x), model(x), atol=1e-5)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        assert manifest["onnx_matches"] is True
+    return loaded
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load
 def test_export_round_trip_keeps_the_wrapper(tmp_path) -> None:
     model = TestTimeAugmented(trained_model())
     x = torch.randn(4, 1, 8, 8)
     manifest = export_model(model, SPACE, ARCH, tmp_path, example_input=x, model_options={})
     assert "flip" in json.loads((tmp_path / "arch.json").read_text())["test_time_augmentation"]
-    loaded = load_model(tmp_path, builder=conv_builder)
-    assert isinstance(loaded, TestTimeAugmented)
-    with torch.inference_mode():
-        assert torch.equal(loaded(x), model(x))
-        ts = torch.jit.load(str(tmp_path / "model.torchscript.pt"))
-        assert torch.allclose(ts(x), model(x), atol=1e-5)
-    pytest.importorskip("onnxruntime")
-    assert manifest["onnx_matches"] is True
+    assert isinstance(reloads_as_exported(tmp_path, model, x, manifest), TestTimeAugmented)
 
 
 def test_ensemble_is_the_mean_probability() -> None:
@@ -132,11 +139,5 @@ def test_ensemble_export_round_trip(tmp_path) -> None:
         export_model(model, SPACE, archs[0], tmp_path, example_input=x, member_archs=archs[:1])
     manifest = export_model(model, SPACE, archs[0], tmp_path, example_input=x, member_archs=archs)
     assert json.loads((tmp_path / "arch.json").read_text())["ensemble_archs"] == archs
-    loaded = load_model(tmp_path, builder=conv_builder)
+    loaded = reloads_as_exported(tmp_path, model, x, manifest)
     assert isinstance(loaded, Ensemble) and len(loaded.members) == 2
-    with torch.inference_mode():
-        assert torch.equal(loaded(x), model(x))
-        ts = torch.jit.load(str(tmp_path / "model.torchscript.pt"))
-        assert torch.allclose(ts(x), model(x), atol=1e-5)
-    pytest.importorskip("onnxruntime")
-    assert manifest["onnx_matches"] is True
