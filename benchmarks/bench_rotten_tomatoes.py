@@ -79,7 +79,7 @@ def load_reviews(quick: bool) -> Any:
 def hand_baseline(
     seed_rnn: Any, data: Any, epochs: float, arch: dict[str, Any] = HAND_ARCH, seed: int = 0
 ) -> tuple[Any, dict[str, Any]]:
-    """``arch`` (a 1-layer GRU(64)) with the seed example's recipe, retrained on train+val,
+    """``arch`` (default: a 1-layer GRU(64)) with the seed example's recipe, retrained on train+val,
     tested once: the trained model and its figures."""
     from metanas.evaluation.training import train_final
 

@@ -154,7 +154,7 @@ def export_model(
         manifest["test_time_augmentation"] = VIEWS
     if member_archs is not None:
         manifest["ensemble_archs"] = [dict(a) for a in member_archs]
-    manifest["files"]["weights"] = save_weights(_network(model), out)
+    manifest["files"]["weights"] = save_weights(net, out)
     if "torchscript" in formats:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about python control flow

@@ -75,6 +75,10 @@ def train_final(
     )  # fmt: skip
     start = time.perf_counter()
     data = ev.data()
+    if tta and data.x_test.dim() != 4:  # before training, not after it
+        raise UserInputError(
+            "test-time augmentation needs image data (N, C, H, W); set tta: false."
+        )
     dev = resolve_device(recipe.device)
     with torch_context(arch_seed(arch, seed), recipe.num_threads, dev):
         model = ev.build(arch, data).to(dev)
@@ -98,15 +102,18 @@ def train_final(
             model, x, y, recipe, epochs=epochs, generator=gen, on_epoch=on_epoch,
             n_classes=data.n_classes, time_budget=left,
         )  # fmt: skip
+        x_test, y_test = data.x_test.to(dev), data.y_test.to(dev)
+
+        def test(net: nn.Module) -> tuple[float, float]:
+            return evaluate_model(
+                net, x_test, y_test, batch_size=recipe.eval_batch_size, loss=recipe.loss
+            )
+
         extra: dict[str, float] = {}
         if tta:
-            if data.x_test.dim() != 4:
-                raise UserInputError(
-                    "test-time augmentation needs image data (N, C, H, W); set tta: false."
-                )
-            extra["test_acc_single_view"] = _test(model, data, recipe, dev)[0]
+            extra["test_acc_single_view"] = test(model)[0]
             model = TestTimeAugmented(model)
-        acc, tloss = _test(model, data, recipe, dev)
+        acc, tloss = test(model)
     model = model.cpu().eval()
     metrics = {
         **extra,
@@ -119,13 +126,6 @@ def train_final(
         "seconds": time.perf_counter() - start,
     }
     return model, metrics
-
-
-def _test(
-    model: nn.Module, data: Dataset, recipe: Recipe, dev: torch.device
-) -> tuple[float, float]:
-    x, y = data.x_test.to(dev), data.y_test.to(dev)
-    return evaluate_model(model, x, y, batch_size=recipe.eval_batch_size, loss=recipe.loss)
 
 
 def _probe_epoch_seconds(
