@@ -91,7 +91,7 @@ def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict
     """Keyword arguments of a strategy label: ``name`` or ``name:key=value,key=value``."""
     name, _, rest = label.partition(":")
     opts: dict[str, Any] = {"strategy": name}
-    if name not in ("evolution", "random", "local_search"):
+    if name not in ("evolution", "random", "local_search", "bananas", "tpe"):  # full fidelity
         opts["budgets"] = budgets
     for item in filter(None, rest.split(",")):
         k, _, v = item.partition("=")

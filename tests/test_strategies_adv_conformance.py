@@ -69,3 +69,13 @@ class TestASHA(_MF):
 class TestBOHB(_MF):
     strategy = "bohb"
     params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "n_min": 4}
+
+
+class TestHyperbandBananas(_MF):
+    strategy = "hyperband"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas", "n_min": 3}
+
+
+class TestASHABananas(_MF):
+    strategy = "asha"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas", "n_min": 3}

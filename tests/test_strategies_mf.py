@@ -85,6 +85,15 @@ def test_mutation_sampler_is_seeded_and_beats_random(name: str) -> None:
     assert np.mean(mut) > np.mean(rnd) + 0.5, (mut, rnd)
 
 
+@pytest.mark.parametrize("name", ["hyperband", "asha"])
+def test_bananas_sampler_is_seeded_and_beats_random(name: str) -> None:
+    assert run(name, 1, 80, sampler="bananas")[0] == run(name, 1, 80, sampler="bananas")[0]
+    model = [run(name, s, 200, sampler="bananas")[1] for s in range(3)]
+    rnd = [run(name, s, 200, sampler="random")[1] for s in range(3)]
+    # the predictor learns the 8 independent dims from the largest budget's results
+    assert np.mean(model) > np.mean(rnd) + 1.0, (model, rnd)
+
+
 def test_default_sampler_unchanged_and_bad_options() -> None:
     # default hyperband proposes uniform samples: no model draws from the generator
     a = get_strategy("hyperband", space(), seed=0, budgets=(1, 3, 9))

@@ -167,6 +167,7 @@ class Bananas(Strategy):
         self._masked: set[str] = set()
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
         self._failed: list[dict[str, Any]] = []
+        self._source: object = None  # the external results :meth:`propose` last modelled
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         if result.value is not None:
@@ -259,6 +260,22 @@ class Bananas(Strategy):
         if self.acquisition == "ucb":
             return mu + self.ucb_beta * sd
         return mu
+
+    def propose(
+        self, data: Sequence[tuple[Mapping[str, Any], float | None]], seen: set[str]
+    ) -> dict[str, Any]:
+        """The next architecture for results held elsewhere, e.g. one rung of a multi-fidelity
+        scheduler (BOHB's rule with this predictor); ``seen`` are the keys not to propose.
+
+        ``data`` replaces what the model knows; the model is rebuilt when ``data`` is a new
+        sequence (the scheduler moved to a larger budget), else refitted on the usual schedule.
+        """
+        if data is not self._source:
+            self._source, self._model = data, None
+        self.seen = seen
+        self._data = [(dict(a), float(v)) for a, v in data if v is not None]
+        self._failed = [dict(a) for a, v in data if v is None]
+        return self._ask()
 
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:

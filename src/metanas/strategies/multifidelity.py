@@ -16,6 +16,10 @@ rung so results find their way back, also after a replay.
   budget with at least ``n_min`` observations (Falkner et al. 2018); a share ``random_fraction``
   stays random.
 
+Every scheduler takes ``sampler=``: ``"random"`` (the papers' default), ``"mutation"`` (regularized
+evolution's proposal) or ``"bananas"`` (the UCB pick of a BANANAS predictor ensemble), each fed
+with the results of the largest budget that has ``n_min`` of them, as BOHB does with TPE.
+
 Budgets: geometric ``max_budget * eta**-i`` from ``min_budget``, or explicit ``budgets=`` (e.g.
 ``(12, 200)`` for the NAS-Bench-201 tables, ``(4, 12, 36, 108)`` for NAS-Bench-101).
 
@@ -36,7 +40,7 @@ from typing import Any
 
 from metanas.space.base import Space
 from metanas.strategies.base import Strategy, register_strategy
-from metanas.strategies.bayesopt import tpe_propose
+from metanas.strategies.bayesopt import Bananas, tpe_propose
 from metanas.types import Budget, Candidate, Result, UserInputError
 
 
@@ -59,7 +63,7 @@ def rung_budgets(
     return [float(max_budget * eta ** -(s_max - i)) for i in range(s_max + 1)]
 
 
-SAMPLERS = ("random", "mutation", "tpe")
+SAMPLERS = ("random", "mutation", "bananas", "tpe")
 
 
 def _checked_rungs(
@@ -115,7 +119,8 @@ def mutation_propose(
 
 class _Proposer:
     """How a scheduler draws its new (lowest-budget) architectures: ``sampler`` is ``"random"``,
-    ``"mutation"`` (regularized evolution on the largest budget with ``n_min`` results) or, for
+    ``"mutation"`` (regularized evolution on the largest budget with ``n_min`` results),
+    ``"bananas"`` (a :class:`~metanas.strategies.bayesopt.Bananas` model of those results) or, for
     BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model."""
 
     sampler: str
@@ -139,6 +144,7 @@ class _Proposer:
         if not 0 <= random_fraction <= 1:
             raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
         self.sampler, self.random_fraction = sampler, random_fraction
+        self._bananas: Bananas | None = None
         self.population, self.tournament = population, tournament
 
     def _propose(
@@ -151,6 +157,10 @@ class _Proposer:
             return self.sample_unseen()  # type: ignore[no-any-return]
         if self.sampler == "mutation":
             return mutation_propose(self, data, self.population, self.tournament)
+        if self.sampler == "bananas":
+            if self._bananas is None:  # seeded from the scheduler: replays stay exact
+                self._bananas = Bananas(self.space, seed=int(self.rng.integers(2**31)), n_init=1)
+            return self._bananas.propose(data, self.seen)
         return tpe_propose(self, data, self.gamma, self.n_candidates)
 
 
@@ -175,14 +185,15 @@ class _Hyperband(_Proposer, Strategy):
 
     Args:
         min_budget, max_budget, eta, budgets: the rungs.
-        sampler: new architectures ``"random"`` (default) or ``"mutation"``: regularized
+        sampler: new architectures ``"random"`` (default), ``"mutation"``: regularized
             evolution on the largest budget with ``n_min`` results (``population`` most recent,
-            best of ``tournament``), with a share ``random_fraction`` still random.
+            best of ``tournament``), or ``"bananas"``: the UCB pick of a predictor ensemble fitted
+            on those results; a share ``random_fraction`` stays random.
     """
 
     uses_budgets = True
     _cycle: bool = True  # Hyperband cycles through brackets; successive halving keeps s = s_max
-    _samplers: tuple[str, ...] = ("random", "mutation")
+    _samplers: tuple[str, ...] = ("random", "mutation", "bananas")
 
     def __init__(
         self,
@@ -286,7 +297,8 @@ class BOHB(_Hyperband):
     """Hyperband with TPE-sampled new architectures (model on the largest budget with data).
 
     Args:
-        sampler: ``"tpe"`` (default, Falkner et al. 2018), ``"mutation"`` or ``"random"``.
+        sampler: ``"tpe"`` (default, Falkner et al. 2018), ``"bananas"``, ``"mutation"`` or
+            ``"random"``.
         n_min: observations a budget needs before its model is used (default: dims + 1 for TPE,
             ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
@@ -334,6 +346,8 @@ class ASHA(_Proposer, Strategy):
     Args:
         min_budget, max_budget, eta, budgets: the rungs.
         metric: the metric :meth:`should_stop` compares (higher is better).
+        sampler, random_fraction, n_min, population, tournament: new architectures, as for
+            :class:`Hyperband` (``n_min`` defaults to ``tournament``).
     """
 
     uses_budgets = True
@@ -354,7 +368,9 @@ class ASHA(_Proposer, Strategy):
         tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
-        self._init_sampler(sampler, random_fraction, population, tournament, ("random", "mutation"))
+        self._init_sampler(
+            sampler, random_fraction, population, tournament, ("random", "mutation", "bananas")
+        )
         self.n_min = n_min if n_min is not None else tournament
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
