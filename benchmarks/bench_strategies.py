@@ -52,7 +52,8 @@ LONG = "evolution,local_search,optuna-tpe,bananas"
 NB101_BUDGETS = (4, 12, 36, 108)
 NB101_STRATEGIES = (
     "evolution,random,successive_halving,hyperband,asha,bohb,"
-    "successive_halving:sampler=mutation,hyperband:sampler=mutation,asha:sampler=mutation"
+    "successive_halving:sampler=mutation,hyperband:sampler=mutation,asha:sampler=mutation,"
+    "hyperband:sampler=bananas,bohb:sampler=bananas,asha:sampler=bananas,bananas"
 )
 
 
