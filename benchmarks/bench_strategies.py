@@ -43,6 +43,7 @@ import numpy as np
 from metanas.benchrun import TargetRun, default_space, run_bench, time_to_target
 from metanas.evaluation.base import continue_always
 from metanas.evaluation.tabular import nb101_table, nb201_table
+from metanas.strategies import strategy_class
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_nb201 import markdown
@@ -92,7 +93,7 @@ def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict
     """Keyword arguments of a strategy label: ``name`` or ``name:key=value,key=value``."""
     name, _, rest = label.partition(":")
     opts: dict[str, Any] = {"strategy": name}
-    if name not in ("evolution", "random", "local_search", "bananas", "tpe"):  # full fidelity
+    if strategy_class(name).uses_budgets:  # schedulers get the table's rungs
         opts["budgets"] = budgets
     for item in filter(None, rest.split(",")):
         k, _, v = item.partition("=")

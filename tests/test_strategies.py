@@ -18,6 +18,7 @@ from metanas.strategies import (
     Strategy,
     get_strategy,
     register_strategy,
+    strategy_class,
     strategy_names,
 )
 from metanas.types import Result, UserInputError
@@ -52,6 +53,10 @@ def test_registry_names_and_errors() -> None:
         get_strategy("nope", ints())
     with pytest.raises(UserInputError, match="bad option"):
         get_strategy("random", ints(), colour="red")
+    # capabilities are read from the class, without building a strategy
+    assert strategy_class("asha").uses_budgets and not strategy_class("bananas").uses_budgets
+    with pytest.raises(UserInputError, match="unknown strategy"):
+        strategy_class("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_strategy("random")(type("Dup", (Strategy,), {"_ask": lambda self: {}}))
 

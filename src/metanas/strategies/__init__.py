@@ -13,6 +13,7 @@ from metanas.strategies.base import (
     TellEvent,
     get_strategy,
     register_strategy,
+    strategy_class,
     strategy_names,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "TellEvent",
     "get_strategy",
     "register_strategy",
+    "strategy_class",
     "strategy_names",
 ]

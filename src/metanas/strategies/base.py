@@ -142,7 +142,7 @@ def _unpack(p: Any) -> tuple[dict[str, Any], Budget | None, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------- registry
-_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+_REGISTRY: dict[str, type[Strategy]] = {}
 
 
 def register_strategy(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
@@ -162,14 +162,19 @@ def strategy_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
-    """Build the registered strategy ``name`` on ``space``."""
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name`` (its capabilities, e.g. ``uses_budgets``, without a build)."""
     try:
-        cls = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise UserInputError(
             f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}."
         ) from None
+
+
+def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
+    """Build the registered strategy ``name`` on ``space``."""
+    cls = strategy_class(name)
     try:
         return cls(space, seed=seed, **kwargs)
     except TypeError as e:

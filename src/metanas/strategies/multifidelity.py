@@ -63,7 +63,9 @@ def rung_budgets(
     return [float(max_budget * eta ** -(s_max - i)) for i in range(s_max + 1)]
 
 
-SAMPLERS = ("random", "mutation", "bananas", "tpe")
+#: new-architecture samplers of every scheduler; BOHB adds "tpe"
+SCHEDULER_SAMPLERS = ("random", "mutation", "bananas")
+SAMPLERS = (*SCHEDULER_SAMPLERS, "tpe")
 
 
 def _checked_rungs(
@@ -193,7 +195,7 @@ class _Hyperband(_Proposer, Strategy):
 
     uses_budgets = True
     _cycle: bool = True  # Hyperband cycles through brackets; successive halving keeps s = s_max
-    _samplers: tuple[str, ...] = ("random", "mutation", "bananas")
+    _samplers: tuple[str, ...] = SCHEDULER_SAMPLERS
 
     def __init__(
         self,
@@ -368,9 +370,7 @@ class ASHA(_Proposer, Strategy):
         tournament: int = 5,
     ) -> None:
         super().__init__(space, seed)
-        self._init_sampler(
-            sampler, random_fraction, population, tournament, ("random", "mutation", "bananas")
-        )
+        self._init_sampler(sampler, random_fraction, population, tournament, SCHEDULER_SAMPLERS)
         self.n_min = n_min if n_min is not None else tournament
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
