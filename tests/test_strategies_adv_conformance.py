@@ -79,3 +79,13 @@ class TestHyperbandBananas(_MF):
 class TestASHABananas(_MF):
     strategy = "asha"
     params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas", "n_min": 3}
+
+
+class TestHyperbandBananasMF(_MF):
+    strategy = "hyperband"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas_mf", "n_min": 3}
+
+
+class TestASHABananasMF(_MF):
+    strategy = "asha"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas_mf", "n_min": 3}

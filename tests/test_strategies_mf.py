@@ -85,13 +85,33 @@ def test_mutation_sampler_is_seeded_and_beats_random(name: str) -> None:
     assert np.mean(mut) > np.mean(rnd) + 0.5, (mut, rnd)
 
 
+@pytest.mark.parametrize("sampler", ["bananas", "bananas_mf"])
 @pytest.mark.parametrize("name", ["hyperband", "asha"])
-def test_bananas_sampler_is_seeded_and_beats_random(name: str) -> None:
-    assert run(name, 1, 80, sampler="bananas")[0] == run(name, 1, 80, sampler="bananas")[0]
-    model = [run(name, s, 200, sampler="bananas")[1] for s in range(3)]
+def test_bananas_sampler_is_seeded_and_beats_random(name: str, sampler: str) -> None:
+    assert run(name, 1, 80, sampler=sampler)[0] == run(name, 1, 80, sampler=sampler)[0]
+    model = [run(name, s, 200, sampler=sampler)[1] for s in range(3)]
     rnd = [run(name, s, 200, sampler="random")[1] for s in range(3)]
-    # the predictor learns the 8 independent dims from the largest budget's results
+    # the predictor learns the 8 independent dims from the largest budget's results (bananas)
+    # or from every rung's, the rung as an input (bananas_mf)
     assert np.mean(model) > np.mean(rnd) + 1.0, (model, rnd)
+
+
+def test_rung_model_encodes_the_rung_and_scores_the_pool_at_the_top() -> None:
+    st = get_strategy("asha", space(), seed=0, budgets=(1, 3, 9, 27), sampler="bananas_mf")
+    for _ in range(40):
+        c = st.ask()
+        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
+    model = st._rung_model
+    assert model is not None and model.n_rungs == 4
+    model.propose_rungs(st._arrived, st.seen)  # feeds what arrived since the last proposal
+    # every result is in the model's data once, tagged with the rung it came from
+    told = sorted((a.rung, st.space.key(a)) for a, _ in model._data)
+    assert told == sorted((k, key) for k in range(4) for key in st.rungs[k])
+    X = model._encode([model._data[0][0], st.space.sample(0)])
+    width = len(st.space.features(st.space.sample(0)))
+    assert X.shape == (2, width + 4)
+    assert X[0, width + model._data[0][0].rung] == 1 and X[0, width:].sum() == 1
+    assert X[1, width:].tolist() == [0, 0, 0, 1]  # an unseen architecture: the top rung
 
 
 def test_default_sampler_unchanged_and_bad_options() -> None:

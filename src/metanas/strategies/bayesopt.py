@@ -181,7 +181,7 @@ class Bananas(Strategy):
             return
         worst = min(v for _, v in self._data)  # failures count as the worst result seen
         data = self._data + [(a, worst) for a in self._failed]
-        X = np.stack([self.space.features(a) for a, _ in data]).astype(np.float64)
+        X = self._encode([a for a, _ in data])
         y = _transform(np.array([v for _, v in data]), self.transform)
         self._model = make_predictor(
             self.predictor_name,
@@ -202,7 +202,7 @@ class Bananas(Strategy):
                 self._all_keys[k] = len(archs)
                 archs.append(a)
         self._all = archs
-        self._all_X = np.stack([self.space.features(a) for a in archs]).astype(np.float64)
+        self._all_X = self._encode(archs)
         self._avail = np.ones(len(archs), dtype=bool)
 
     def _ask_all(self) -> dict[str, Any]:
@@ -287,8 +287,11 @@ class Bananas(Strategy):
         pool = candidate_pool(self, top, self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
-        X = np.stack([self.space.features(a) for a in pool]).astype(np.float64)
-        return pool[int(np.argmax(self._score_pred(self._predict(X))))]
+        return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
+
+    def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The predictor's inputs: one row of ``space.features`` per architecture."""
+        return np.stack([self.space.features(a) for a in archs]).astype(np.float64)
 
 
 # ------------------------------------------------------------------------------------------- TPE

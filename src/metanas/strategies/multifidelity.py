@@ -18,7 +18,9 @@ rung so results find their way back, also after a replay.
 
 Every scheduler takes ``sampler=``: ``"random"`` (the papers' default), ``"mutation"`` (regularized
 evolution's proposal) or ``"bananas"`` (the UCB pick of a BANANAS predictor ensemble), each fed
-with the results of the largest budget that has ``n_min`` of them, as BOHB does with TPE.
+with the results of the largest budget that has ``n_min`` of them, as BOHB does with TPE; or
+``"bananas_mf"``: one BANANAS model of every rung's results with the rung as an input
+(:class:`RungBananas`), picking what it predicts best at the top budget.
 
 Budgets: geometric ``max_budget * eta**-i`` from ``min_budget``, or explicit ``budgets=`` (e.g.
 ``(12, 200)`` for the NAS-Bench-201 tables, ``(4, 12, 36, 108)`` for NAS-Bench-101).
@@ -37,6 +39,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from metanas.space.base import Space
 from metanas.strategies.base import Strategy, register_strategy
@@ -64,7 +68,7 @@ def rung_budgets(
 
 
 #: new-architecture samplers of every scheduler; BOHB adds "tpe"
-SCHEDULER_SAMPLERS = ("random", "mutation", "bananas")
+SCHEDULER_SAMPLERS = ("random", "mutation", "bananas", "bananas_mf")
 SAMPLERS = (*SCHEDULER_SAMPLERS, "tpe")
 
 
@@ -119,11 +123,56 @@ def mutation_propose(
     return child if key(child) not in seen else strat.sample_unseen()
 
 
+class _AtRung(dict):  # type: ignore[type-arg]
+    """An architecture as a result of one rung: the rung index rides along to the encoder."""
+
+    rung: int
+
+
+class RungBananas(Bananas):
+    """Multi-fidelity BANANAS: one predictor of every rung's results, the rung one-hot encoded
+    next to the architecture's features; unseen architectures are scored at the top rung.
+
+    Unlike BOHB's rule (a model of the largest budget with enough results), low-budget results
+    inform the pick from the start, and the network learns how far each rung's ranking carries
+    to the top one.
+    """
+
+    def __init__(self, space: Space, seed: int, n_rungs: int) -> None:
+        super().__init__(space, seed=seed, n_init=1)
+        self.n_rungs = n_rungs
+        self._fed = [0] * n_rungs  # results of each rung already in the model's data
+
+    def propose_rungs(
+        self, by_rung: Sequence[Sequence[tuple[dict[str, Any], float | None]]], seen: set[str]
+    ) -> dict[str, Any]:
+        """The next architecture given every rung's (append-only) results; ``seen`` are the
+        keys not to propose."""
+        self.seen = seen
+        for r, rung in enumerate(by_rung):
+            for a, v in rung[self._fed[r] :]:
+                at = _AtRung(a)
+                at.rung = r
+                if v is None:
+                    self._failed.append(at)
+                else:
+                    self._data.append((at, float(v)))
+            self._fed[r] = len(rung)
+        return self._ask()
+
+    def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        onehot = np.zeros((len(archs), self.n_rungs))
+        rungs = [getattr(a, "rung", self.n_rungs - 1) for a in archs]  # the pool: the top rung
+        onehot[np.arange(len(archs)), rungs] = 1.0
+        return np.hstack([super()._encode(archs), onehot])
+
+
 class _Proposer:
     """How a scheduler draws its new (lowest-budget) architectures: ``sampler`` is ``"random"``,
     ``"mutation"`` (regularized evolution on the largest budget with ``n_min`` results),
-    ``"bananas"`` (a :class:`~metanas.strategies.bayesopt.Bananas` model of those results) or, for
-    BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model."""
+    ``"bananas"`` (a :class:`~metanas.strategies.bayesopt.Bananas` model of those results),
+    ``"bananas_mf"`` (a :class:`RungBananas` model of all rungs, used once ``n_min`` results
+    exist) or, for BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model."""
 
     sampler: str
     random_fraction: float
@@ -147,6 +196,7 @@ class _Proposer:
             raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
         self.sampler, self.random_fraction = sampler, random_fraction
         self._bananas: Bananas | None = None
+        self._rung_model: RungBananas | None = None
         self.population, self.tournament = population, tournament
 
     def _propose(
@@ -154,6 +204,13 @@ class _Proposer:
     ) -> dict[str, Any]:
         if self.sampler == "random" or self.rng.random() < self.random_fraction:
             return self.sample_unseen()  # type: ignore[no-any-return]
+        if self.sampler == "bananas_mf":
+            if sum(v is not None for rung in by_rung for _, v in rung) < self.n_min:
+                return self.sample_unseen()  # type: ignore[no-any-return]
+            if self._rung_model is None:
+                seed = int(self.rng.integers(2**31))
+                self._rung_model = RungBananas(self.space, seed, len(by_rung))
+            return self._rung_model.propose_rungs(by_rung, self.seen)
         data = model_data(by_rung, self.n_min)
         if data is None:
             return self.sample_unseen()  # type: ignore[no-any-return]
@@ -190,7 +247,8 @@ class _Hyperband(_Proposer, Strategy):
         sampler: new architectures ``"random"`` (default), ``"mutation"``: regularized
             evolution on the largest budget with ``n_min`` results (``population`` most recent,
             best of ``tournament``), or ``"bananas"``: the UCB pick of a predictor ensemble fitted
-            on those results; a share ``random_fraction`` stays random.
+            on those results, or ``"bananas_mf"``: one such model of every rung's results with the
+            rung as an input; a share ``random_fraction`` stays random.
     """
 
     uses_budgets = True
@@ -299,8 +357,8 @@ class BOHB(_Hyperband):
     """Hyperband with TPE-sampled new architectures (model on the largest budget with data).
 
     Args:
-        sampler: ``"tpe"`` (default, Falkner et al. 2018), ``"bananas"``, ``"mutation"`` or
-            ``"random"``.
+        sampler: ``"tpe"`` (default, Falkner et al. 2018), ``"bananas"``, ``"bananas_mf"``,
+            ``"mutation"`` or ``"random"``.
         n_min: observations a budget needs before its model is used (default: dims + 1 for TPE,
             ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
