@@ -15,7 +15,8 @@ interval. Cost of an evaluation at ``b`` epochs: ``final_training_time_108 * b /
 ``--charge full`` (default) charges every evaluation in full: NAS-Bench-101's 4/12/36/108-epoch
 results are separate training runs (each with its own cosine schedule), so a promotion retrains.
 ``--charge continue`` charges a promotion only the difference (an optimistic resumed-checkpoint
-convention). A label ``name:key=value,...`` passes options, e.g. ``asha:sampler=mutation``.
+convention). A label ``name:key=value:...`` passes options (JSON values), e.g.
+``asha:sampler=bananas_mf:budgets=[36,108]``; a scheduler's ``budgets`` default to the table's.
 ``--table nb201-cifar10`` runs the same on NAS-Bench-201 (budgets 12 and 200 epochs).
 
 ``overhead``: CPU milliseconds of ask + tell per trial on NAS-Bench-201 (a table look-up as the
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -89,13 +91,19 @@ def cmd_nb201(args: argparse.Namespace) -> None:
     print(markdown(res, args.at, seconds), flush=True)
 
 
+def split_labels(text: str) -> list[str]:
+    """Comma-separated strategy labels; commas inside ``[...]`` belong to an option value."""
+    return [s for s in re.split(r",(?![^\[]*\])", text) if s]
+
+
 def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict[str, Any]:
-    """Keyword arguments of a strategy label: ``name`` or ``name:key=value,key=value``."""
-    name, _, rest = label.partition(":")
+    """Keyword arguments of a strategy label: ``name`` or ``name:key=value:key=value`` (values
+    are JSON where they parse, e.g. ``asha:sampler=bananas_mf:budgets=[36,108]``)."""
+    name, *items = label.split(":")
     opts: dict[str, Any] = {"strategy": name}
     if strategy_class(name).uses_budgets:  # schedulers get the table's rungs
         opts["budgets"] = budgets
-    for item in filter(None, rest.split(",")):
+    for item in items:
         k, _, v = item.partition("=")
         try:
             opts[k] = json.loads(v)
@@ -125,7 +133,7 @@ def cmd_nb101(args: argparse.Namespace) -> None:
     space = default_space(ev)
     target = float(ev.values().max()) - gap
     rows: dict[str, tuple[list[TargetRun], float]] = {}
-    for label in args.strategies.split(","):
+    for label in split_labels(args.strategies):
         opts = _nb101_options(label, budgets)
         t0 = time.process_time()
         runs = [
