@@ -56,7 +56,10 @@ NB101_BUDGETS = (4, 12, 36, 108)
 NB101_STRATEGIES = (
     "evolution,random,successive_halving,hyperband,asha,bohb,"
     "successive_halving:sampler=mutation,hyperband:sampler=mutation,asha:sampler=mutation,"
-    "hyperband:sampler=bananas,bohb:sampler=bananas,asha:sampler=bananas,bananas"
+    "hyperband:sampler=bananas,bohb:sampler=bananas,asha:sampler=bananas,bananas,"
+    "hyperband:sampler=bananas_mf,asha:sampler=bananas_mf,"
+    "asha:sampler=bananas_mf:budgets=[36,108],hyperband:sampler=bananas_mf:budgets=[36,108],"
+    "asha:sampler=bananas:budgets=[36,108],asha:sampler=mutation:budgets=[36,108]"
 )
 
 
