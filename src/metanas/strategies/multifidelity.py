@@ -205,9 +205,9 @@ class _Proposer:
         if self.sampler == "random" or self.rng.random() < self.random_fraction:
             return self.sample_unseen()  # type: ignore[no-any-return]
         if self.sampler == "bananas_mf":
-            if sum(v is not None for rung in by_rung for _, v in rung) < self.n_min:
-                return self.sample_unseen()  # type: ignore[no-any-return]
             if self._rung_model is None:
+                if sum(v is not None for rung in by_rung for _, v in rung) < self.n_min:
+                    return self.sample_unseen()  # type: ignore[no-any-return]
                 seed = int(self.rng.integers(2**31))
                 self._rung_model = RungBananas(self.space, seed, len(by_rung))
             return self._rung_model.propose_rungs(by_rung, self.seen)
