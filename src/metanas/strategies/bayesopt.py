@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -168,6 +168,7 @@ class Bananas(Strategy):
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
         self._failed: list[dict[str, Any]] = []
         self._source: object = None  # the external results :meth:`propose` last modelled
+        self._n_fed = 0  # how many of them are in ``_data`` / ``_failed``
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         if result.value is not None:
@@ -267,15 +268,25 @@ class Bananas(Strategy):
         """The next architecture for results held elsewhere, e.g. one rung of a multi-fidelity
         scheduler (BOHB's rule with this predictor); ``seen`` are the keys not to propose.
 
-        ``data`` replaces what the model knows; the model is rebuilt when ``data`` is a new
-        sequence (the scheduler moved to a larger budget), else refitted on the usual schedule.
+        ``data`` only grows between calls (a scheduler's rung), so only its new results are
+        added; a new sequence (the scheduler moved to a larger budget) replaces what the model
+        knows and rebuilds it, else it is refitted on the usual schedule.
         """
         if data is not self._source:
-            self._source, self._model = data, None
+            self._source, self._model, self._n_fed = data, None, 0
+            self._data, self._failed = [], []
         self.seen = seen
-        self._data = [(dict(a), float(v)) for a, v in data if v is not None]
-        self._failed = [dict(a) for a, v in data if v is None]
+        self._feed((dict(a), v) for a, v in data[self._n_fed :])
+        self._n_fed = len(data)
         return self._ask()
+
+    def _feed(self, results: Iterable[tuple[dict[str, Any], float | None]]) -> None:
+        """Add results held elsewhere: successes to the fit, failures to those it avoids."""
+        for a, v in results:
+            if v is None:
+                self._failed.append(a)
+            else:
+                self._data.append((a, float(v)))
 
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:

@@ -126,7 +126,9 @@ def mutation_propose(
 class _AtRung(dict):  # type: ignore[type-arg]
     """An architecture as a result of one rung: the rung index rides along to the encoder."""
 
-    rung: int
+    def __init__(self, arch: Mapping[str, Any], rung: int) -> None:
+        super().__init__(arch)
+        self.rung = rung
 
 
 class RungBananas(Bananas):
@@ -150,13 +152,7 @@ class RungBananas(Bananas):
         keys not to propose."""
         self.seen = seen
         for r, rung in enumerate(by_rung):
-            for a, v in rung[self._fed[r] :]:
-                at = _AtRung(a)
-                at.rung = r
-                if v is None:
-                    self._failed.append(at)
-                else:
-                    self._data.append((at, float(v)))
+            self._feed((_AtRung(a, r), v) for a, v in rung[self._fed[r] :])
             self._fed[r] = len(rung)
         return self._ask()
 
