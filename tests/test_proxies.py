@@ -211,6 +211,59 @@ def test_grasp_matches_explicit_hessian() -> None:
     assert got == pytest.approx(float(-(flat * (h @ g)).sum()), rel=1e-4)
 
 
+class TinyNoBias(Tiny):
+    """A bias-free conv feeding only a batch norm: the loss cannot see the conv's scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4, eps=1e-12)
+
+
+def full_double_backward_grasp(model: nn.Module, batch) -> float:
+    """The reference's computation: ``-w . (H g)`` by a double backward through every layer."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    ws = [m.weight for m in layers]
+    grads = torch.autograd.grad(
+        nn.functional.cross_entropy(model(batch[0]), batch[1]), ws, create_graph=True,
+        allow_unused=True,
+    )  # fmt: skip
+    z = sum((g.detach() * g).sum() for g in grads if g is not None)
+    hg = torch.autograd.grad(z, ws, allow_unused=True)
+    return float(sum((-w * h).sum() for w, h in zip(ws, hg) if h is not None))
+
+
+def test_grasp_skips_the_hessian_of_scale_invariant_layers() -> None:
+    """For a conv the batch norm makes scale-invariant, ``-w . (H g) = |g|^2``: the proxy's
+    shortcut agrees with the full double backward, and finds which layers it applies to."""
+    from metanas.evaluation.proxies.gradient import _ScaleInvariance
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return TinyNoBias().double()
+
+    batch = (TINY_BATCH[0].double(), TINY_BATCH[1])
+    got = compute_proxies(build, batch, ["grasp"])["grasp"]
+    assert got == pytest.approx(full_double_backward_grasp(build(), batch), rel=1e-9)
+    m = build()
+    with _ScaleInvariance(m, [m.conv, m.fc]) as scale:
+        loss = nn.functional.cross_entropy(m(batch[0]), batch[1])
+    assert scale.layers_of(loss) == [True, False]
+    m.bn.eval()  # running statistics: the conv's scale now shows
+    with _ScaleInvariance(m, [m.conv, m.fc]) as scale:
+        loss = nn.functional.cross_entropy(m(batch[0]), batch[1])
+    assert scale.layers_of(loss) == [False, False]
+
+
+def test_grasp_matches_full_double_backward_on_nb201(batch) -> None:
+    """On an NB201 network (most convs scale-invariant, the shortcuts and classifier not) the
+    shortcut's score equals the reference's double backward up to the batch norms' eps."""
+    for cell in (CONV, SMALL):
+        got = compute_proxies(factory(cell), batch, ["grasp"])["grasp"]
+        want = full_double_backward_grasp(factory(cell)().train(), batch)
+        assert got == pytest.approx(want, rel=1e-3), cell
+
+
 def test_nwot_matches_naswot_reference() -> None:
     b = TINY_BATCH[0].shape[0]
     seq = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 3))
