@@ -276,7 +276,7 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def grasp_rank(args: argparse.Namespace) -> None:
-    """grasp, which the main run leaves out (a double backward: ~6x snip's time), on the first
+    """grasp, which the main run leaves out (a partial double backward: ~3x snip's time), on the first
     ``--grasp-cells`` published cells of the sample: Spearman rho against validation and test
     accuracy, partial rho given params, and rank agreement with the published grasp scores.
     Resumable: cells already in ``benchmarks/out/proxies_nb201_grasp.jsonl`` are kept."""
