@@ -228,6 +228,26 @@ def test_bananas_full_pool_learns_on_toy():
     assert full > rand + 0.5, (full, rand)
 
 
+@pytest.mark.parametrize(
+    "patience,improving,lo,hi", [(0, False, 0, 0), (8, True, 0, 0), (8, False, 8, 24)]
+)
+def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
+    """Once ``patience`` results in a row bring no new best, about half the picks are random
+    unseen architectures (32 asks after that: 16 expected); a run that keeps improving, or
+    ``patience=0``, never leaves the model's picks."""
+    st = get_strategy("bananas", flat_space(), seed=0, patience=patience, **FAST["bananas"])
+    randoms = []
+    sample = st.sample_unseen
+    st.sample_unseen = lambda: randoms.append(1) or sample()  # type: ignore[method-assign]
+    for i in range(40):
+        c = st.ask()
+        st.tell(c, Result(value=float(i) if improving else 0.0))
+    n_init = FAST["bananas"]["n_init"]
+    assert lo <= len(randoms) - n_init <= hi, len(randoms)
+
+
 def test_bananas_options_checked():
     with pytest.raises(UserInputError, match="pool"):
         get_strategy("bananas", flat_space(), pool="everything")
+    with pytest.raises(UserInputError, match="patience"):
+        get_strategy("bananas", flat_space(), patience=-1)

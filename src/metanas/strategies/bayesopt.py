@@ -105,6 +105,9 @@ class Bananas(Strategy):
         transform: target reshaping before the fit: ``"loggap"`` (default: ``-log(best - y + c)``
             resolves the top), ``"clip"`` (floor at the median) or ``"none"``.
         n_models, epochs: ensemble size and training epochs of the predictor.
+        patience: once this many results in a row have not improved on the best, every other
+            pick is a random unseen architecture until one does (0: never). An ensemble trained
+            on one good basin can be sure that everything else is worse and never leave it.
     """
 
     def __init__(
@@ -126,8 +129,11 @@ class Bananas(Strategy):
         pool_max: int = 100_000,
         local_share: float = 0.0,
         hidden: int = 32,
+        patience: int = 40,
     ) -> None:
         super().__init__(space, seed)
+        _check(patience >= 0, f"bananas patience must be >= 0 (0: never explore), got {patience}.")
+        self.patience = patience
         _check(
             pool in ("auto", "all", "local"),
             f"unknown pool {pool!r}; use 'auto', 'all' or 'local'.",
@@ -288,8 +294,18 @@ class Bananas(Strategy):
             else:
                 self._data.append((a, float(v)))
 
+    def _stuck(self) -> bool:
+        """Whether the last ``patience`` results all failed to improve on the best one."""
+        if not self.patience or len(self._data) <= self.patience:
+            return False
+        vals = [v for _, v in self._data]
+        return len(vals) - 1 - int(np.argmax(vals)) >= self.patience
+
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:
+            return self.sample_unseen()
+        # a model sure of a poor basin never leaves it: stuck, half the picks are random
+        if self._stuck() and self.rng.random() < 0.5:
             return self.sample_unseen()
         self._fit()
         if self.pool == "all":

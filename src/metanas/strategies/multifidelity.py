@@ -141,7 +141,8 @@ class RungBananas(Bananas):
     """
 
     def __init__(self, space: Space, seed: int, n_rungs: int) -> None:
-        super().__init__(space, seed=seed, n_init=1)
+        # the scheduler's random_fraction already explores
+        super().__init__(space, seed=seed, n_init=1, patience=0)
         self.n_rungs = n_rungs
         self._fed = [0] * n_rungs  # results of each rung already in the model's data
 
@@ -214,7 +215,8 @@ class _Proposer:
             return mutation_propose(self, data, self.population, self.tournament)
         if self.sampler == "bananas":
             if self._bananas is None:  # seeded from the scheduler: replays stay exact
-                self._bananas = Bananas(self.space, seed=int(self.rng.integers(2**31)), n_init=1)
+                seed = int(self.rng.integers(2**31))  # random_fraction explores: no patience
+                self._bananas = Bananas(self.space, seed=seed, n_init=1, patience=0)
             return self._bananas.propose(data, self.seen)
         return tpe_propose(self, data, self.gamma, self.n_candidates)
 

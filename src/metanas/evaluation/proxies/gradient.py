@@ -130,7 +130,8 @@ class _ScaleInvariance:
     def layers_of(self, loss: torch.Tensor) -> list[bool]:
         """Per layer: is ``loss`` invariant to the scale of its weight?"""
         consumers: dict[Any, list[Any]] = {}
-        stack, seen = [loss.grad_fn], {loss.grad_fn}
+        stack: list[Any] = [loss.grad_fn]
+        seen = {loss.grad_fn}
         while stack:
             node = stack.pop()
             for parent, _ in node.next_functions:
