@@ -52,7 +52,7 @@ def main() -> None:
         stop_at_best_after=args.at, options={"s": opts},
     )  # fmt: skip
     runs = r.runs["s"]
-    best = float(ev.values()[ev.best_row()])
+    best = r.best_value
     print(f"{args.strategy} {args.options} on {args.dataset}, seeds {args.seeds}, best val {best}")
     print("| reached | median queries | seeds that never got there |")
     print("| --- | --- | --- |")

@@ -169,7 +169,6 @@ def grasp(model: nn.Module, batch: Batch, loss_fn: LossFn) -> float:
     """
     x, y = batch
     layers = layer_weights(model)
-    model.zero_grad(set_to_none=True)
     with _ScaleInvariance(model, layers) as scale:
         loss = loss_fn(model(x), y)
     if not loss.requires_grad:
