@@ -28,3 +28,34 @@ def test_run_to_target_counts_only_full_fidelity():
     # unreachable target: runs until the cost cap and reports inf
     r2 = run_to_target(ev, space, "random", 0, 2.0, 2e5)
     assert r2.cost == math.inf and r2.n_evaluations >= 1
+
+
+def test_bench_variants_reports_what_run_bench_measures():
+    """The tuning script's table agrees with run_bench run directly on the same seeds."""
+    import json
+    import statistics
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from metanas.benchrun import run_bench
+
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_variants.py"
+    variants = {"ls": {"n_init": 4}}
+    out = subprocess.run(
+        [sys.executable, str(script), json.dumps(variants), "--strategy", "local_search",
+         "--dataset", "cifar10", "--seeds", "0-2", "--queries", "150", "--at", "20", "--jobs", "1"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    row = next(line for line in out.splitlines() if line.startswith("| ls |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    ev = nb201_table("cifar10")
+    r = run_bench(
+        ev, None, ["s"], [0, 1, 2], 150, stop_at_best_after=20,
+        options={"s": {"strategy": "local_search", "n_init": 4}},
+    )  # fmt: skip
+    qs = [run.queries_to(r.best_key) or 10_000 for run in r.runs["s"]]
+    tests = [run.best_at(20)[1] for run in r.runs["s"]]
+    assert float(cells[1]) == statistics.median(qs)
+    assert cells[3] == f"{sum(q <= 20 for q in qs)}/3"
+    assert cells[4] == f"{statistics.mean(t for t in tests if t is not None):.3f}"
