@@ -22,9 +22,8 @@ from metanas.benchrun import run_bench
 from metanas.evaluation.tabular import nb201_table
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_phases import NEVER
 from bench_strategies import seed_range
-
-NEVER = 10_000
 
 
 def one_seed(job: tuple[str, dict[str, Any], int, str, int, int]) -> tuple[str, int, float, float]:
