@@ -1,14 +1,16 @@
-"""Proxy-accelerated search on NAS-Bench-201 (CIFAR-10): distinct table queries to the validation
-optimum, with the zero-cost proxy computed live on metanas' NB201 network and its CPU time counted.
+"""Proxy-accelerated search on NAS-Bench-201 (CIFAR-10 or CIFAR-100): distinct table queries to
+the validation optimum, with the zero-cost proxy computed live on metanas' NB201 network and its
+CPU time counted.
 
-Strategies: the proxy-free baseline (local search, or any registered strategy) and
-``ProxyPrescreen(inner, scorer, n_candidates)``: of the inner strategy's pooled proposals, the one
-the proxy scores highest is queried. Proxy scores are cached per canonical key and shared across
-seeds (as a user re-running searches would); per-seed cost counts every cell that seed had scored,
-as if it ran alone.
+Strategies (``mode:inner:n[:n_init]``, see ``make``): the proxy-free baselines (``plain``), the
+same strategies on a ``ScreenedSpace`` (``screen``: every random sample is the proxy's favourite
+of ``n``) and ``ProxyPrescreen`` (``pool``: of the inner strategy's ``n`` pooled proposals, the
+one the proxy scores highest is queried). Proxy scores are cached per canonical key and shared
+across seeds (as a user re-running searches would); per-seed cost counts every cell that seed had
+scored, as if it ran alone. Seeds 0..49 are the reported ones; tune with ``--first-seed 100``.
 
-    nice .venv/bin/python benchmarks/bench_proxy_search.py --seeds 50 --scorer synflow_small \
-        --configs plain:local_search:0,screen:local_search:200:4
+    nice .venv/bin/python benchmarks/bench_proxy_search.py --dataset cifar10 --seeds 50
+    nice .venv/bin/python benchmarks/bench_proxy_search.py --dataset cifar100 --seeds 50
 
 ``--real pool`` / ``--real search``: real training on Fashion-MNIST (macro space, max depth 4).
 ``pool`` trains a seeded pool of random architectures once each (1 epoch on 4,000 images, 2,000
@@ -431,6 +433,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--seeds", type=int, default=50)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds run from here (tuning: 100)")
+    p.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100"))
     p.add_argument("--queries", type=int, default=500, help="cap on distinct queries per run")
     p.add_argument(
         "--scorer",
@@ -440,8 +444,8 @@ def main() -> None:
     )
     p.add_argument(
         "--configs",
-        default="plain:local_search:0,screen:local_search:200:4,"
-        "screen:local_search:1000:4,pool:local_search:10,screen:random:1000",
+        default="plain:bananas:0,plain:local_search:0,screen:bananas:1000,"
+        "screen:local_search:200:4,pool:bananas:10",
         help="mode:inner:n_candidates[:n_init],... (see make())",
     )
     p.add_argument("--out", default="benchmarks/out/proxy_search.json")
@@ -486,12 +490,16 @@ def main() -> None:
     from metanas.benchrun import default_space
     from metanas.evaluation.tabular import nb201_table
 
-    ev = nb201_table("cifar10")
+    ev = nb201_table(args.dataset)
     space = default_space(ev)  # the full NB201 space, as benchmarks/bench_nb201.py uses
     best_key = space.key(ev.arch(ev.best_row()))
     scorer = TimedScorer(args.scorer, space)
     results = {}
-    print(f"scorer {args.scorer}; {args.seeds} seeds; cap {args.queries} distinct queries")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(
+        f"NB201 {args.dataset}; scorer {args.scorer}; seeds {seeds.start}..{seeds.stop - 1}; "
+        f"cap {args.queries} distinct queries"
+    )
     print(
         "| strategy | median queries to val optimum | reached | proxy cells scored per seed "
         "| proxy CPU s per seed (alone) |"
@@ -499,7 +507,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for cfg in args.configs.split(","):
         qs, cells, cpu = [], [], []
-        for seed in range(args.seeds):
+        for seed in seeds:
             scorer.touched = set()
             qs.append(run_one(ev, space, cfg, seed, scorer, best_key, args.queries))
             cells.append(len(scorer.touched))

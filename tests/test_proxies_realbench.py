@@ -69,3 +69,25 @@ def test_informative_screen_beats_random_and_noise_does_not(bench) -> None:
     assert t["screen:good@8:5"] < 0.5 * t["random"]
     assert t["pool:good@8:5"] < 0.5 * t["random"]
     assert t["screen:bad@8:5"] > 0.5 * t["random"]
+
+
+def test_table_mode_plain_baseline_is_what_run_bench_measures(bench):
+    """The NB201 mode's proxy-free rows count queries as bench_strategies does (run_bench), on
+    CIFAR-100 too; a screened run charges the cells its proxy scored."""
+    from metanas.benchrun import default_space, run_bench
+    from metanas.evaluation.tabular import nb201_table
+
+    ev = nb201_table("cifar100")
+    space = default_space(ev)
+    best_key = space.key(ev.arch(ev.best_row()))
+    scorer = bench.TimedScorer("params_count", space)  # the cell's parameter count, no network
+    seeds = [0, 1, 2]
+    got = [
+        bench.run_one(ev, space, "plain:local_search:0", s, scorer, best_key, 300) for s in seeds
+    ]
+    r = run_bench(ev, None, ["local_search"], seeds, 300, stop_at_best_after=0)
+    assert got == [run.queries_to(r.best_key) for run in r.runs["local_search"]]
+    assert not scorer.touched
+    q = bench.run_one(ev, space, "screen:local_search:50:4", 0, scorer, best_key, 300)
+    assert q is not None and q <= 300
+    assert len(scorer.touched) >= 4 * 40  # four starts, each the best of 50 samples
