@@ -444,7 +444,7 @@ def main() -> None:
     )
     p.add_argument(
         "--configs",
-        default="plain:bananas:0,plain:local_search:0,screen:bananas:1000,"
+        default="plain:bananas:0,plain:local_search:0,screen:bananas:1000,screen:bananas:3000,"
         "screen:local_search:200:4,pool:bananas:10",
         help="mode:inner:n_candidates[:n_init],... (see make())",
     )
