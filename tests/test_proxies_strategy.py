@@ -132,3 +132,22 @@ def test_screened_space_keeps_identity() -> None:
     assert sp.key(a) == inner.key(a) and sp.neighbours(a) == inner.neighbours(a)
     assert _value(a) >= np.quantile([_value(inner.sample(i)) for i in range(200)], 0.8)
     assert objective(sp.key(a)) == objective(inner.key(a))
+
+
+def test_screened_study_resumes_where_it_stopped(tmp_path) -> None:
+    """A study on a ScreenedSpace, interrupted and resumed with the same screened space, proposes
+    what the uninterrupted one does (the README's proxy-screened search)."""
+    import metanas
+
+    def run(n: int, name: str, resume: bool = False) -> list[str]:
+        st = metanas.create_study(
+            ScreenedSpace(_grid(), key_scorer, 10), "bananas", metanas.FunctionEvaluator(_value),
+            storage=str(tmp_path / "s.db"), study_name=name, resume=resume,
+            strategy_kwargs={"n_init": 3, "epochs": 20},
+        )  # fmt: skip
+        st.optimize(n)
+        return [t.key for t in st.trials]
+
+    whole = run(12, "whole")
+    run(7, "cut")
+    assert run(12, "cut", resume=True) == whole
