@@ -78,3 +78,28 @@ def test_unknown_space_exits_2(tiny, capsys) -> None:
 def test_export_without_store_exits_2(tiny, capsys) -> None:
     assert main(["export", "tiny.yaml", "--storage", "missing.db", "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_search_with_a_proxy_screen_runs_and_resumes(tiny, capsys) -> None:
+    """``strategy.screen`` draws every random sample as a proxy's favourite on the task's data;
+    the screened study resumes like any other, and an unknown proxy is one sentence, exit 2."""
+    screened = TINY.replace(
+        "strategy: {name: random}",
+        "strategy: {name: random, screen: {proxy: synflow, candidates: 4, batch_size: 16}}",
+    ).replace("n_trials: 3", "n_trials: 2")
+    (tiny / "screened.yaml").write_text(screened)
+    args = ["search", "screened.yaml", "--storage", "s.db"]
+    rc = main([*args, "--out", "m1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "samples screened by synflow (best of 4)" in err
+    from metanas.study import load_study
+
+    first = [t.key for t in load_study("s.db", "tiny").trials]
+    assert main([*args, "--out", "m2", "--resume", "--n-trials", "3", "-q"]) == 0
+    assert [t.key for t in load_study("s.db", "tiny").trials][:2] == first
+
+    (tiny / "bad.yaml").write_text(screened.replace("proxy: synflow", "proxy: synflw"))
+    capsys.readouterr()
+    assert main(["search", "bad.yaml", "--storage", "b.db", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown proxy 'synflw'" in err[0]

@@ -47,11 +47,22 @@ class SpaceConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ScreenConfig(_Section):
+    """Zero-cost proxy screening: every random sample the strategy draws (its starts, restarts,
+    random picks) is the proxy's favourite of ``candidates`` fresh samples, each scored on one
+    ``batch_size`` batch of the search's training data (``metanas.strategies.ScreenedSpace``)."""
+
+    proxy: str = "synflow"
+    candidates: int = Field(default=100, gt=0)
+    batch_size: int = Field(default=64, gt=1)
+
+
 class StrategyConfig(_Section):
-    """Which registered strategy, with its options."""
+    """Which registered strategy, with its options, and optionally a proxy screen."""
 
     name: str = "bananas"
     params: dict[str, Any] = Field(default_factory=dict)
+    screen: ScreenConfig | None = None
 
 
 class DataConfig(_Section):

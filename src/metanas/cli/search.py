@@ -45,6 +45,24 @@ def build_evaluator(cfg: SearchConfig, space: Space) -> Any:
     )  # fmt: skip
 
 
+def strategy_space(cfg: SearchConfig, space: Space, evaluator: Any) -> Space:
+    """The space the strategy draws from: ``space``, or its proxy-screened wrapper."""
+    screen = cfg.strategy.screen
+    if screen is None:
+        return space
+    from metanas.evaluation.proxies import ProxyEvaluator
+    from metanas.strategies import ScreenedSpace
+
+    data = evaluator.data()
+    proxy = ProxyEvaluator(
+        screen.proxy, space_kind=space.kind, input_shape=tuple(data.input_shape),
+        n_classes=data.n_classes, data=data, batch_size=screen.batch_size, seed=cfg.seed,
+        model_options=cfg.training.model_options,
+    )  # fmt: skip
+    proxy.names()  # an unknown proxy fails here, before any trial
+    return ScreenedSpace(space, proxy.scorer(space.key), screen.candidates)
+
+
 def check_out_dir(out_dir: str) -> None:
     """Fail before the search, not after it, when the export folder cannot be written."""
     p = Path(out_dir)
@@ -83,6 +101,11 @@ def _warm_note(st: Any, asked: bool | str) -> str:
         return ", cold: no earlier study of this space to warm-start from" if asked else ""
     n = len(getattr(strat, "priors", []))
     return f", warm-started from {n} earlier task(s)"
+
+
+def _screen_note(cfg: SearchConfig) -> str:
+    sc = cfg.strategy.screen
+    return "" if sc is None else f", samples screened by {sc.proxy} (best of {sc.candidates})"
 
 
 def executor_name(cfg: SearchConfig) -> str:
@@ -280,10 +303,11 @@ def search(
         check_out_dir(out or cfg.final.export_dir)
     space = get_space(cfg.space.name, **cfg.space.params)
     evaluator = build_evaluator(cfg, space)
+    drawn_from = strategy_space(cfg, space, evaluator)
     ex = _executor(cfg)
     try:
         st = create_study(
-            space, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
+            drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
             seed=cfg.seed, resume=resume, strategy_kwargs=cfg.strategy.params, executor=ex,
             warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
         )  # fmt: skip
@@ -292,7 +316,7 @@ def search(
             _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
                  f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
                  f"({executor_name(cfg)} executor)"
-                 f"{_warm_note(st, cfg.warm_start and not resume)}")  # fmt: skip
+                 f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}")  # fmt: skip
         st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
     finally:
         if ex is not None:  # the study leaves a caller's executor running after a clean run
