@@ -79,15 +79,14 @@ def test_table_mode_plain_baseline_is_what_run_bench_measures(bench):
 
     ev = nb201_table("cifar100")
     space = default_space(ev)
-    best_key = space.key(ev.arch(ev.best_row()))
-    scorer = bench.TimedScorer("params_count", space)  # the cell's parameter count, no network
     seeds = [0, 1, 2]
-    got = [
-        bench.run_one(ev, space, "plain:local_search:0", s, scorer, best_key, 300) for s in seeds
-    ]
     r = run_bench(ev, None, ["local_search"], seeds, 300, stop_at_best_after=0)
+    scorer = bench.TimedScorer("params_count", space)  # the cell's parameter count, no network
+    got = [
+        bench.run_one(ev, space, "plain:local_search:0", s, scorer, r.best_key, 300) for s in seeds
+    ]
     assert got == [run.queries_to(r.best_key) for run in r.runs["local_search"]]
     assert not scorer.touched
-    q = bench.run_one(ev, space, "screen:local_search:50:4", 0, scorer, best_key, 300)
+    q = bench.run_one(ev, space, "screen:local_search:50:4", 0, scorer, r.best_key, 300)
     assert q is not None and q <= 300
     assert len(scorer.touched) >= 4 * 40  # four starts, each the best of 50 samples
