@@ -93,6 +93,19 @@ def test_neighbours_are_valid_and_one_dim_away(name: str) -> None:
             assert _one_dim_away(space, arch, n)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_with_value_sets_one_dimension_or_says_none(name: str) -> None:
+    space = get_space(name)
+    for seed in range(4):
+        arch = space.sample(seed)
+        for d in space.active(arch):
+            assert space.with_value(arch, d.name, arch[d.name], seed) == arch
+            for v in d.neighbours(arch[d.name])[:3]:
+                child = space.with_value(arch, d.name, v, seed)
+                if child is not None:  # None: the change breaks the space's constraints
+                    assert child[d.name] == v and space.validate(child) == child
+
+
 def test_nb201_has_24_neighbours() -> None:
     space = get_space("nb201")
     for seed in range(5):

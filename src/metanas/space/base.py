@@ -107,6 +107,20 @@ class Space:
                 return child
         return dict(arch)
 
+    def with_value(
+        self,
+        arch: Mapping[str, Any],
+        name: str,
+        value: Any,
+        rng: np.random.Generator | int | None = None,
+    ) -> dict[str, Any] | None:
+        """``arch`` with dimension ``name`` set to ``value``, or ``None`` if that is not valid.
+
+        Dimensions the change activates are sampled; those it deactivates are dropped.
+        """
+        child = self._fill({**arch, name: value}, np.random.default_rng(rng))
+        return child if self.is_valid(child) else None
+
     def neighbours(
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
     ) -> list[dict[str, Any]]:
