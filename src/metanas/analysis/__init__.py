@@ -1,1 +1,24 @@
-"""metanas.analysis"""
+"""metanas.analysis: what a finished study says beyond its best trial.
+
+- :func:`decision_importance` / :func:`study_importance`: which decisions matter and which of
+  their values win (fANOVA main effects of a random forest fitted to the trials).
+- :func:`pareto_front` / :func:`study_pareto`: the trials no other beats on the objective and a
+  second metric at once (parameters, latency, training time).
+"""
+
+from metanas.analysis.importance import (
+    DecisionEffect,
+    Importance,
+    decision_importance,
+    study_importance,
+)
+from metanas.analysis.pareto import pareto_front, study_pareto
+
+__all__ = [
+    "DecisionEffect",
+    "Importance",
+    "decision_importance",
+    "pareto_front",
+    "study_importance",
+    "study_pareto",
+]

@@ -13,7 +13,7 @@ from metanas.cli.app import app
 from metanas.types import MetanasError
 
 # command modules, each registering its commands on ``app``
-_COMMANDS = ["studies", "bench", "search", "kb", "proxies"]
+_COMMANDS = ["studies", "analyze", "bench", "search", "kb", "proxies"]
 
 
 def _load_commands() -> None:

@@ -1,0 +1,225 @@
+"""Which decisions matter, and which of their values win: functional ANOVA of a study's trials.
+
+A random forest is fitted to the finished trials (the space's features -> the objective). A
+decision's *share* is the variance of its main effect divided by the variance of the forest's
+prediction, both under the space's own sampling distribution (Hutter et al. 2014, fANOVA; Optuna's
+default importance). The main effect of value ``v`` is the forest's mean prediction over reference
+architectures drawn from the space with the decision set to ``v``; the references are a Monte Carlo
+sample, not the exact integral over the trees' cells, so any space works, conditional and
+constrained ones included. Shares are computed per tree and averaged, which gives each a spread.
+What the main effects leave unexplained (``interactions``) is what decisions do only together.
+
+Example:
+    >>> from metanas.space import Space, Choice
+    >>> space = Space([Choice("op", ("conv", "pool")), Choice("width", (16, 32))])
+    >>> archs = [space.sample(i) for i in range(40)]
+    >>> values = [1.0 * (a["op"] == "conv") for a in archs]
+    >>> imp = decision_importance(space, archs, values, seed=0)
+    >>> imp.decisions[0].name, imp.decisions[0].best
+    ('op', 'conv')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from metanas.space.base import Space
+from metanas.space.dims import Choice, Dim
+from metanas.types import TrialState, UserInputError
+
+if TYPE_CHECKING:
+    from metanas.study import Study
+
+#: fewer finished trials than this cannot support a forest with anything to say
+MIN_TRIALS = 10
+#: numeric decisions with more distinct values than this are evaluated on this many quantiles
+_GRID = 10
+
+
+@dataclass(frozen=True)
+class DecisionEffect:
+    """One decision: its share of the objective's variance and its main effect per value."""
+
+    name: str
+    #: main-effect variance / total variance, mean over the forest's trees
+    share: float
+    #: standard deviation of ``share`` over the trees
+    std: float
+    values: tuple[Any, ...]
+    #: the forest's mean prediction with the decision set to each value
+    effects: tuple[float, ...]
+    #: finished trials that used each value (nearest grid value for numeric decisions)
+    counts: tuple[int, ...]
+    maximize: bool = True
+
+    @property
+    def best(self) -> Any:
+        """The value with the best main effect."""
+        return self.values[self._order()[0]]
+
+    @property
+    def worst(self) -> Any:
+        return self.values[self._order()[-1]]
+
+    def effect(self, value: Any) -> float:
+        return self.effects[self.values.index(value)]
+
+    def _order(self) -> list[int]:
+        sign = -1.0 if self.maximize else 1.0
+        return sorted(range(len(self.values)), key=lambda i: sign * self.effects[i])
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Decisions sorted by share, most important first."""
+
+    decisions: tuple[DecisionEffect, ...]
+    #: 1 - the sum of the shares (floored at 0): the part of the variance only interactions explain
+    interactions: float
+    n_trials: int
+
+    def __getitem__(self, name: str) -> DecisionEffect:
+        for d in self.decisions:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def shares(self) -> dict[str, float]:
+        return {d.name: d.share for d in self.decisions}
+
+
+def decision_importance(
+    space: Space,
+    archs: Sequence[Mapping[str, Any]],
+    values: Sequence[float],
+    *,
+    maximize: bool = True,
+    n_trees: int = 64,
+    n_reference: int = 256,
+    seed: int | None = 0,
+) -> Importance:
+    """fANOVA main effects of ``space``'s decisions from evaluated architectures.
+
+    Args:
+        space: the space the architectures come from; its ``features`` feed the forest and its
+            ``sample`` draws the reference architectures.
+        archs, values: evaluated architectures and their objective values (non-finite ones dropped).
+        maximize: whether higher values are better (only ``best`` / ``worst`` depend on it).
+        n_trees: trees in the random forest.
+        n_reference: reference architectures over which each main effect is averaged.
+        seed: seeds the forest and the references.
+    """
+    y = np.asarray(values, dtype=float)
+    if len(archs) != len(y):
+        raise UserInputError(f"got {len(archs)} architectures but {len(y)} values; pass one each.")
+    finite = np.isfinite(y)
+    if finite.sum() < MIN_TRIALS:
+        raise UserInputError(
+            f"importance needs at least {MIN_TRIALS} finished trials with a value, got "
+            f"{int(finite.sum())}; run more trials first."
+        )
+    from sklearn.ensemble import RandomForestRegressor  # heavy; only importance needs it
+
+    kept = [a for a, ok in zip(archs, finite) if ok]
+    forest = RandomForestRegressor(n_estimators=n_trees, random_state=seed, n_jobs=1)
+    forest.fit(np.stack([space.features(a) for a in kept]), y[finite])
+
+    rng = np.random.default_rng(seed)
+    refs = [space.sample(rng) for _ in range(n_reference)]
+    probes: list[dict[str, Any]] = list(refs)  # every architecture the trees will predict
+    plans = []  # (dim, grid, weights, active share, probe index ranges per value)
+    for d in space.dims:
+        active = [r for r in refs if d.name in r]
+        if not active:
+            continue
+        grid, weights = _grid(d, [r[d.name] for r in active])
+        spans = []
+        for v in grid:
+            changed = [space.with_value(r, d.name, v, rng) for r in active]
+            start = len(probes)
+            probes.extend(c for c in changed if c is not None)
+            spans.append((start, len(probes)))
+        plans.append((d, grid, weights, len(active) / len(refs), spans))
+
+    features = np.stack([space.features(a) for a in probes])
+    pred = np.stack([tree.predict(features) for tree in forest.estimators_])  # trees x probes
+    total = pred[:, : len(refs)].var(axis=1)
+    informative = total > 1e-12 * max(1.0, float(np.abs(pred).max()))
+    decisions = []
+    for d, grid, weights, active_share, spans in plans:
+        usable = [i for i, (a, b) in enumerate(spans) if b > a]
+        means = np.stack([pred[:, a:b].mean(axis=1) for a, b in (spans[i] for i in usable)], axis=1)
+        w = weights[usable] / weights[usable].sum()
+        centre = means @ w
+        main = ((means - centre[:, None]) ** 2) @ w * active_share
+        per_tree = main[informative] / total[informative] if informative.any() else np.zeros(1)
+        grid_used = [grid[i] for i in usable]
+        decisions.append(
+            DecisionEffect(
+                name=d.name,
+                share=float(per_tree.mean()),
+                std=float(per_tree.std()),
+                values=tuple(grid_used),
+                effects=tuple(float(m) for m in means.mean(axis=0)),
+                counts=_counts(d, grid_used, [a.get(d.name) for a in kept]),
+                maximize=maximize,
+            )
+        )
+    decisions.sort(key=lambda e: -e.share)
+    return Importance(
+        decisions=tuple(decisions),
+        interactions=max(0.0, 1.0 - sum(e.share for e in decisions)),
+        n_trials=len(kept),
+    )
+
+
+def study_importance(study: Study, **kwargs: Any) -> Importance:
+    """:func:`decision_importance` over a study's complete trials at its largest budget.
+
+    Results at different budgets (multi-fidelity studies) measure different things, so only the
+    trials of the largest budget that has any are used.
+    """
+    if study.space is None:
+        raise UserInputError("the study has no stored space, so its decisions are unknown.")
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
+
+    def level(t: Any) -> float:
+        epochs = t.budget.epochs if t.budget is not None else None
+        return float("inf") if epochs is None else float(epochs)
+
+    top = max((level(t) for t in done), default=None)
+    done = [t for t in done if level(t) == top]
+    kwargs.setdefault("maximize", study.direction == "maximize")
+    return decision_importance(
+        study.space, [t.arch for t in done], [float(t.value or 0.0) for t in done], **kwargs
+    )
+
+
+def _grid(dim: Dim, observed: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """Values at which to evaluate ``dim``'s main effect, weighted by the reference distribution."""
+    if isinstance(dim, Choice):
+        counts = np.array([sum(1 for o in observed if o == v) for v in dim.options], dtype=float)
+        return list(dim.options), counts
+    distinct = sorted(set(observed))
+    if len(distinct) <= _GRID:
+        counts = np.array([sum(1 for o in observed if o == v) for v in distinct], dtype=float)
+        return distinct, counts
+    qs = np.quantile(np.asarray(observed, dtype=float), (np.arange(_GRID) + 0.5) / _GRID)
+    integral = isinstance(distinct[0], (int, np.integer))
+    grid = sorted({int(np.rint(q)) if integral else float(q) for q in qs})
+    return grid, np.ones(len(grid))
+
+
+def _counts(dim: Dim, grid: Sequence[Any], used: Sequence[Any]) -> tuple[int, ...]:
+    present = [u for u in used if u is not None]
+    if isinstance(dim, Choice) or not present:
+        return tuple(sum(1 for u in present if u == v) for v in grid)
+    nearest = np.abs(np.subtract.outer(np.asarray(present, float), np.asarray(grid, float)))
+    return tuple(np.bincount(nearest.argmin(axis=1), minlength=len(grid)).tolist())
+
+
+__all__ = ["MIN_TRIALS", "DecisionEffect", "Importance", "decision_importance", "study_importance"]

@@ -1,0 +1,71 @@
+"""``metanas analyze STORAGE --study NAME``: which decisions mattered in a study and which of their
+values won; with ``--pareto METRIC``, the trials on the front of the objective and that metric."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from metanas.cli.app import app
+
+
+def _value(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+@app.command("analyze")
+def analyze(
+    storage: Annotated[str, typer.Argument(help="Store file or sqlite:///path.db URL.")],
+    study: Annotated[str, typer.Option("--study", "-s", help="The study to analyse.")],
+    pareto: Annotated[
+        str | None,
+        typer.Option(help="Also show the front of the objective and this metric (e.g. params)."),
+    ] = None,
+    maximize_metric: Annotated[
+        bool, typer.Option(help="The --pareto metric is better when higher (default: lower).")
+    ] = False,
+    trees: Annotated[int, typer.Option(min=1, help="Trees in the importance forest.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the forest and its reference samples.")] = 0,
+) -> None:
+    """Show which decisions of STUDY mattered (fANOVA shares) and the best value of each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from metanas.analysis import study_importance, study_pareto
+    from metanas.study import load_study
+
+    console = Console()
+    st = load_study(storage, study)
+    # the front first: a metric the trials lack is an error before any output
+    front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)
+    imp = study_importance(st, n_trees=trees, seed=seed)
+    table = Table(
+        title=f"{study}: what mattered ({imp.n_trials} trials, {st.direction} {st.objective})"
+    )
+    for col in ("decision", "share", "± trees", "best value", "effect", "worst value", "effect"):
+        table.add_column(col, justify="right" if col in ("share", "± trees", "effect") else "left")
+    for d in imp.decisions:
+        table.add_row(
+            d.name,
+            f"{d.share:.1%}",
+            f"{d.std:.1%}",
+            _value(d.best),
+            f"{d.effect(d.best):.4g}",
+            _value(d.worst),
+            f"{d.effect(d.worst):.4g}",
+        )
+    console.print(table)
+    console.print(
+        f"interactions (what decisions do only together): {imp.interactions:.1%}. "
+        "An effect is the forest's mean prediction with the decision fixed to that value."
+    )
+    if front is None or pareto is None:
+        return
+    table = Table(title=f"Pareto front: {st.objective} vs {pareto} ({len(front)} trials)")
+    for col in ("#", st.objective or "value", pareto, "architecture"):
+        table.add_column(col, justify="left" if col == "architecture" else "right")
+    for t in front:
+        arch = st.space.describe(t.arch) if st.space is not None else str(dict(t.arch))
+        table.add_row(str(t.number), f"{t.value:.6g}", f"{t.metrics[pareto]:.6g}", arch)
+    console.print(table)
