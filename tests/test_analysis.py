@@ -189,3 +189,22 @@ def test_analyze_command_bad_input_exits_2(db, capsys):
     assert main(["analyze", str(db), "--study", "s", "--pareto", "latency"]) == 2
     err = capsys.readouterr().err
     assert "no complete trial records metric 'latency'" in err and "params" in err
+
+
+def test_table_extra_columns_give_an_accuracy_latency_front():
+    from metanas.evaluation.tabular import nb201_table
+
+    ev = nb201_table("cifar10", extra=("params_m", "lat_pixel3_ms"))
+    study = create_study("nb201", "random", ev, seed=3)
+    study.optimize(60)
+    front = study_pareto(study, "lat_pixel3_ms")
+    pts = [(t.value, t.metrics["lat_pixel3_ms"]) for t in study.trials]
+    assert {(t.value, t.metrics["lat_pixel3_ms"]) for t in front} == {
+        pts[i] for i in brute_front(pts, [True, False])
+    }
+    assert front[0].value == study.best_trial.value  # the most accurate is always on the front
+    assert len(front) >= 2
+    with pytest.raises(UserInputError, match="no column 'latency'"):
+        nb201_table("cifar10", extra=("latency",))
+    with pytest.raises(UserInputError, match="not numeric"):
+        nb201_table("cifar10", extra=("arch",))

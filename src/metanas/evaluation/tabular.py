@@ -22,7 +22,7 @@ import csv
 import gzip
 import io
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +188,8 @@ class TableEvaluator:
         cost: ``"nb201"`` (params proxy), ``"nb101"`` (``final_training_time_108 * epochs/108``),
             or ``None`` (zero cost).
         name: task name for :meth:`task_info`.
+        extra: numeric columns added to every result's metrics under their own names, e.g.
+            ``("params_m", "lat_pixel3_ms")`` for a Pareto front of accuracy against latency.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class TableEvaluator:
         metric_names: tuple[str, str] | None = None,
         cost: str | None = None,
         name: str = "table",
+        extra: Sequence[str] = (),
     ) -> None:
         self.path = str(path)
         self.space_name = space
@@ -210,6 +213,7 @@ class TableEvaluator:
         self.objective = self.metric_names[0]
         self.cost_model = cost
         self.name = name
+        self.extra = tuple(extra)
         self._index: _Index | None = None
         self._table: Table | None = None
         # raw architecture values -> row (or None): the canonical key (NB101: an md5 graph hash,
@@ -260,6 +264,7 @@ class TableEvaluator:
                         )
                     t.column(col)  # raises naming the columns
         t.column(self.arch_column)
+        self.check_extra()
         self._get_index()
 
     def _get_index(self) -> _Index:
@@ -401,7 +406,7 @@ class TableEvaluator:
             if len(levels) > 1 and report(int(epochs), m) == Decision.STOP and i < target:
                 state = TrialState.PRUNED
                 break
-        last = curve[-1]
+        last = curve[-1] | self._extra_metrics(row)
         value = last[obj_name]
         cost = self._cost(row, last.get("epochs", levels[-1][0]))
         if value != value:  # NaN in the table
@@ -409,6 +414,21 @@ class TableEvaluator:
                 "table has no value for this architecture", cost=cost, metrics=last
             )
         return Result(value=value, metrics=dict(last), state=state, cost=cost, curve=tuple(curve))
+
+    def check_extra(self) -> None:
+        """Raise :class:`UserInputError` if an ``extra`` column is missing or not numeric."""
+        for col in self.extra:
+            if col not in self.table.numeric:
+                self.table.column(col)  # raises naming the columns if missing
+                raise UserInputError(
+                    f"column {col!r} of {self.path} is not numeric; choose a numeric column."
+                )
+
+    def _extra_metrics(self, row: int) -> dict[str, float]:
+        if not self.extra:
+            return {}
+        self.check_extra()
+        return {col: float(self.table.numeric[col][row]) for col in self.extra}
 
     def task_info(self) -> TaskInfo:
         return TaskInfo(name=self.name, modality="table", n_samples=len(self.table))
@@ -425,11 +445,13 @@ class TableEvaluator:
 _NB201_PREFIX = {"cifar10": "c10", "cifar100": "c100"}
 
 
-def nb201_table(dataset: str = "cifar10") -> TableEvaluator:
+def nb201_table(dataset: str = "cifar10", extra: Sequence[str] = ()) -> TableEvaluator:
     """NAS-Bench-201 on ``cifar10`` or ``cifar100``: objective ``val_acc``, report ``test_acc``.
 
     Fidelities: ``budget.epochs`` 12 or 200 (default). Cost: simulated seconds, see
-    :data:`NB201_SECONDS_PER_EPOCH` (the table has no training-time column).
+    :data:`NB201_SECONDS_PER_EPOCH` (the table has no training-time column). ``extra``: columns
+    to record as well, e.g. ``params_m`` or a latency (``lat_raspi4_ms``, ``lat_pixel3_ms``,
+    ``lat_eyeriss_ms``, ``lat_fpga_ms``, ``lat_xeon_gold6226_ms``, ``lat_gtx1080ti_b1_ms``).
     """
     try:
         p = _NB201_PREFIX[dataset]
@@ -437,7 +459,7 @@ def nb201_table(dataset: str = "cifar10") -> TableEvaluator:
         raise UserInputError(
             f"unknown NAS-Bench-201 data set {dataset!r}; use cifar10 or cifar100."
         ) from None
-    return TableEvaluator(
+    ev = TableEvaluator(
         packaged_table_path("nb201.csv"),
         space="nb201",
         arch_column="arch",
@@ -445,16 +467,20 @@ def nb201_table(dataset: str = "cifar10") -> TableEvaluator:
         metric_names=("val_acc", "test_acc"),
         cost="nb201",
         name=f"nb201-{dataset}",
+        extra=extra,
     )
+    ev.check_extra()
+    return ev
 
 
-def nb101_table() -> TableEvaluator:
+def nb101_table(extra: Sequence[str] = ()) -> TableEvaluator:
     """The NAS-Bench-101 subset (10,250 cells): objective ``val_acc`` at 4/12/36/108 epochs.
 
     Cost: ``final_training_time_108 * epochs / 108`` seconds. Architectures outside the subset
-    get a failed result; use :meth:`TableEvaluator.restrict` to search inside it.
+    get a failed result; use :meth:`TableEvaluator.restrict` to search inside it. ``extra``:
+    columns to record as well (``trainable_parameters``, ``final_training_time_108``).
     """
-    return TableEvaluator(
+    ev = TableEvaluator(
         packaged_table_path("nb101_subset.csv"),
         space="nb101",
         arch_column="nb101_hash",
@@ -462,7 +488,10 @@ def nb101_table() -> TableEvaluator:
         metric_names=("val_acc", "report"),
         cost="nb101",
         name="nb101-subset",
+        extra=extra,
     )
+    ev.check_extra()
+    return ev
 
 
 # --------------------------------------------------------------------- searching inside a table
