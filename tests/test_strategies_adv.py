@@ -246,8 +246,34 @@ def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
     assert lo <= len(randoms) - n_init <= hi, len(randoms)
 
 
+@pytest.mark.parametrize("pool", ["all", "local"])
+def test_bananas_sweeps_the_best_neighbourhood_once_stale(pool):
+    """After ``sweep_after`` results without a new best, every pick is an unseen neighbour of the
+    best architecture while one is left; before that, picks go anywhere."""
+    space = flat_space()
+    st = get_strategy(
+        "bananas", space, seed=0, patience=0, sweep_after=6, pool=pool, **FAST["bananas"]
+    )
+    seen: set[str] = set()
+    best = None
+    swept = 0
+    for i in range(40):
+        c = st.ask()
+        if best is not None and i >= 7 + 1 + 6:  # the best came at 7, six stale results since
+            left = [n for n in space.neighbours(best) if space.key(n) not in seen]
+            if left:
+                assert sum(a != b for a, b in zip(c.arch.values(), best.values())) == 1, i
+                swept += 1
+        seen.add(space.key(c.arch))
+        st.tell(c, Result(value=1.0 if i == 7 else 0.0))
+        best = c.arch if i == 7 else best
+    assert swept >= 5  # 18 neighbours, at most 13 of them evaluated before the sweep
+
+
 def test_bananas_options_checked():
     with pytest.raises(UserInputError, match="pool"):
         get_strategy("bananas", flat_space(), pool="everything")
     with pytest.raises(UserInputError, match="patience"):
         get_strategy("bananas", flat_space(), patience=-1)
+    with pytest.raises(UserInputError, match="sweep_after"):
+        get_strategy("bananas", flat_space(), sweep_after=-1)

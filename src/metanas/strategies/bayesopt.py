@@ -39,6 +39,8 @@ from metanas.strategies._surrogates import PREDICTORS, make_predictor
 from metanas.strategies.base import Strategy, register_strategy
 from metanas.types import Candidate, Result, UserInputError
 
+#: bananas' default ``sweep_after`` (chosen on tuning seeds 100-139, benchmarks/README.md)
+SWEEP_AFTER = 10
 _FINITE_MAX = 64  # dims with at most this many values get a categorical estimator
 
 
@@ -108,6 +110,10 @@ class Bananas(Strategy):
         patience: once this many results in a row have not improved on the best, every other
             pick is a random unseen architecture until one does (0: never). An ensemble trained
             on one good basin can be sure that everything else is worse and never leave it.
+        sweep_after: once this many results in a row have not improved on the best, the picks
+            are the best architecture's unseen neighbours, in acquisition order, until one
+            improves on it or none is left (0: never). Near the top the ensemble cannot rank
+            near-ties, and the optimum is often one edit from a near-tie: local search's move.
     """
 
     def __init__(
@@ -130,8 +136,11 @@ class Bananas(Strategy):
         local_share: float = 0.0,
         hidden: int = 32,
         patience: int = 40,
+        sweep_after: int = SWEEP_AFTER,
     ) -> None:
         super().__init__(space, seed)
+        _check(sweep_after >= 0, f"bananas sweep_after must be >= 0 (0: never), got {sweep_after}.")
+        self.sweep_after = sweep_after
         _check(patience >= 0, f"bananas patience must be >= 0 (0: never explore), got {patience}.")
         self.patience = patience
         _check(
@@ -224,19 +233,22 @@ class Bananas(Strategy):
         idx = np.flatnonzero(self._avail)
         if not len(idx):
             return self.sample_unseen()
-        if self.local_share and self.rng.random() < self.local_share:
-            near = self._near_best()
-            if len(near):
-                idx = near
+        near = np.empty(0, dtype=int)
+        if self._sweeping():
+            near = self._near_best(1)
+        elif self.local_share and self.rng.random() < self.local_share:
+            near = self._near_best(self.top_k)
+        if len(near):
+            idx = near
         if self._pred is None:  # predictions change only with the model
             self._pred = self._predict(self._all_X)
         i = int(idx[int(np.argmax(self._score_pred(self._pred, idx)))])
         self._avail[i] = False
         return self._all[i]
 
-    def _near_best(self) -> np.ndarray:
-        """Pool rows of the unseen neighbours of the best architectures (a trust region)."""
-        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
+    def _near_best(self, k: int) -> np.ndarray:
+        """Pool rows of the unseen neighbours of the ``k`` best architectures (a trust region)."""
+        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[:k]]
         assert self._avail is not None
         rows = {
             self._all_keys.get(self.space.key(nb), -1)
@@ -294,12 +306,17 @@ class Bananas(Strategy):
             else:
                 self._data.append((a, float(v)))
 
+    def _stale(self) -> int:
+        """How many results in a row have not improved on the best one."""
+        vals = [v for _, v in self._data]
+        return len(vals) - 1 - int(np.argmax(vals)) if vals else 0
+
     def _stuck(self) -> bool:
         """Whether the last ``patience`` results all failed to improve on the best one."""
-        if not self.patience or len(self._data) <= self.patience:
-            return False
-        vals = [v for _, v in self._data]
-        return len(vals) - 1 - int(np.argmax(vals)) >= self.patience
+        return bool(self.patience) and self._stale() >= self.patience
+
+    def _sweeping(self) -> bool:
+        return bool(self.sweep_after) and self._stale() >= self.sweep_after
 
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:
@@ -311,10 +328,20 @@ class Bananas(Strategy):
         if self.pool == "all":
             return self._ask_all()
         top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
-        pool = candidate_pool(self, top, self.n_mutate, self.n_random)
+        pool = self._unseen_neighbours(top[0]) if self._sweeping() else []
+        pool = pool or candidate_pool(self, top, self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
         return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
+
+    def _unseen_neighbours(self, arch: Mapping[str, Any]) -> list[dict[str, Any]]:
+        out, keys = [], set(self.seen)
+        for nb in self.space.neighbours(arch):
+            k = self.space.key(nb)
+            if k not in keys:
+                keys.add(k)
+                out.append(nb)
+        return out
 
     def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The predictor's inputs: one row of ``space.features`` per architecture."""

@@ -142,7 +142,7 @@ class RungBananas(Bananas):
 
     def __init__(self, space: Space, seed: int, n_rungs: int) -> None:
         # the scheduler's random_fraction already explores
-        super().__init__(space, seed=seed, n_init=1, patience=0)
+        super().__init__(space, seed=seed, n_init=1, patience=0, sweep_after=0)
         self.n_rungs = n_rungs
         self._fed = [0] * n_rungs  # results of each rung already in the model's data
 
@@ -216,7 +216,7 @@ class _Proposer:
         if self.sampler == "bananas":
             if self._bananas is None:  # seeded from the scheduler: replays stay exact
                 seed = int(self.rng.integers(2**31))  # random_fraction explores: no patience
-                self._bananas = Bananas(self.space, seed=seed, n_init=1, patience=0)
+                self._bananas = Bananas(self.space, seed=seed, n_init=1, patience=0, sweep_after=0)
             return self._bananas.propose(data, self.seen)
         return tpe_propose(self, data, self.gamma, self.n_candidates)
 
