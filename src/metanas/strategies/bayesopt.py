@@ -182,6 +182,7 @@ class Bananas(Strategy):
         self._masked: set[str] = set()
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
         self._failed: list[dict[str, Any]] = []
+        self._sweep_cache: tuple[dict[str, Any], Any] | None = None  # (best arch, its neighbours)
         self._source: object = None  # the external results :meth:`propose` last modelled
         self._n_fed = 0  # how many of them are in ``_data`` / ``_failed``
 
@@ -235,7 +236,7 @@ class Bananas(Strategy):
             return self.sample_unseen()
         near = np.empty(0, dtype=int)
         if self._sweeping():
-            near = self._near_best(1)
+            near = self._swept_rows()
         elif self.local_share and self.rng.random() < self.local_share:
             near = self._near_best(self.top_k)
         if len(near):
@@ -249,15 +250,31 @@ class Bananas(Strategy):
     def _near_best(self, k: int) -> np.ndarray:
         """Pool rows of the unseen neighbours of the ``k`` best architectures (a trust region)."""
         top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[:k]]
-        assert self._avail is not None
+        return self._unseen_rows(self._neighbour_rows(top))
+
+    def _swept_rows(self) -> np.ndarray:
+        """Pool rows of the best architecture's unseen neighbours (cached while it stays best:
+        a stalled run asks for them at every pick, and canonical keys are not free)."""
+        best = self._best_arch()
+        if self._sweep_cache is None or self._sweep_cache[0] is not best:
+            self._sweep_cache = (best, self._neighbour_rows([best]))
+        return self._unseen_rows(self._sweep_cache[1])
+
+    def _neighbour_rows(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         rows = {
             self._all_keys.get(self.space.key(nb), -1)
-            for a in top
+            for a in archs
             for nb in self.space.neighbours(a)
         }
         rows.discard(-1)
-        out = np.array(sorted(rows), dtype=int)
-        return out[self._avail[out]] if len(out) else out
+        return np.array(sorted(rows), dtype=int)
+
+    def _unseen_rows(self, rows: np.ndarray) -> np.ndarray:
+        assert self._avail is not None
+        return rows[self._avail[rows]] if len(rows) else rows
+
+    def _best_arch(self) -> dict[str, Any]:
+        return max(self._data, key=lambda av: av[1])[0]
 
     def _predict(self, X: np.ndarray) -> Any:
         if self.acquisition == "ts" and hasattr(self._model, "predict_members"):
@@ -328,20 +345,21 @@ class Bananas(Strategy):
         if self.pool == "all":
             return self._ask_all()
         top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
-        pool = self._unseen_neighbours(top[0]) if self._sweeping() else []
+        pool = self._unseen_neighbours() if self._sweeping() else []
         pool = pool or candidate_pool(self, top, self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
         return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
 
-    def _unseen_neighbours(self, arch: Mapping[str, Any]) -> list[dict[str, Any]]:
-        out, keys = [], set(self.seen)
-        for nb in self.space.neighbours(arch):
-            k = self.space.key(nb)
-            if k not in keys:
-                keys.add(k)
-                out.append(nb)
-        return out
+    def _unseen_neighbours(self) -> list[dict[str, Any]]:
+        """The best architecture's unseen neighbours (one per key; cached while it stays best)."""
+        best = self._best_arch()
+        if self._sweep_cache is None or self._sweep_cache[0] is not best:
+            by_key: dict[str, dict[str, Any]] = {}
+            for nb in self.space.neighbours(best):
+                by_key.setdefault(self.space.key(nb), nb)
+            self._sweep_cache = (best, list(by_key.items()))
+        return [nb for k, nb in self._sweep_cache[1] if k not in self.seen]
 
     def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The predictor's inputs: one row of ``space.features`` per architecture."""
