@@ -208,3 +208,20 @@ def test_table_extra_columns_give_an_accuracy_latency_front():
         nb201_table("cifar10", extra=("latency",))
     with pytest.raises(UserInputError, match="not numeric"):
         nb201_table("cifar10", extra=("arch",))
+
+
+def test_a_constant_objective_has_no_importance_and_no_interactions():
+    archs, _ = sample(SPACE, 20, 0, additive)
+    imp = decision_importance(SPACE, archs, [1.0] * len(archs))
+    assert all(d.share == 0.0 for d in imp.decisions) and imp.interactions == 0.0
+
+
+def test_a_constrained_space_nb101():
+    from metanas.space import get_space
+
+    space = get_space("nb101")
+    archs = [space.sample(i) for i in range(40)]
+    values = [float(space.to_json(a).count("conv3x3")) for a in archs]
+    imp = decision_importance(space, archs, values, n_reference=64)
+    assert imp.n_trials == 40 and imp.decisions
+    assert all(0.0 <= d.share <= 1.0 for d in imp.decisions)
