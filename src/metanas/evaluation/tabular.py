@@ -250,21 +250,28 @@ class TableEvaluator:
     def table(self) -> Table:
         # held on the instance: the module cache's path lookup costs more than a table query
         if self._table is None:
-            self._table = load_table(self.path)
+            table = load_table(self.path)
+            for col in self.extra:  # checked once here, not on every evaluation
+                self._numeric(table, col)
+            self._table = table
         return self._table
+
+    def _numeric(self, table: Table, name: str) -> np.ndarray:
+        """Column ``name`` of ``table``; :class:`UserInputError` if missing or not numeric."""
+        table.column(name)  # raises naming the columns if missing
+        if name not in table.numeric:
+            raise UserInputError(
+                f"column {name!r} of {self.path} is not numeric; choose a numeric column."
+            )
+        return table.numeric[name]
 
     def _check(self) -> None:
         t = self.table
         for obj, rep in self.fidelities.values():
             for col in (obj, rep):
-                if col is not None and col not in t.numeric:
-                    if col in t.text:
-                        raise UserInputError(
-                            f"column {col!r} of {self.path} is not numeric; choose a numeric column."
-                        )
-                    t.column(col)  # raises naming the columns
+                if col is not None:
+                    self._numeric(t, col)
         t.column(self.arch_column)
-        self.check_extra()
         self._get_index()
 
     def _get_index(self) -> _Index:
@@ -346,13 +353,7 @@ class TableEvaluator:
 
     def values(self, column: str | None = None) -> np.ndarray:
         """A numeric column (default: the full-fidelity objective)."""
-        name = column or self._levels()[-1][1][0]
-        self.table.column(name)  # raises naming the columns if missing
-        if name not in self.table.numeric:
-            raise UserInputError(
-                f"column {name!r} of {self.path} is not numeric; choose a numeric one."
-            )
-        return self.table.numeric[name]
+        return self._numeric(self.table, column or self._levels()[-1][1][0])
 
     def best_row(self) -> int:
         """Row with the highest full-fidelity objective (NaN rows ignored)."""
@@ -416,19 +417,14 @@ class TableEvaluator:
         return Result(value=value, metrics=dict(last), state=state, cost=cost, curve=tuple(curve))
 
     def check_extra(self) -> None:
-        """Raise :class:`UserInputError` if an ``extra`` column is missing or not numeric."""
-        for col in self.extra:
-            if col not in self.table.numeric:
-                self.table.column(col)  # raises naming the columns if missing
-                raise UserInputError(
-                    f"column {col!r} of {self.path} is not numeric; choose a numeric column."
-                )
+        """Raise :class:`UserInputError` now if an ``extra`` column is missing or not numeric
+        (loading the table checks them; without extras nothing is loaded)."""
+        if self.extra:
+            _ = self.table
 
     def _extra_metrics(self, row: int) -> dict[str, float]:
-        if not self.extra:
-            return {}
-        self.check_extra()
-        return {col: float(self.table.numeric[col][row]) for col in self.extra}
+        numeric = self.table.numeric
+        return {col: float(numeric[col][row]) for col in self.extra}
 
     def task_info(self) -> TaskInfo:
         return TaskInfo(name=self.name, modality="table", n_samples=len(self.table))
