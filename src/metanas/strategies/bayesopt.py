@@ -182,7 +182,8 @@ class Bananas(Strategy):
         self._masked: set[str] = set()
         self._pred: tuple[np.ndarray, np.ndarray] | None = None
         self._failed: list[dict[str, Any]] = []
-        self._sweep_cache: tuple[dict[str, Any], Any] | None = None  # (best arch, its neighbours)
+        # (best architecture, its neighbours by key): a stalled run asks for them at every pick
+        self._sweep_cache: tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]] | None = None
         self._source: object = None  # the external results :meth:`propose` last modelled
         self._n_fed = 0  # how many of them are in ``_data`` / ``_failed``
 
@@ -250,24 +251,16 @@ class Bananas(Strategy):
     def _near_best(self, k: int) -> np.ndarray:
         """Pool rows of the unseen neighbours of the ``k`` best architectures (a trust region)."""
         top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[:k]]
-        return self._unseen_rows(self._neighbour_rows(top))
+        keys = (self.space.key(nb) for a in top for nb in self.space.neighbours(a))
+        return self._unseen_rows(self._rows_of(keys))
 
     def _swept_rows(self) -> np.ndarray:
-        """Pool rows of the best architecture's unseen neighbours (cached while it stays best:
-        a stalled run asks for them at every pick, and canonical keys are not free)."""
-        best = self._best_arch()
-        if self._sweep_cache is None or self._sweep_cache[0] is not best:
-            self._sweep_cache = (best, self._neighbour_rows([best]))
-        return self._unseen_rows(self._sweep_cache[1])
+        """Pool rows of the best architecture's unseen neighbours."""
+        return self._unseen_rows(self._rows_of(k for k, _ in self._best_neighbours()))
 
-    def _neighbour_rows(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        rows = {
-            self._all_keys.get(self.space.key(nb), -1)
-            for a in archs
-            for nb in self.space.neighbours(a)
-        }
-        rows.discard(-1)
-        return np.array(sorted(rows), dtype=int)
+    def _rows_of(self, keys: Iterable[str]) -> np.ndarray:
+        """Sorted pool rows of ``keys`` (keys outside the pool are skipped)."""
+        return np.array(sorted({self._all_keys[k] for k in keys if k in self._all_keys}), dtype=int)
 
     def _unseen_rows(self, rows: np.ndarray) -> np.ndarray:
         assert self._avail is not None
@@ -352,14 +345,19 @@ class Bananas(Strategy):
         return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
 
     def _unseen_neighbours(self) -> list[dict[str, Any]]:
-        """The best architecture's unseen neighbours (one per key; cached while it stays best)."""
+        """The best architecture's unseen neighbours, one per key."""
+        return [nb for k, nb in self._best_neighbours() if k not in self.seen]
+
+    def _best_neighbours(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, architecture) of the best architecture's neighbours, the first per key; cached
+        while it stays best, since canonical keys are not free."""
         best = self._best_arch()
         if self._sweep_cache is None or self._sweep_cache[0] is not best:
             by_key: dict[str, dict[str, Any]] = {}
             for nb in self.space.neighbours(best):
                 by_key.setdefault(self.space.key(nb), nb)
             self._sweep_cache = (best, list(by_key.items()))
-        return [nb for k, nb in self._sweep_cache[1] if k not in self.seen]
+        return self._sweep_cache[1]
 
     def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The predictor's inputs: one row of ``space.features`` per architecture."""
