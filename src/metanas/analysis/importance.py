@@ -212,12 +212,10 @@ def study_importance(study: Study, **kwargs: Any) -> Importance:
 def _grid(dim: Dim, observed: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
     """Values at which to evaluate ``dim``'s main effect, weighted by the reference distribution."""
     if isinstance(dim, Choice):
-        counts = np.array([sum(1 for o in observed if o == v) for v in dim.options], dtype=float)
-        return list(dim.options), counts
+        return list(dim.options), np.array(_tally(dim.options, observed), dtype=float)
     distinct = sorted(set(observed))
     if len(distinct) <= _GRID:
-        counts = np.array([sum(1 for o in observed if o == v) for v in distinct], dtype=float)
-        return distinct, counts
+        return distinct, np.array(_tally(distinct, observed), dtype=float)
     qs = np.quantile(np.asarray(observed, dtype=float), (np.arange(_GRID) + 0.5) / _GRID)
     integral = isinstance(distinct[0], (int, np.integer))
     grid = sorted({int(np.rint(q)) if integral else float(q) for q in qs})
@@ -227,9 +225,14 @@ def _grid(dim: Dim, observed: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
 def _counts(dim: Dim, grid: Sequence[Any], used: Sequence[Any]) -> tuple[int, ...]:
     present = [u for u in used if u is not None]
     if isinstance(dim, Choice) or not present:
-        return tuple(sum(1 for u in present if u == v) for v in grid)
+        return _tally(grid, present)
     nearest = np.abs(np.subtract.outer(np.asarray(present, float), np.asarray(grid, float)))
     return tuple(np.bincount(nearest.argmin(axis=1), minlength=len(grid)).tolist())
+
+
+def _tally(values: Sequence[Any], seen: Sequence[Any]) -> tuple[int, ...]:
+    """How often each of ``values`` occurs in ``seen``."""
+    return tuple(sum(1 for s in seen if s == v) for v in values)
 
 
 __all__ = ["MIN_TRIALS", "DecisionEffect", "Importance", "decision_importance", "study_importance"]
