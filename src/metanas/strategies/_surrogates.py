@@ -118,24 +118,22 @@ class MLPEnsemble:
             return self._predict(X)
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        P = self._members(X)
+        return P.mean(0), P.std(0)
+
+    def predict_members(self, X: np.ndarray) -> np.ndarray:
+        """Every member's prediction, shape ``(n_models, len(X))`` (for ensemble Thompson sampling)."""
+        with one_blas_thread():
+            return self._members(X)
+
+    def _members(self, X: np.ndarray) -> np.ndarray:
         W1, b1, W2, b2, W3, b3 = self.params
         M, d, h = W1.shape
         # one 2-D product for the first layer of all members (the widest matrix by far)
         z = np.asarray(X, np.float32) @ W1.transpose(1, 0, 2).reshape(d, M * h)
         a = np.maximum(z.reshape(len(X), M, h).transpose(1, 0, 2) + b1, 0)
         a = np.maximum(a @ W2 + b2, 0)
-        P = (a @ W3 + b3)[:, :, 0]  # (M, N)
-        return P.mean(0), P.std(0)
-
-    def predict_members(self, X: np.ndarray) -> np.ndarray:
-        """Every member's prediction, shape ``(n_models, len(X))`` (for ensemble Thompson sampling)."""
-        with one_blas_thread():
-            W1, b1, W2, b2, W3, b3 = self.params
-            M, d, h = W1.shape
-            z = np.asarray(X, np.float32) @ W1.transpose(1, 0, 2).reshape(d, M * h)
-            a = np.maximum(z.reshape(len(X), M, h).transpose(1, 0, 2) + b1, 0)
-            a = np.maximum(a @ W2 + b2, 0)
-            return (a @ W3 + b3)[:, :, 0]
+        return (a @ W3 + b3)[:, :, 0]  # (M, N)
 
 
 class SklearnEnsemble:
