@@ -4,8 +4,16 @@
   their values win (fANOVA main effects of a random forest fitted to the trials).
 - :func:`pareto_front` / :func:`study_pareto`: the trials no other beats on the objective and a
   second metric at once (parameters, latency, training time).
+- :func:`fidelity_agreement` / :func:`study_fidelity`: how well each smaller budget (a rung, or an
+  epoch of the learning curves) ranks the results at the largest one.
 """
 
+from metanas.analysis.fidelity import (
+    BudgetAgreement,
+    FidelityAgreement,
+    fidelity_agreement,
+    study_fidelity,
+)
 from metanas.analysis.importance import (
     DecisionEffect,
     Importance,
@@ -15,10 +23,14 @@ from metanas.analysis.importance import (
 from metanas.analysis.pareto import pareto_front, study_pareto
 
 __all__ = [
+    "BudgetAgreement",
     "DecisionEffect",
+    "FidelityAgreement",
     "Importance",
     "decision_importance",
+    "fidelity_agreement",
     "pareto_front",
+    "study_fidelity",
     "study_importance",
     "study_pareto",
 ]

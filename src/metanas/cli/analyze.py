@@ -1,5 +1,6 @@
 """``metanas analyze STORAGE --study NAME``: which decisions mattered in a study and which of their
-values won; with ``--pareto METRIC``, the trials on the front of the objective and that metric."""
+values won; with ``--pareto METRIC``, the trials on the front of the objective and that metric;
+with ``--fidelity``, how well each smaller budget or epoch ranks the final results."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def analyze(
     maximize_metric: Annotated[
         bool, typer.Option(help="The --pareto metric is better when higher (default: lower).")
     ] = False,
+    fidelity: Annotated[
+        bool,
+        typer.Option(
+            help="Also show how well each smaller budget (rung or epoch) ranks the final results."
+        ),
+    ] = False,
     trees: Annotated[int, typer.Option(min=1, help="Trees in the importance forest.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the forest and its reference samples.")] = 0,
 ) -> None:
@@ -32,13 +39,14 @@ def analyze(
     from rich.console import Console
     from rich.table import Table
 
-    from metanas.analysis import study_importance, study_pareto
+    from metanas.analysis import study_fidelity, study_importance, study_pareto
     from metanas.study import load_study
 
     console = Console()
     st = load_study(storage, study)
     # the front first: a metric the trials lack is an error before any output
     front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)
+    agreement = study_fidelity(st) if fidelity else None
     imp = study_importance(st, n_trees=trees, seed=seed)
     table = Table(
         title=f"{study}: what mattered ({imp.n_trials} trials, {st.direction} {st.objective})"
@@ -60,6 +68,8 @@ def analyze(
         f"interactions (what decisions do only together): {imp.interactions:.1%}. "
         "An effect is the forest's mean prediction with the decision fixed to that value."
     )
+    if agreement is not None:
+        _print_fidelity(console, agreement)
     if front is None or pareto is None:
         return
     table = Table(title=f"Pareto front: {st.objective} vs {pareto} ({len(front)} trials)")
@@ -69,3 +79,25 @@ def analyze(
         arch = st.space.describe(t.arch) if st.space is not None else str(dict(t.arch))
         table.add_row(str(t.number), f"{t.value:.6g}", f"{t.metrics[pareto]:.6g}", arch)
     console.print(table)
+
+
+def _print_fidelity(console: Any, agr: Any) -> None:
+    from rich.table import Table
+
+    what = "rung" if agr.source == "budgets" else "epoch"
+    table = Table(title=f"How well each {what} ranks the results at {agr.top:g}")
+    for col in (what, "architectures", "rank correlation", "90% interval", "top third kept"):
+        table.add_column(col, justify="right")
+    for b in agr.budgets:
+        table.add_row(
+            f"{b.budget:g}",
+            str(b.n),
+            f"{b.rho:.2f}",
+            f"{b.low:.2f} .. {b.high:.2f}",
+            f"{b.kept:.0%}",
+        )
+    console.print(table)
+    console.print(
+        "A successive-halving search that starts at a budget whose correlation is low throws "
+        "good architectures away; a random cut keeps a third of the top third."
+    )
