@@ -12,6 +12,12 @@ the next rung's good cells than the extra cost buys directly: recall > ``1/eta +
 (2/3 for NB101's geometric 4/12/36/108 epochs with ``eta=3``; a random screen keeps ``1/eta``).
 
     .venv/bin/python benchmarks/bench_rung_quality.py
+
+``--runs N`` adds what a run itself can see: ASHA with the ``bananas_mf`` sampler on the NB101
+subset's four rungs, stopped after ``--hours`` of simulated training (default: a third of what
+full-fidelity evolution needs to reach the target, benchmarks/README.md), and each rung's rank
+correlation with the 108-epoch results as :func:`metanas.analysis.study_fidelity` estimates it
+from the run's own trials, over seeds ``0..N-1``.
 """
 
 from __future__ import annotations
@@ -65,16 +71,44 @@ def report(name: str, ev: TableEvaluator, gap: float, eta: float) -> None:
         )
 
 
+def run_estimates(runs: int, hours: float) -> None:
+    from metanas.analysis import study_fidelity
+    from metanas.benchrun import default_space
+    from metanas.study import create_study
+
+    ev = nb101_table()
+    space = default_space(ev)
+    opts = {"budgets": (4, 12, 36, 108), "sampler": "bananas_mf"}
+    print(f"\nwhat an ASHA run sees after {hours:g} simulated hours (NB101, bananas_mf sampler)")
+    print("| seed | trials | rung: architectures, rho with 108 epochs [90% interval] |")
+    print("| --- | --- | --- |")
+    for seed in range(runs):
+        study = create_study(space, "asha", ev, seed=seed, strategy_kwargs=opts)
+        spent = 0.0
+        while spent < hours * 3600:
+            study.optimize(len(study.trials) + 1)  # n_trials counts the stored ones
+            spent += study.trials[-1].cost
+        agr = study_fidelity(study)
+        cells = "; ".join(
+            f"{b.budget:g}: {b.n}, {b.rho:.2f} [{b.low:.2f}, {b.high:.2f}]" for b in agr.budgets
+        )
+        print(f"| {seed} | {len(study.trials)} | {cells} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--eta", type=float, default=3.0)
     p.add_argument("--gap", type=float, default=0.002, help="NB101: accuracy as a fraction")
+    p.add_argument("--runs", type=int, default=0, help="also this many ASHA runs on NB101")
+    p.add_argument("--hours", type=float, default=72.8 / 3)
     args = p.parse_args()
     report("NAS-Bench-101 subset", nb101_table(), args.gap, args.eta)
     for ds in ("cifar10", "cifar100"):
         report(f"NAS-Bench-201 {ds}", nb201_table(ds), args.gap * 100, args.eta)
+    if args.runs:
+        run_estimates(args.runs, args.hours)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,11 @@ def test_budgets_without_enough_shared_architectures_are_left_out():
     agr = fidelity_agreement(values)
     assert agr.top == 9 and [b.budget for b in agr.budgets] == [1]
     assert math.isnan(agr.budgets[0].low)  # three pairs: a correlation, but no interval
+    # a perfect order of a few pairs happens by chance: no interval claims certainty from it
+    nine = fidelity_agreement(values_of(range(9), range(9))).budgets[0]
+    assert nine.rho == pytest.approx(1.0) and math.isnan(nine.low)
+    ten = fidelity_agreement(values_of(range(10), range(10))).budgets[0]
+    assert math.isfinite(ten.low) and ten.high == pytest.approx(1.0)
     with pytest.raises(UserInputError, match="two budgets"):
         fidelity_agreement({"a": {1: 0.1}, "b": {1: 0.2}})
     with pytest.raises(UserInputError, match="fewer than 3 architectures"):

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: architectures a budget needs, next to the largest budget, for a rank correlation
 MIN_PAIRS = 3
+#: ... and for its interval: Fieller et al.'s standard error holds from about 10 pairs (below,
+#: a perfect order arises by chance often enough that the interval would claim certainty)
+MIN_PAIRS_INTERVAL = 10
 _Z90 = 1.6449  # two-sided 90% normal quantile
 
 
@@ -42,7 +45,8 @@ class BudgetAgreement:
         n: architectures measured at both budgets.
         rho: Spearman rank correlation of their results at the two budgets.
         low, high: its 90% interval (Fisher z with Spearman's standard error
-            ``1.03 / sqrt(n - 3)``, Fieller et al. 1957); NaN below 4 architectures.
+            ``1.03 / sqrt(n - 3)``, Fieller et al. 1957); NaN below
+            :data:`MIN_PAIRS_INTERVAL` architectures.
         kept: of the architectures in the largest budget's best ``keep`` share, the share also in
             this budget's best ``keep`` share: what successive halving with ``eta = 1 / keep``
             would have kept of them (a random cut keeps ``keep`` on average).
@@ -106,7 +110,7 @@ def _agreement(budget: float, x: np.ndarray, y: np.ndarray, keep: float) -> Budg
     n = len(x)
     rho = float(spearmanr(x, y)[0]) if np.ptp(x) > 0 and np.ptp(y) > 0 else math.nan
     low = high = math.nan
-    if n > 3 and math.isfinite(rho):
+    if n >= MIN_PAIRS_INTERVAL and math.isfinite(rho):
         z, half = math.atanh(min(max(rho, -0.999999), 0.999999)), _Z90 * 1.03 / math.sqrt(n - 3)
         low, high = math.tanh(z - half), math.tanh(z + half)
     m = max(1, math.ceil(keep * n))

@@ -93,7 +93,7 @@ def _print_fidelity(console: Any, agr: Any) -> None:
             f"{b.budget:g}",
             str(b.n),
             f"{b.rho:.2f}",
-            f"{b.low:.2f} .. {b.high:.2f}",
+            "too few" if b.low != b.low else f"{b.low:.2f} .. {b.high:.2f}",  # NaN: < 10
             f"{b.kept:.0%}",
         )
     console.print(table)
