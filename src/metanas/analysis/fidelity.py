@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import spearmanr
 
+from metanas.meta.similarity import spearman
 from metanas.types import Trial, TrialState, UserInputError
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def fidelity_agreement(
 
 def _agreement(budget: float, x: np.ndarray, y: np.ndarray, keep: float) -> BudgetAgreement:
     n = len(x)
-    rho = float(spearmanr(x, y)[0]) if np.ptp(x) > 0 and np.ptp(y) > 0 else math.nan
+    rho = spearman(x, y)  # NaN when one side is constant
     low = high = math.nan
     if n >= MIN_PAIRS_INTERVAL and math.isfinite(rho):
         z, half = math.atanh(min(max(rho, -0.999999), 0.999999)), _Z90 * 1.03 / math.sqrt(n - 3)
@@ -146,7 +146,7 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
                 "agreement needs one or the other."
             )
     agr = fidelity_agreement(values, keep=keep, maximize=study.direction == "maximize")
-    return FidelityAgreement(top=agr.top, source=used, budgets=agr.budgets)
+    return replace(agr, source=used)
 
 
 def _by_budget(trials: list[Trial]) -> dict[str, dict[float, float]]:

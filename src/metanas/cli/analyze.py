@@ -4,6 +4,7 @@ with ``--fidelity``, how well each smaller budget or epoch ranks the final resul
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import typer
@@ -93,7 +94,7 @@ def _print_fidelity(console: Any, agr: Any) -> None:
             f"{b.budget:g}",
             str(b.n),
             f"{b.rho:.2f}",
-            "too few" if b.low != b.low else f"{b.low:.2f} .. {b.high:.2f}",  # NaN: < 10
+            "too few" if math.isnan(b.low) else f"{b.low:.2f} .. {b.high:.2f}",
             f"{b.kept:.0%}",
         )
     console.print(table)
