@@ -250,8 +250,7 @@ class Bananas(Strategy):
 
     def _near_best(self, k: int) -> np.ndarray:
         """Pool rows of the unseen neighbours of the ``k`` best architectures (a trust region)."""
-        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[:k]]
-        keys = (self.space.key(nb) for a in top for nb in self.space.neighbours(a))
+        keys = (self.space.key(nb) for a in self._top(k) for nb in self.space.neighbours(a))
         return self._unseen_rows(self._rows_of(keys))
 
     def _swept_rows(self) -> np.ndarray:
@@ -265,6 +264,10 @@ class Bananas(Strategy):
     def _unseen_rows(self, rows: np.ndarray) -> np.ndarray:
         assert self._avail is not None
         return rows[self._avail[rows]] if len(rows) else rows
+
+    def _top(self, k: int) -> list[dict[str, Any]]:
+        """The ``k`` best architectures seen, best first (ties in arrival order)."""
+        return [a for a, _ in sorted(self._data, key=lambda av: -av[1])[:k]]
 
     def _best_arch(self) -> dict[str, Any]:
         return max(self._data, key=lambda av: av[1])[0]
@@ -337,9 +340,8 @@ class Bananas(Strategy):
         self._fit()
         if self.pool == "all":
             return self._ask_all()
-        top = [a for a, _ in sorted(self._data, key=lambda av: -av[1])[: self.top_k]]
         pool = self._unseen_neighbours() if self._sweeping() else []
-        pool = pool or candidate_pool(self, top, self.n_mutate, self.n_random)
+        pool = pool or candidate_pool(self, self._top(self.top_k), self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
         return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
