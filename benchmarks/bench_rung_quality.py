@@ -43,7 +43,7 @@ def report(name: str, ev: TableEvaluator, gap: float, eta: float) -> None:
     cols = [c[ok] for c in cols]
     top = cols[-1]
     print(f"\n{name}: {ok.sum()} rows, rungs {budgets}")
-    good = top_share(top, 0.05)
+    good, best = top_share(top, 0.05), top_share(top, 0.01)
     print(
         "| rung | rho next | rho top | recall of next's top 1/eta | threshold | recall of top 1% "
         "| rho top, best 5% |"
@@ -52,7 +52,6 @@ def report(name: str, ev: TableEvaluator, gap: float, eta: float) -> None:
     for k in range(len(cols) - 1):
         kept = top_share(cols[k], 1 / eta)
         nxt = top_share(cols[k + 1], 1 / eta)
-        best = top_share(top, 0.01)
         print(
             f"| {budgets[k]:g} -> {budgets[k + 1]:g} "
             f"| {spearmanr(cols[k], cols[k + 1])[0]:.2f} | {spearmanr(cols[k], top)[0]:.2f} "
