@@ -22,6 +22,7 @@ from metanas.strategies.bayesopt import TPE, Bananas
 from metanas.strategies.evolution import RegularizedEvolution
 from metanas.strategies.grid import GridSearch
 from metanas.strategies.local_search import LocalSearch
+from metanas.strategies.most_probable import MostProbable
 from metanas.strategies.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
 from metanas.strategies.proxy_prescreen import ProxyPrescreen, ScreenedSpace
 from metanas.strategies.qlearning import QLearning
@@ -37,6 +38,7 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "LocalSearch",
+    "MostProbable",
     "ProxyPrescreen",
     "QLearning",
     "RandomSearch",

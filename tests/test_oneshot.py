@@ -1,0 +1,260 @@
+"""One-shot search (NB201 supernet, DARTS and GDAS) and the most_probable strategy it hands off to."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+from metanas.data import load_dataset
+from metanas.data.base import Dataset
+from metanas.oneshot import NB201Supernet, oneshot_search
+from metanas.space import Choice, Condition, IntRange, Space, get_space
+from metanas.strategies import MostProbable, SpaceExhausted, get_strategy
+from metanas.types import UserInputError
+from strategy_conformance import StrategyConformance
+
+
+def _random_probs(space: Space, seed: int) -> dict[str, dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    return {d.name: {o: float(rng.random()) for o in d.options} for d in space.dims}
+
+
+# ---------------------------------------------------------------------------- most_probable
+def test_most_probable_matches_a_brute_force_sort() -> None:
+    space = Space([Choice("a", (1, 2, 3)), Choice("b", ("x", "y")), Choice("c", tuple("pqrs"))])
+    for seed in range(5):
+        probs = _random_probs(space, seed)
+        st = MostProbable(space, probs=probs)
+        asked = [st.ask().arch for _ in range(24)]
+        with pytest.raises(SpaceExhausted):
+            st.ask()
+
+        def p(arch: dict[str, Any], probs: dict[str, dict[str, float]] = probs) -> float:
+            return math.prod(probs[k][v] / sum(probs[k].values()) for k, v in arch.items())
+
+        every = [dict(zip("abc", t)) for t in itertools.product((1, 2, 3), "xy", "pqrs")]
+        assert [p(a) for a in asked] == pytest.approx(sorted(map(p, every), reverse=True))
+        assert len({tuple(a.values()) for a in asked}) == 24
+
+
+def test_most_probable_counts_isomorphic_cells_once_and_exhausts_nb201() -> None:
+    space = get_space("nb201")
+    probs = {d.name: {"none": 0.5, "skip_connect": 0.2} for d in space.dims}  # others: 0
+    st = MostProbable(space, probs=probs)
+    keys = []
+    with pytest.raises(SpaceExhausted):
+        while True:
+            keys.append(st.ask().key)
+    assert len(keys) == len(set(keys)) == len({space.key(a) for a in space.enumerate()})
+    # the all-"none" cell comes first; options with probability 0 only after every other one
+    assert keys[0] == space.key({d.name: "none" for d in space.dims})
+
+
+def test_most_probable_refuses_bad_probs_in_one_sentence() -> None:
+    space = Space([Choice("a", (1, 2)), Choice("b", ("x", "y"))])
+    bad = [
+        None,
+        {"a": {1: 1.0}},  # b missing
+        {"a": {1: 1.0, 3: 1.0}, "b": {"x": 1.0}},  # unknown option
+        {"a": {1: -1.0, 2: 1.0}, "b": {"x": 1.0}},  # negative
+        {"a": {1: 0.0}, "b": {"x": 1.0}},  # zero sum
+        {"a": {1: 1.0}, "b": {"x": 1.0}, "c": {"z": 1.0}},  # unknown decision
+    ]
+    for probs in bad:
+        with pytest.raises(UserInputError):
+            MostProbable(space, probs=probs)
+    conditional = Space(
+        [Choice("a", (1, 2)), Choice("b", ("x", "y"), when=Condition("a", "==", 2))]
+    )
+    with pytest.raises(UserInputError, match="unconditional"):
+        MostProbable(conditional, probs={"a": {1: 1.0}, "b": {"x": 1.0}})
+    with pytest.raises(UserInputError, match="unconditional"):
+        MostProbable(Space([IntRange("n", 1, 3)]), probs={"n": {1: 1.0}})
+
+
+class TestMostProbableNB201(StrategyConformance):
+    strategy = "most_probable"
+    params: ClassVar[dict[str, Any]] = {"probs": _random_probs(get_space("nb201"), 0)}
+    seeded = False
+    n_asks = 60
+
+    def make_space(self) -> Space:
+        return get_space("nb201")
+
+    def test_exhausting_a_small_space(self) -> None:
+        space = Space([Choice("a", (1, 2)), Choice("b", ("x", "y", "z"))])
+        st = get_strategy("most_probable", space, probs=_random_probs(space, 1))
+        assert len({tuple(st.ask().arch.values()) for _ in range(6)}) == 6
+        with pytest.raises(SpaceExhausted):
+            st.ask()
+
+
+# ---------------------------------------------------------------------------- the supernet
+def _count_op_calls(net: NB201Supernet) -> list[int]:
+    calls = [0] * 5
+    for cell in net.cells:
+        for edge in getattr(cell, "edges", []):
+            for k, op in enumerate(edge):
+                op.register_forward_hook(lambda *_, k=k: calls.__setitem__(k, calls[k] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("mix", ["darts", "gdas"])
+def test_supernet_runs_and_its_logits_get_gradients(mix: str) -> None:
+    torch.manual_seed(0)
+    net = NB201Supernet(1, 10, C=4, N=2, mix=mix)
+    calls = _count_op_calls(net)
+    out = net(torch.randn(8, 1, 8, 8))
+    assert out.shape == (8, 10)
+    cells_edges = 3 * 2 * 6
+    # DARTS runs every op on every edge; GDAS one op per edge (its draw is shared by all cells)
+    assert sum(calls) == (5 if mix == "darts" else 1) * cells_edges
+    out.sum().backward()
+    g = net.arch_logits.grad
+    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+
+
+def test_gdas_eval_runs_the_derived_ops() -> None:
+    torch.manual_seed(0)
+    net = NB201Supernet(1, 10, C=4, N=1, mix="gdas")
+    with torch.no_grad():
+        net.arch_logits.copy_(torch.eye(6, 5) * 5)  # edges 0-4: op = edge index; edge 5: op 0
+    calls = _count_op_calls(net)
+    net.eval()
+    net(torch.randn(2, 1, 8, 8))
+    assert calls == [2 * 3, 3, 3, 3, 3]  # 3 cells: op k on edge k, and "none" on edge 5 too
+    assert list(net.derive().values()) == [
+        "none",
+        "skip_connect",
+        "nor_conv_1x1",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+        "none",
+    ]
+
+
+def test_darts_logit_gradient_matches_finite_differences() -> None:
+    """The gradient path to the logits is right: autograd agrees with a central difference."""
+    torch.manual_seed(0)
+    data = load_dataset("digits", seed=0)
+    net = NB201Supernet(1, 10, C=4, N=1, mix="darts").double()
+    x, y = data.x_train[:64].double(), data.y_train[:64]
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn(net(x), y).backward()
+    grad = net.arch_logits.grad.clone()
+    direction = torch.randn_like(grad)
+    eps = 1e-6  # float64; larger steps cross ReLU kinks
+    with torch.no_grad():
+        base = net.arch_logits.clone()
+        net.arch_logits.copy_(base + eps * direction)
+        up = float(loss_fn(net(x), y))
+        net.arch_logits.copy_(base - eps * direction)
+        down = float(loss_fn(net(x), y))
+    assert (up - down) / (2 * eps) == pytest.approx(float((grad * direction).sum()), rel=1e-4)
+    assert grad.abs().sum() > 1e-4
+
+
+# ---------------------------------------------------------------------------- the search
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits", seed=0)
+
+
+@pytest.mark.parametrize("method", ["gdas", "darts"])
+def test_oneshot_search_is_deterministic_and_derives_a_valid_cell(
+    digits: Dataset, method: str
+) -> None:
+    runs = [oneshot_search(digits, method=method, epochs=2, C=4, N=1, seed=3) for _ in range(2)]
+    a, b = runs
+    assert a.probs == b.probs and a.arch == b.arch
+    assert a.epochs == len(a.history) == 2 and a.method == method
+    space = get_space("nb201")
+    assert space.is_valid(a.arch)
+    for dist in a.probs.values():
+        assert sum(dist.values()) == pytest.approx(1.0, abs=1e-5)
+    # the derived cell is the argmax of the final distributions
+    assert a.arch == {k: max(d, key=d.get) for k, d in a.probs.items()}
+    other = oneshot_search(digits, method=method, epochs=2, C=4, N=1, seed=4)
+    assert other.probs != a.probs
+    # and hands off to the strategy: the first ask is the derived cell
+    assert get_strategy("most_probable", space, probs=a.probs).ask().arch == a.arch
+
+
+def test_oneshot_search_learns_the_task(digits: Dataset) -> None:
+    """The supernet is really trained: after a few epochs it classifies the held-out digits."""
+    r = oneshot_search(digits, method="darts", epochs=4, C=8, N=1, seed=0)
+    assert r.history[-1].val_accuracy > 0.7  # chance: 0.1
+    assert r.history[-1].train_loss < r.history[0].train_loss
+
+
+def test_oneshot_search_refuses_bad_input_in_one_sentence(digits: Dataset) -> None:
+    with pytest.raises(UserInputError, match="method"):
+        oneshot_search(digits, method="enas")
+    with pytest.raises(UserInputError, match="epochs"):
+        oneshot_search(digits, epochs=0)
+    with pytest.raises(UserInputError, match="batch_size"):
+        oneshot_search(digits, batch_size=5000)
+    text = load_dataset("rotten_tomatoes", seed=0, limit=200)
+    with pytest.raises(UserInputError, match="images"):
+        oneshot_search(text)
+
+
+def test_oneshot_time_budget_stops_after_an_epoch(digits: Dataset) -> None:
+    r = oneshot_search(digits, method="gdas", epochs=50, C=4, N=1, time_budget=0.0)
+    assert r.epochs == 1 and len(r.history) == 1
+
+
+# ---------------------------------------------------------------------------- the CLI
+ONESHOT = """\
+study: os
+seed: 0
+space: {name: nb201}
+strategy: {name: most_probable, oneshot: {method: gdas, epochs: 2, C: 4}}
+data: {name: digits, limit: 400}
+training: {epochs: 1, batch_size: 64, lr: 0.01, num_threads: 1, model_options: {C: 4, N: 1}}
+budget: {n_trials: 2}
+final: {enabled: false}
+"""
+
+
+def test_cli_runs_the_supernet_then_trains_the_most_probable_cells(tmp_path, monkeypatch, capsys):
+    from metanas.cli import main
+    from metanas.study import load_study
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "os.yaml").write_text(ONESHOT)
+    assert main(["search", "os.yaml", "--storage", "s.db"]) == 0
+    err = capsys.readouterr().err
+    assert "one-shot gdas search: 2 epochs" in err
+    study = load_study("s.db", "os")
+    probs = study.store.get_study("os").config["strategy_kwargs"]["probs"]
+    expected = MostProbable(get_space("nb201"), probs=probs)
+    assert [t.arch for t in study.trials] == [expected.ask().arch for _ in range(2)]
+    # a resume keeps the stored distributions: no second supernet, the next most probable cell
+    assert main(["search", "os.yaml", "--storage", "s.db", "--resume", "--n-trials", "3"]) == 0
+    assert "one-shot" not in capsys.readouterr().err
+    trials = load_study("s.db", "os").trials
+    assert len(trials) == 3 and trials[2].arch == expected.ask().arch
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("name: most_probable", "name: random"), "set strategy.name: most_probable"),
+        (("{name: nb201}", "{name: macro}"), "set space.name: nb201"),
+        (("epochs: 2, C: 4", "epochs: 2, C: 4, method: enas"), "strategy.oneshot.method"),
+    ],
+)
+def test_cli_refuses_a_bad_oneshot_config(tmp_path, monkeypatch, capsys, change, message):
+    from metanas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(ONESHOT.replace(*change))
+    assert main(["search", "bad.yaml", "--storage", "s.db", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
