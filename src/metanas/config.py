@@ -57,12 +57,29 @@ class ScreenConfig(_Section):
     batch_size: int = Field(default=64, gt=1)
 
 
+class OneShotConfig(_Section):
+    """A gradient-based one-shot search (``metanas.oneshot.oneshot_search``) run once before the
+    trials, on the search's data, in the NB201 space. Its op distributions become the
+    ``most_probable`` strategy's ``probs``: the trials then train the most probable cells
+    stand-alone. A resumed study keeps the distributions it stored and skips this step."""
+
+    method: Literal["gdas", "darts"] = "gdas"
+    epochs: int = Field(default=10, gt=0)
+    C: int = Field(default=8, gt=0)
+    N: int = Field(default=1, gt=0)
+    batch_size: int = Field(default=64, gt=1)
+    warmup: float = Field(default=0.3, ge=0, lt=1)
+    time_budget_minutes: float | None = Field(default=None, gt=0)
+
+
 class StrategyConfig(_Section):
-    """Which registered strategy, with its options, and optionally a proxy screen."""
+    """Which registered strategy, with its options, and optionally a proxy screen or a one-shot
+    search that gives the strategy its distributions."""
 
     name: str = "bananas"
     params: dict[str, Any] = Field(default_factory=dict)
     screen: ScreenConfig | None = None
+    oneshot: OneShotConfig | None = None
 
 
 class DataConfig(_Section):

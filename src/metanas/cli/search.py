@@ -63,6 +63,57 @@ def strategy_space(cfg: SearchConfig, space: Space, evaluator: Any) -> Space:
     return ScreenedSpace(space, proxy.scorer(space.key), screen.candidates)
 
 
+def oneshot_kwargs(
+    cfg: SearchConfig, space: Space, evaluator: Any, resume: bool, quiet: bool = False
+) -> dict[str, Any]:
+    """The strategy's options, with ``probs`` from a one-shot search when the config asks for one.
+
+    Skipped for a study that is being resumed: it rebuilds its strategy from the stored options.
+    """
+    params = dict(cfg.strategy.params)
+    osc = cfg.strategy.oneshot
+    if osc is None:
+        return params
+    if cfg.strategy.name != "most_probable":
+        raise UserInputError(
+            "strategy.oneshot hands its op distributions to the most_probable strategy; "
+            "set strategy.name: most_probable."
+        )
+    if "probs" in params:
+        raise UserInputError("give either strategy.params.probs or strategy.oneshot, not both.")
+    if space.kind != "nb201":
+        raise UserInputError(
+            f"strategy.oneshot searches the nb201 cell space, not {space.kind!r}; "
+            "set space.name: nb201."
+        )
+    if resume and _stored_study_exists(cfg):
+        return params
+    from metanas.oneshot import oneshot_search
+
+    o, t = osc, cfg.training
+    res = oneshot_search(
+        evaluator.data(), method=o.method, epochs=o.epochs, C=o.C, N=o.N,
+        batch_size=o.batch_size, warmup=o.warmup, seed=cfg.seed, device=t.device,
+        num_threads=t.num_threads, progress=not quiet,
+        time_budget=None if o.time_budget_minutes is None else o.time_budget_minutes * 60,
+    )  # fmt: skip
+    if not quiet:
+        _err(
+            f"one-shot {o.method} search: {res.epochs} epochs in {res.seconds:.1f} s, supernet "
+            f"val_acc {res.history[-1].val_accuracy:.4f}, most probable cell "
+            f"{space.describe(res.arch)}"
+        )
+    return {**params, "probs": res.probs}
+
+
+def _stored_study_exists(cfg: SearchConfig) -> bool:
+    from metanas.storage import open_store
+
+    if not Path(str(cfg.storage).removeprefix("sqlite:///")).exists():
+        return False
+    return open_store(cfg.storage, readonly=True).get_study(cfg.study) is not None
+
+
 def check_out_dir(out_dir: str) -> None:
     """Fail before the search, not after it, when the export folder cannot be written."""
     p = Path(out_dir)
@@ -304,11 +355,12 @@ def search(
     space = get_space(cfg.space.name, **cfg.space.params)
     evaluator = build_evaluator(cfg, space)
     drawn_from = strategy_space(cfg, space, evaluator)
+    strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
     ex = _executor(cfg)
     try:
         st = create_study(
             drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
-            seed=cfg.seed, resume=resume, strategy_kwargs=cfg.strategy.params, executor=ex,
+            seed=cfg.seed, resume=resume, strategy_kwargs=strategy_kwargs, executor=ex,
             warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
         )  # fmt: skip
         timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
