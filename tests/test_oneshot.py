@@ -13,6 +13,7 @@ import torch
 from metanas.data import load_dataset
 from metanas.data.base import Dataset
 from metanas.oneshot import NB201Supernet, oneshot_search
+from metanas.oneshot.search import perturbation_scores
 from metanas.space import Choice, Condition, IntRange, Space, get_space
 from metanas.strategies import MostProbable, SpaceExhausted, get_strategy
 from metanas.types import UserInputError
@@ -159,28 +160,58 @@ def test_darts_logit_gradient_matches_finite_differences() -> None:
     assert grad.abs().sum() > 1e-4
 
 
+def test_perturbation_scores_measure_what_an_edit_changes() -> None:
+    """GDAS: edits of edges whose node never reaches the output change nothing; DARTS: removing
+    an op zeroes its weight and keeps the others'."""
+    torch.manual_seed(0)
+    data = load_dataset("digits", seed=0)
+    net = NB201Supernet(1, 10, C=4, N=1, mix="gdas")
+    with torch.no_grad():  # 3<-2 "none": node 2 (edges 2<-0, 2<-1) never reaches the output
+        net.arch_logits.zero_()
+        net.arch_logits[:, 3] = 1.0
+        net.arch_logits[5, 0] = 2.0
+    scores = perturbation_scores(net, data.x_val, data.y_val)
+    assert scores.shape == (6, 5)
+    assert torch.all(scores[1] == scores[1, 0]) and torch.all(scores[2] == scores[2, 0])
+    assert scores[0].std() > 0 and scores[3].std() > 0  # edges that feed the output do matter
+    assert net.forced is None  # restored
+    darts = NB201Supernet(1, 10, C=4, N=1, mix="darts")
+    p = darts.probabilities()
+    w, chosen = darts.edited(2, 4)
+    assert chosen is None and w[2, 4] == 0 and torch.equal(w[2, :4], p[2, :4])
+    assert torch.equal(w[[0, 1, 3, 4, 5]], p[[0, 1, 3, 4, 5]])
+
+
 # ---------------------------------------------------------------------------- the search
 @pytest.fixture(scope="module")
 def digits() -> Dataset:
     return load_dataset("digits", seed=0)
 
 
-@pytest.mark.parametrize("method", ["gdas", "darts"])
+@pytest.mark.parametrize(
+    ("method", "selection"), [("gdas", "logits"), ("darts", "logits"), ("darts", "perturbation")]
+)
 def test_oneshot_search_is_deterministic_and_derives_a_valid_cell(
-    digits: Dataset, method: str
+    digits: Dataset, method: str, selection: str
 ) -> None:
-    runs = [oneshot_search(digits, method=method, epochs=2, C=4, N=1, seed=3) for _ in range(2)]
+    def run(seed: int) -> Any:
+        return oneshot_search(
+            digits, method=method, epochs=2, C=4, N=1, seed=seed, selection=selection
+        )
+
+    runs = [run(3) for _ in range(2)]
     a, b = runs
     assert a.probs == b.probs and a.arch == b.arch
-    assert a.epochs == len(a.history) == 2 and a.method == method
+    assert a.epochs == len(a.history) == 2 and a.method == method and a.selection == selection
     space = get_space("nb201")
     assert space.is_valid(a.arch)
     for dist in a.probs.values():
         assert sum(dist.values()) == pytest.approx(1.0, abs=1e-5)
     # the derived cell is the argmax of the final distributions
     assert a.arch == {k: max(d, key=d.get) for k, d in a.probs.items()}
-    other = oneshot_search(digits, method=method, epochs=2, C=4, N=1, seed=4)
-    assert other.probs != a.probs
+    if selection == "logits":  # the softmax of the final logits
+        assert a.probs == a.history[-1].probs
+    assert run(4).probs != a.probs
     # and hands off to the strategy: the first ask is the derived cell
     assert get_strategy("most_probable", space, probs=a.probs).ask().arch == a.arch
 
@@ -199,6 +230,10 @@ def test_oneshot_search_refuses_bad_input_in_one_sentence(digits: Dataset) -> No
         oneshot_search(digits, epochs=0)
     with pytest.raises(UserInputError, match="batch_size"):
         oneshot_search(digits, batch_size=5000)
+    with pytest.raises(UserInputError, match="selection"):
+        oneshot_search(digits, selection="magnitude")
+    with pytest.raises(UserInputError, match="temperature"):
+        oneshot_search(digits, temperature=0)
     text = load_dataset("rotten_tomatoes", seed=0, limit=200)
     with pytest.raises(UserInputError, match="images"):
         oneshot_search(text)

@@ -69,6 +69,7 @@ class OneShotConfig(_Section):
     N: int = Field(default=1, gt=0)
     batch_size: int = Field(default=64, gt=1)
     warmup: float = Field(default=0.3, ge=0, lt=1)
+    selection: Literal["logits", "perturbation"] = "logits"
     time_budget_minutes: float | None = Field(default=None, gt=0)
 
 

@@ -93,8 +93,8 @@ def oneshot_kwargs(
     o, t = osc, cfg.training
     res = oneshot_search(
         evaluator.data(), method=o.method, epochs=o.epochs, C=o.C, N=o.N,
-        batch_size=o.batch_size, warmup=o.warmup, seed=cfg.seed, device=t.device,
-        num_threads=t.num_threads, progress=not quiet,
+        batch_size=o.batch_size, warmup=o.warmup, selection=o.selection, seed=cfg.seed,
+        device=t.device, num_threads=t.num_threads, progress=not quiet,
         time_budget=None if o.time_budget_minutes is None else o.time_budget_minutes * 60,
     )  # fmt: skip
     if not quiet:

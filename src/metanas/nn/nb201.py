@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import torch
@@ -116,6 +116,22 @@ class NB201Cell(nn.Module):
         return last if last is not None else x * 0.0
 
 
+def nb201_skeleton(
+    in_channels: int, C: int, N: int, make_cell: Callable[[int], nn.Module]
+) -> tuple[nn.Module, list[nn.Module], int]:
+    """The stem, then three stages of ``N`` cells (``make_cell(channels)``; ``C``, ``2C``, ``4C``)
+    with a residual reduction before the second and third; and the last stage's channels."""
+    stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+    layers: list[nn.Module] = []
+    c_prev = C
+    for stage, c in enumerate((C, 2 * C, 4 * C)):
+        if stage > 0:
+            layers.append(ResNetBasicBlock(c_prev, c, 2))
+        layers.extend(make_cell(c) for _ in range(N))
+        c_prev = c
+    return stem, layers, c_prev
+
+
 class NB201Network(nn.Module):
     """The NAS-Bench-201 macro skeleton around one repeated cell."""
 
@@ -123,16 +139,7 @@ class NB201Network(nn.Module):
         self, arch: Mapping[str, str], in_channels: int, n_classes: int, C: int = 16, N: int = 5
     ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)
-        )
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, c in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResNetBasicBlock(c_prev, c, 2))
-            layers.extend(NB201Cell(arch, c) for _ in range(N))
-            c_prev = c
+        self.stem, layers, c_prev = nb201_skeleton(in_channels, C, N, lambda c: NB201Cell(arch, c))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)

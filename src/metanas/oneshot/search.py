@@ -53,6 +53,8 @@ class OneShotResult:
     seconds: float
     #: the epochs run (fewer than asked when ``time_budget`` ran out)
     epochs: int
+    #: how ``probs`` were read off the supernet: ``"logits"`` or ``"perturbation"``
+    selection: str = "logits"
 
 
 def _probs(net: NB201Supernet) -> dict[str, dict[str, float]]:
@@ -78,6 +80,34 @@ def _check(data: Dataset, method: str, epochs: int, C: int, N: int, batch_size: 
         )
 
 
+SELECTIONS = ("logits", "perturbation")
+
+
+@torch.no_grad()
+def perturbation_scores(
+    net: NB201Supernet, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500
+) -> torch.Tensor:
+    """``(6, 5)``: how much each op on each edge matters to the trained supernet, measured.
+
+    DARTS: the accuracy the supernet loses on ``x, y`` when the op is removed from its edge's
+    mixture (DARTS-PT, Wang et al. 2021: an op's softmax weight does not say how much the
+    supernet relies on it, which is why skip connections win the weights). GDAS: the accuracy of
+    the derived cell with the edge set to the op.
+    """
+    net.eval()
+    base = evaluate_model(net, x, y, batch_size=batch_size)[0] if net.mix == "darts" else 0.0
+    scores = torch.zeros(len(NB201_EDGES), len(NB201_OPS))
+    try:
+        for e in range(len(NB201_EDGES)):
+            for k in range(len(NB201_OPS)):
+                net.forced = net.edited(e, k)
+                acc = evaluate_model(net, x, y, batch_size=batch_size)[0]
+                scores[e, k] = base - acc if net.mix == "darts" else acc
+    finally:
+        net.forced = None
+    return scores
+
+
 def oneshot_search(
     data: Dataset,
     *,
@@ -91,6 +121,8 @@ def oneshot_search(
     arch_lr: float = 3e-3,
     arch_weight_decay: float = 1e-3,
     warmup: float = 0.3,
+    selection: str = "logits",
+    temperature: float = 0.01,
     tau: tuple[float, float] = (10.0, 0.1),
     seed: int = 0,
     device: str = "auto",
@@ -106,9 +138,18 @@ def oneshot_search(
     its Gumbel temperature linearly from ``tau[0]`` to ``tau[1]``. The first ``warmup`` share of
     the epochs trains the weights alone (GDAS sampling uniformly): untrained convolutions only add
     noise, and logits updated then learn to prefer the parameter-free ops, which is how one-shot
-    search collapses on short budgets. ``time_budget`` (seconds) stops after the epoch that passes it.
+    search collapses on short budgets. ``selection="perturbation"`` reads the distributions off
+    :func:`perturbation_scores` (on up to 2,000 examples of the logits' half of the training split)
+    as ``softmax(score / temperature)`` per edge, instead of the softmax of the logits.
+    ``time_budget`` (seconds) stops after the epoch that passes it.
     """
     _check(data, method, epochs, C, N, batch_size)
+    if selection not in SELECTIONS:
+        raise UserInputError(
+            f"unknown one-shot selection {selection!r}; use one of {', '.join(SELECTIONS)}."
+        )
+    if not temperature > 0:
+        raise UserInputError(f"one-shot temperature must be positive, got {temperature!r}.")
     if not 0 <= warmup < 1:
         raise UserInputError(f"one-shot warmup is a share of the epochs in [0, 1), got {warmup!r}.")
     warm_epochs = int(warmup * epochs)
@@ -170,13 +211,21 @@ def oneshot_search(
         finally:
             if bar is not None:
                 bar.close()
+        if selection == "perturbation":
+            scores = perturbation_scores(net, xa[:2000], ya[:2000])
+            p = torch.softmax(scores / temperature, dim=-1).tolist()
+            probs = {key: dict(zip(NB201_OPS, row)) for (key, _, _), row in zip(NB201_EDGES, p)}
+        else:
+            probs = _probs(net)
+    arch = {key: max(dist, key=dist.__getitem__) for key, dist in probs.items()}
     return OneShotResult(
         method=method,
-        arch=net.derive(),
-        probs=_probs(net),
+        arch=arch,
+        probs=probs,
         history=tuple(history),
         seconds=time.perf_counter() - started,
         epochs=len(history),
+        selection=selection,
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metanas.nn.nb201 import NB201_EDGES, NB201_OPS, ResNetBasicBlock
+from metanas.nn.nb201 import NB201_EDGES, NB201_OPS, nb201_skeleton
 
 MIXES = ("darts", "gdas")
 
@@ -87,17 +87,10 @@ class NB201Supernet(nn.Module):
         self.mix, self.tau = mix, 10.0
         #: warm-up: ignore the logits (DARTS: equal weights; GDAS: ops drawn uniformly)
         self.uniform = False
+        #: mixing weights and chosen ops to use instead of the logits' (see ``edited``)
+        self.forced: tuple[torch.Tensor, list[int] | None] | None = None
         self.arch_logits = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(NB201_OPS)))
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C)
-        )
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, c in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResNetBasicBlock(c_prev, c, 2))
-            layers.extend(SearchCell(c) for _ in range(N))
-            c_prev = c
+        self.stem, layers, c_prev = nb201_skeleton(in_channels, C, N, SearchCell)
         self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=False))
         self.classifier = nn.Linear(c_prev, n_classes)
@@ -111,6 +104,8 @@ class NB201Supernet(nn.Module):
 
     def _mixing(self) -> tuple[torch.Tensor, list[int] | None]:
         logits = self.arch_logits
+        if self.forced is not None:
+            return self.forced
         if self.uniform:
             ones = torch.ones_like(logits.detach())
             if self.mix == "darts":
@@ -139,6 +134,17 @@ class NB201Supernet(nn.Module):
             x = layer(x, weights, chosen) if isinstance(layer, SearchCell) else layer(x)
         x = self.lastact(x)
         return self.classifier(x.mean((2, 3)))
+
+    def edited(self, edge: int, op: int) -> tuple[torch.Tensor, list[int] | None]:
+        """Mixing with one edge edited. DARTS: ``op`` removed from the edge's mixture (the others
+        keep their weights); GDAS: the derived cell with the edge set to ``op``."""
+        p = self.probabilities()
+        if self.mix == "darts":
+            p[edge, op] = 0.0
+            return p, None
+        chosen = p.argmax(-1).tolist()
+        chosen[edge] = op
+        return nn.functional.one_hot(torch.tensor(chosen), p.shape[1]).to(p.dtype), chosen
 
     def probabilities(self) -> torch.Tensor:
         """Softmax of the architecture logits, ``(6, 5)``, detached."""
