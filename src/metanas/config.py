@@ -63,13 +63,13 @@ class OneShotConfig(_Section):
     ``most_probable`` strategy's ``probs``: the trials then train the most probable cells
     stand-alone. A resumed study keeps the distributions it stored and skips this step."""
 
-    method: Literal["gdas", "darts"] = "gdas"
+    method: Literal["darts", "gdas"] = "darts"
     epochs: int = Field(default=10, gt=0)
     C: int = Field(default=8, gt=0)
     N: int = Field(default=1, gt=0)
     batch_size: int = Field(default=64, gt=1)
     warmup: float = Field(default=0.3, ge=0, lt=1)
-    selection: Literal["logits", "perturbation"] = "logits"
+    selection: Literal["logits", "perturbation"] = "perturbation"
     time_budget_minutes: float | None = Field(default=None, gt=0)
 
 
