@@ -40,11 +40,13 @@ NB201_EDGES = (
 
 
 class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, affine: bool = True
+    ) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out, affine=True),
+            nn.BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -72,15 +74,16 @@ class ResNetBasicBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-def _make_op(op: str, c: int) -> nn.Module:
+def make_op(op: str, c: int, affine: bool = True) -> nn.Module:
+    """The module of one NB201 edge op on ``c`` channels (``affine``: the conv ops' BN scale)."""
     if op == "none":
         return Zero()
     if op == "skip_connect":
         return nn.Identity()
     if op == "nor_conv_1x1":
-        return ReLUConvBN(c, c, 1)
+        return ReLUConvBN(c, c, 1, affine=affine)
     if op == "nor_conv_3x3":
-        return ReLUConvBN(c, c, 3)
+        return ReLUConvBN(c, c, 3, affine=affine)
     if op == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise AssertionError(op)  # arch checked before
@@ -96,7 +99,7 @@ class NB201Cell(nn.Module):
 
     def __init__(self, arch: Mapping[str, str], c: int) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(_make_op(arch[key], c) for key, _, _ in NB201_EDGES)
+        self.edges = nn.ModuleList(make_op(arch[key], c) for key, _, _ in NB201_EDGES)
         self.to_node = [to for _, to, _ in NB201_EDGES]
         self.from_node = [frm for _, _, frm in NB201_EDGES]
         self.nonzero = [arch[key] != "none" for key, _, _ in NB201_EDGES]

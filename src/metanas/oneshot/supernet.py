@@ -19,29 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from metanas.nn.nb201 import NB201_EDGES, NB201_OPS, nb201_skeleton
+from metanas.nn.nb201 import NB201_EDGES, NB201_OPS, make_op, nb201_skeleton
 
 MIXES = ("darts", "gdas")
-
-
-def _search_op(op: str, c: int) -> nn.Module:
-    if op == "none":
-        return _Zero()
-    if op == "skip_connect":
-        return nn.Identity()
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    kernel = 1 if op == "nor_conv_1x1" else 3
-    return nn.Sequential(
-        nn.ReLU(inplace=False),
-        nn.Conv2d(c, c, kernel, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c, affine=False),
-    )
-
-
-class _Zero(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
 
 
 class SearchCell(nn.Module):
@@ -50,7 +30,7 @@ class SearchCell(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()
         self.edges = nn.ModuleList(
-            nn.ModuleList(_search_op(op, c) for op in NB201_OPS) for _ in NB201_EDGES
+            nn.ModuleList(make_op(op, c, affine=False) for op in NB201_OPS) for _ in NB201_EDGES
         )
 
     def forward(
