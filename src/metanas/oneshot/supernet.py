@@ -124,7 +124,9 @@ class NB201Supernet(nn.Module):
             return p, None
         chosen = p.argmax(-1).tolist()
         chosen[edge] = op
-        return nn.functional.one_hot(torch.tensor(chosen), p.shape[1]).to(p.dtype), chosen
+        return nn.functional.one_hot(torch.tensor(chosen, device=p.device), p.shape[1]).to(
+            p.dtype
+        ), chosen
 
     def probabilities(self) -> torch.Tensor:
         """Softmax of the architecture logits, ``(6, 5)``, detached."""
