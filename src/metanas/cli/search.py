@@ -107,11 +107,12 @@ def oneshot_kwargs(
 
 
 def _stored_study_exists(cfg: SearchConfig) -> bool:
+    # opened as create_study opens it next (creating a missing file), so the store's own rules
+    # read the path or URL
     from metanas.storage import open_store
 
-    if not Path(str(cfg.storage).removeprefix("sqlite:///")).exists():
-        return False
-    return open_store(cfg.storage, readonly=True).get_study(cfg.study) is not None
+    with open_store(cfg.storage) as store:
+        return store.get_study(cfg.study) is not None
 
 
 def check_out_dir(out_dir: str) -> None:

@@ -57,9 +57,10 @@ class OneShotResult:
     selection: str = "logits"
 
 
-def _probs(net: NB201Supernet) -> dict[str, dict[str, float]]:
-    p = net.probabilities().cpu().tolist()
-    return {key: dict(zip(NB201_OPS, row)) for (key, _, _), row in zip(NB201_EDGES, p)}
+def _by_edge(p: torch.Tensor) -> dict[str, dict[str, float]]:
+    """A ``(6, 5)`` distribution as ``{edge: {op: probability}}``."""
+    rows = p.cpu().tolist()
+    return {key: dict(zip(NB201_OPS, row)) for (key, _, _), row in zip(NB201_EDGES, rows)}
 
 
 def _check(data: Dataset, method: str, epochs: int, C: int, N: int, batch_size: int) -> None:
@@ -167,8 +168,9 @@ def oneshot_search(
         xa, ya = data.x_train[order[half:]].to(dev), data.y_train[order[half:]].to(dev)
         xv, yv = data.x_val.to(dev), data.y_val.to(dev)
         net = NB201Supernet(data.x_train.shape[1], data.n_classes, C=C, N=N, mix=method).to(dev)
+        weights = net.weight_parameters()
         w_opt = torch.optim.SGD(
-            net.weight_parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
+            weights, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
         )
         a_opt = torch.optim.Adam(
             [net.arch_logits], lr=arch_lr, betas=(0.5, 0.999), weight_decay=arch_weight_decay
@@ -193,7 +195,7 @@ def oneshot_search(
                     w_opt.zero_grad(set_to_none=True)
                     loss = loss_fn(net(xw[iw]), yw[iw])
                     loss.backward()
-                    nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+                    nn.utils.clip_grad_norm_(weights, 5.0)
                     w_opt.step()
                     sched.step()
                     if searching:
@@ -207,7 +209,9 @@ def oneshot_search(
                         f"one-shot training loss became {total} in epoch {epoch + 1}"
                     )
                 acc, _ = evaluate_model(net, xv, yv, batch_size=512)
-                history.append(EpochRecord(epoch + 1, total / seen, acc, _probs(net)))
+                history.append(
+                    EpochRecord(epoch + 1, total / seen, acc, _by_edge(net.probabilities()))
+                )
                 if bar is not None:
                     bar.update(epoch + 1, acc, net.derive())
                 if time_budget is not None and time.perf_counter() - started > time_budget:
@@ -217,10 +221,9 @@ def oneshot_search(
                 bar.close()
         if selection == "perturbation":
             scores = perturbation_scores(net, xa[:2000], ya[:2000])
-            p = torch.softmax(scores / temperature, dim=-1).tolist()
-            probs = {key: dict(zip(NB201_OPS, row)) for (key, _, _), row in zip(NB201_EDGES, p)}
+            probs = _by_edge(torch.softmax(scores / temperature, dim=-1))
         else:
-            probs = _probs(net)
+            probs = _by_edge(net.probabilities())
     arch = {key: max(dist, key=dist.__getitem__) for key, dist in probs.items()}
     return OneShotResult(
         method=method,
