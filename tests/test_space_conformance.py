@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from metanas.space import get_space, space_from_dict, space_names
+from metanas.space.wrapper import SpaceWrapper
 
 NAMES = space_names()
 SEEDS = range(12)
@@ -104,6 +105,19 @@ def test_with_value_sets_one_dimension_or_says_none(name: str) -> None:
                 child = space.with_value(arch, d.name, v, seed)
                 if child is not None:  # None: the change breaks the space's constraints
                     assert child[d.name] == v and space.validate(child) == child
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_decision_features_have_one_fixed_length(name: str) -> None:
+    """One-hot choices and scaled ranges only: as long on every architecture, and through a
+    wrapper the same as the space's own."""
+    space = get_space(name)
+    lengths = {space.decision_features(space.sample(s)).shape for s in SEEDS}
+    assert len(lengths) == 1
+    arch = space.sample(0)
+    assert np.array_equal(
+        SpaceWrapper(space).decision_features(arch), space.decision_features(arch)
+    )
 
 
 def test_nb201_has_24_neighbours() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from metanas.space import Choice, Condition, FloatRange, IntRange, Space
+from metanas.space import Choice, Condition, FloatRange, IntRange, NB201Space, Space
 from metanas.strategies import bayesopt, multifidelity, qlearning, reinforce
 from metanas.strategies.base import AskEvent, TellEvent, get_strategy
 from metanas.types import Budget, Result, UserInputError
@@ -268,6 +268,49 @@ def test_bananas_sweeps_the_best_neighbourhood_once_stale(pool):
         st.tell(c, Result(value=1.0 if i == 7 else 0.0))
         best = c.arch if i == 7 else best
     assert swept >= 5  # 18 neighbours, at most 13 of them evaluated before the sweep
+
+
+@pytest.mark.parametrize("pool", ["all", "local"])
+def test_bananas_sweep_climbs_on_from_each_new_best(pool):
+    """A sweep that finds a better neighbour sweeps on from it at once, without another
+    ``sweep_after`` stale results, until the new best has no unseen neighbour left."""
+    space = flat_space()
+    st = get_strategy(
+        "bananas", space, seed=0, patience=0, sweep_after=15, pool=pool, **FAST["bananas"]
+    )
+
+    def edits(a: dict, b: dict) -> int:
+        return sum(a[k] != b[k] for k in a)
+
+    seen: set[str] = set()
+    first = climbed = None
+    for i in range(80):
+        c = st.ask()
+        if climbed is not None:
+            if all(space.key(n) in seen for n in space.neighbours(climbed)):
+                break
+            assert edits(c.arch, climbed) == 1, i  # though the last result was a new best
+        seen.add(space.key(c.arch))
+        if i == 7:
+            first = c.arch
+        elif climbed is None and i >= 7 + 1 + 15 and edits(c.arch, first) == 1:
+            climbed = c.arch  # the sweep's first pick: better still
+        st.tell(c, Result(value=2.0 if c.arch is climbed else 1.0 if c.arch is first else 0.0))
+    else:
+        raise AssertionError("the climb never swept the new best's whole neighbourhood")
+
+
+def test_bananas_encodings():
+    """``space`` (default) feeds the space's own encoding (on NAS-Bench-201 with BANANAS' 155
+    path indicators), ``decisions`` one-hot choices only (30)."""
+    space = NB201Space()
+    archs = [space.sample(i) for i in range(3)]
+    assert get_strategy("bananas", space, seed=0)._encode(archs).shape == (3, 185)
+    dec = get_strategy("bananas", space, seed=0, encoding="decisions")._encode(archs)
+    assert dec.shape == (3, 30)
+    assert (dec == np.stack([space.features(a)[:30] for a in archs])).all()
+    with pytest.raises(UserInputError, match="encoding"):
+        get_strategy("bananas", space, encoding="paths")
 
 
 def test_bananas_options_checked():

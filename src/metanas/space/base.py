@@ -230,7 +230,12 @@ class Space:
 
     # ----------------------------------------------------------------- encodings for learners
     def features(self, arch: Mapping[str, Any]) -> np.ndarray:
-        """Fixed-length numeric encoding (one-hot choices, scaled ranges; inactive dims all-zero)."""
+        """Fixed-length numeric encoding for learners; spaces with structure add to
+        :meth:`decision_features` (NAS-Bench-201 and -101: path indicators)."""
+        return self.decision_features(arch)
+
+    def decision_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """One entry per decision: one-hot choices, scaled ranges; inactive dims all-zero."""
         vec: list[float] = []
         for d in self.dims:
             if d.name in arch:

@@ -56,6 +56,9 @@ class SpaceWrapper(Space):
     def features(self, arch: Mapping[str, Any]) -> np.ndarray:
         return self.inner.features(arch)
 
+    def decision_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        return self.inner.decision_features(arch)
+
     @property
     def n_features(self) -> int:
         return self.inner.n_features

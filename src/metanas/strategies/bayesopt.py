@@ -111,9 +111,14 @@ class Bananas(Strategy):
             pick is a random unseen architecture until one does (0: never). An ensemble trained
             on one good basin can be sure that everything else is worse and never leave it.
         sweep_after: once this many results in a row have not improved on the best, the picks
-            are the best architecture's unseen neighbours, in acquisition order, until one
-            improves on it or none is left (0: never). Near the top the ensemble cannot rank
-            near-ties, and the optimum is often one edit from a near-tie: local search's move.
+            are the best architecture's unseen neighbours, in acquisition order, and then the
+            neighbours of each new best they find, until the best has no unseen neighbour left
+            (0: never). Near the top the ensemble cannot rank near-ties, and the optimum is often
+            one edit from a near-tie: local search's hill climb.
+        encoding: the predictor's inputs: ``"space"`` (default: the space's own
+            :meth:`~metanas.space.Space.features`, which adds BANANAS' path indicators on
+            NAS-Bench-201 and -101) or ``"decisions"`` (one-hot choices and scaled ranges only,
+            :meth:`~metanas.space.Space.decision_features`; the same on spaces without paths).
     """
 
     def __init__(
@@ -137,8 +142,14 @@ class Bananas(Strategy):
         hidden: int = 32,
         patience: int = 40,
         sweep_after: int = SWEEP_AFTER,
+        encoding: str = "space",
     ) -> None:
         super().__init__(space, seed)
+        _check(
+            encoding in ("decisions", "space"),
+            f"unknown encoding {encoding!r}; use 'decisions' or 'space'.",
+        )
+        self.encoding = encoding
         _check(sweep_after >= 0, f"bananas sweep_after must be >= 0 (0: never), got {sweep_after}.")
         self.sweep_after = sweep_after
         _check(patience >= 0, f"bananas patience must be >= 0 (0: never explore), got {patience}.")
@@ -184,6 +195,7 @@ class Bananas(Strategy):
         self._failed: list[dict[str, Any]] = []
         # (best architecture, its neighbours by key): a stalled run asks for them at every pick
         self._sweep_cache: tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]] | None = None
+        self._climbing = False  # a sweep found a new best: sweep on from it
         self._source: object = None  # the external results :meth:`propose` last modelled
         self._n_fed = 0  # how many of them are in ``_data`` / ``_failed``
 
@@ -238,6 +250,7 @@ class Bananas(Strategy):
         near = np.empty(0, dtype=int)
         if self._sweeping():
             near = self._swept_rows()
+            self._climbing = len(near) > 0
         elif self.local_share and self.rng.random() < self.local_share:
             near = self._near_best(self.top_k)
         if len(near):
@@ -329,7 +342,7 @@ class Bananas(Strategy):
         return bool(self.patience) and self._stale() >= self.patience
 
     def _sweeping(self) -> bool:
-        return bool(self.sweep_after) and self._stale() >= self.sweep_after
+        return bool(self.sweep_after) and (self._climbing or self._stale() >= self.sweep_after)
 
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < self.n_init:
@@ -341,6 +354,7 @@ class Bananas(Strategy):
         if self.pool == "all":
             return self._ask_all()
         pool = self._unseen_neighbours() if self._sweeping() else []
+        self._climbing = self._sweeping() and len(pool) > 0
         pool = pool or candidate_pool(self, self._top(self.top_k), self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
@@ -362,8 +376,11 @@ class Bananas(Strategy):
         return self._sweep_cache[1]
 
     def _encode(self, archs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """The predictor's inputs: one row of ``space.features`` per architecture."""
-        return np.stack([self.space.features(a) for a in archs]).astype(np.float64)
+        """The predictor's inputs: one row per architecture (see ``encoding``)."""
+        encode = (
+            self.space.decision_features if self.encoding == "decisions" else self.space.features
+        )
+        return np.stack([encode(a) for a in archs]).astype(np.float64)
 
 
 # ------------------------------------------------------------------------------------------- TPE
