@@ -560,8 +560,9 @@ class TableSpace(SpaceWrapper):
         k = min(self.near, len(d) - (row is not None))
         if k <= 0:
             return np.zeros(0, dtype=np.int64)
-        part = np.argpartition(d, k - 1)[:k]
-        out = part[np.lexsort((part, d[part]))]
+        # a stable sort, not argpartition: distances tie often, and which tied rows a partition
+        # keeps at the cut depends on numpy's version and the CPU's sort kernels
+        out = np.argsort(d, kind="stable")[:k]
         if row is not None:
             self._near_cache[row] = out
         return out
