@@ -497,7 +497,8 @@ class TableSpace(SpaceWrapper):
     ``sample`` draws a uniform table member. ``mutate`` retries the inner space's mutation until
     the child is another cell of the table (``tries`` times; rejection keeps the inner mutation's
     distribution where the table is dense), then draws one of the ``near`` table members nearest
-    to the parent (squared distance of the inner space's features). A sparse table (the NAS-Bench-101 subset
+    to the parent (squared distance of the inner space's features; all members tied with the
+    ``near``-th are drawn alike). A sparse table (the NAS-Bench-101 subset
     holds ~2% of the space) leaves most members with no or one one-step neighbour in it; the
     nearest members keep mutation local and the mutation graph connected, so an evolutionary
     search neither turns into random search nor gets stuck on a member whose few neighbours it
@@ -540,9 +541,9 @@ class TableSpace(SpaceWrapper):
         return self.sample(rng)
 
     def nearest(self, arch: Mapping[str, Any]) -> np.ndarray:
-        """Rows of the ``near`` other table members closest to ``arch`` in feature space.
-
-        Ties are broken by row order (deterministic); cached per member row.
+        """Rows of the ``near`` other table members closest to ``arch`` in feature space, and
+        of every other member tied with the farthest of them, nearest first (ties in row order);
+        cached per member row.
         """
         row = self.table.row(arch)
         if row is not None and row in self._near_cache:
@@ -560,9 +561,11 @@ class TableSpace(SpaceWrapper):
         k = min(self.near, len(d) - (row is not None))
         if k <= 0:
             return np.zeros(0, dtype=np.int64)
-        # a stable sort, not argpartition: distances tie often, and which tied rows a partition
-        # keeps at the cut depends on numpy's version and the CPU's sort kernels
-        out = np.argsort(d, kind="stable")[:k]
+        # distances tie often: every member as close as the k-th nearest is kept, since which
+        # tied rows a cut at k keeps is arbitrary (numpy's partition: by version and CPU)
+        cut = np.partition(d, k - 1)[k - 1]
+        out = np.flatnonzero(d <= cut)
+        out = out[np.argsort(d[out], kind="stable")]
         if row is not None:
             self._near_cache[row] = out
         return out
