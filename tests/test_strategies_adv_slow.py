@@ -74,24 +74,27 @@ def test_rl_beats_random_on_nb201(name: str) -> None:
     assert ours > rand, (ours, rand)
 
 
-def _nb101_median(name: str, **kw: object) -> float:
-    """Median simulated seconds over seeds 0..9 to the NB101 subset's best - 0.2 points."""
+def _nb101_median(name: str, seeds: int = 10, **kw: object) -> float:
+    """Median simulated seconds over seeds ``0..seeds-1`` to the NB101 subset's best - 0.2 points."""
     ev = nb101_table()
     space = default_space(ev)
     target = float(ev.values().max()) - 0.002
-    runs = [time_to_target(ev, space, name, s, target, 3e7, kw) for s in range(10)]
+    runs = [time_to_target(ev, space, name, s, target, 3e7, kw) for s in range(seeds)]
     return statistics.median(r.cost for r in runs)
 
 
 @pytest.mark.parametrize("name", ["hyperband", "bohb", "asha", "successive_halving"])
 def test_multifidelity_beats_full_fidelity_random_on_nb101(name: str) -> None:
     # 50-seed medians (simulated hours): random 284; successive halving 88, hyperband 115,
-    # asha 78, bohb 31
+    # asha 78, bohb 23
     ours = _nb101_median(name, budgets=NB101_BUDGETS)
     assert ours < 0.75 * _nb101_median("random"), ours
 
 
 def test_rung_model_beats_full_fidelity_evolution_on_nb101() -> None:
-    """bananas_mf from the 36-epoch rung: 50-seed median 0.32 of evolution's simulated time."""
-    ours = _nb101_median("asha", budgets=(36, 108), sampler="bananas_mf")
-    assert ours < 0.5 * _nb101_median("evolution"), ours
+    """bananas_mf from the 36-epoch rung: 50-seed median 0.32 of evolution's simulated time.
+
+    Times to target are heavy-tailed (evolution: 55 h over seeds 0-9, 68.5 h over 500 seeds), so
+    both medians take more seeds than the others here; evolution's are cheap."""
+    ours = _nb101_median("asha", seeds=20, budgets=(36, 108), sampler="bananas_mf")
+    assert ours < 0.5 * _nb101_median("evolution", seeds=200), ours
