@@ -59,3 +59,38 @@ def test_bench_variants_reports_what_run_bench_measures():
     assert float(cells[1]) == statistics.median(qs)
     assert cells[3] == f"{sum(q <= 20 for q in qs)}/3"
     assert cells[4] == f"{statistics.mean(t for t in tests if t is not None):.3f}"
+
+
+def test_bench_nb101_reference_over_its_own_seeds(tmp_path):
+    """``--ref-seeds``: evolution runs over those seeds and every ratio divides by its median."""
+    import statistics
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from metanas.benchrun import time_to_target
+
+    script = Path(__file__).parents[1] / "benchmarks" / "bench_strategies.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "nb101", "--seeds", "0-1", "--ref-seeds", "0-4",
+         "--strategies", "evolution,random", "--out", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "2 seeds (evolution: 5)" in out
+    rows = {
+        cells[0]: cells
+        for line in out.splitlines()
+        if line.startswith("| evolution |") or line.startswith("| random |")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    assert rows["evolution"][3] == "5/5" and rows["random"][3] == "2/2"
+    ev = nb101_table()
+    space = default_space(ev)
+    target = float(ev.values().max()) - 0.002
+
+    def median(name: str, seeds: range) -> float:
+        runs = [time_to_target(ev, space, name, s, target, 5e7) for s in seeds]
+        return statistics.median(r.cost for r in runs)
+
+    ratio = median("random", range(2)) / median("evolution", range(5))
+    assert rows["random"][2].startswith(f"{ratio:.2f} (")
