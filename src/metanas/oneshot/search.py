@@ -54,7 +54,7 @@ class OneShotResult:
     #: the epochs run (fewer than asked when ``time_budget`` ran out)
     epochs: int
     #: how ``probs`` were read off the supernet: ``"logits"`` or ``"perturbation"``
-    selection: str = "logits"
+    selection: str
 
 
 def _by_edge(p: torch.Tensor) -> dict[str, dict[str, float]]:

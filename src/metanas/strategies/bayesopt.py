@@ -354,7 +354,7 @@ class Bananas(Strategy):
         if self.pool == "all":
             return self._ask_all()
         pool = self._unseen_neighbours() if self._sweeping() else []
-        self._climbing = self._sweeping() and len(pool) > 0
+        self._climbing = bool(pool)  # only a sweep fills it
         pool = pool or candidate_pool(self, self._top(self.top_k), self.n_mutate, self.n_random)
         if not pool:
             return self.sample_unseen()
