@@ -30,6 +30,12 @@ def test_run_to_target_counts_only_full_fidelity():
     assert r2.cost == math.inf and r2.n_evaluations >= 1
 
 
+def table_rows(text: str) -> dict[str, list[str]]:
+    """A script's markdown table rows by their first cell."""
+    rows = [line.strip().strip("|").split("|") for line in text.splitlines() if line[:1] == "|"]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows}
+
+
 def test_bench_variants_reports_what_run_bench_measures():
     """The tuning script's table agrees with run_bench run directly on the same seeds."""
     import json
@@ -47,8 +53,7 @@ def test_bench_variants_reports_what_run_bench_measures():
          "--dataset", "cifar10", "--seeds", "0-2", "--queries", "150", "--at", "20", "--jobs", "1"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    row = next(line for line in out.splitlines() if line.startswith("| ls |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    cells = table_rows(out)["ls"]
     ev = nb201_table("cifar10")
     r = run_bench(
         ev, None, ["s"], [0, 1, 2], 150, stop_at_best_after=20,
@@ -77,12 +82,7 @@ def test_bench_nb101_reference_over_its_own_seeds(tmp_path):
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "2 seeds (evolution: 5)" in out
-    rows = {
-        cells[0]: cells
-        for line in out.splitlines()
-        if line.startswith("| evolution |") or line.startswith("| random |")
-        for cells in [[c.strip() for c in line.strip("|").split("|")]]
-    }
+    rows = table_rows(out)
     assert rows["evolution"][3] == "5/5" and rows["random"][3] == "2/2"
     ev = nb101_table()
     space = default_space(ev)
