@@ -196,8 +196,11 @@ def cmd_overhead(args: argparse.Namespace) -> None:
     space = default_space(ev)
     print("| strategy | trials | CPU ms per trial (all) | CPU ms per trial (last 100) |")
     print("| --- | --- | --- | --- |")
-    for name in args.strategies.split(","):
-        st = get_strategy(name, space, seed=0)
+    for name in split_labels(args.strategies):
+        opts = _nb101_options(name, budgets=()) if ":" in name else {"strategy": name}
+        if opts.get("budgets") == ():  # not given: schedulers keep their NB201 defaults
+            del opts["budgets"]
+        st = get_strategy(opts.pop("strategy"), space, seed=0, **opts)
         times = []
         for _ in range(args.trials):
             t0 = time.process_time()

@@ -98,9 +98,9 @@ def test_learns_better_than_random_on_toy(name):
     assert ours > rand, (ours, rand)
 
 
-@pytest.mark.parametrize("predictor", ["mlp", "rf", "gb", "gp"])
+@pytest.mark.parametrize("predictor", ["mlp", "quadratic", "rf", "gb", "gp"])
 def test_bananas_predictors_and_acquisitions(predictor):
-    acq = {"mlp": "its", "rf": "ucb", "gb": "mean", "gp": "its"}[predictor]
+    acq = {"mlp": "its", "quadratic": "ucb", "rf": "ucb", "gb": "mean", "gp": "its"}[predictor]
     _, cands, _ = run("bananas", flat_space(), flat_obj, 12, predictor=predictor, acquisition=acq)
     assert len({c.key for c in cands}) == 12
 

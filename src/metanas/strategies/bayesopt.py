@@ -95,7 +95,10 @@ class Bananas(Strategy):
 
     Args:
         n_init: random architectures before the first model.
-        predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"gb"``, ``"rf"`` or ``"gp"``.
+        predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"quadratic"`` (a Gaussian
+            process on the features and their pairwise products; with ``encoding="decisions"``
+            and ``ucb_beta=1`` the best on NAS-Bench-201 CIFAR-100, see benchmarks/README.md),
+            ``"gb"``, ``"rf"`` or ``"gp"``.
         acquisition: ``"ucb"`` (default), ``"its"`` (independent Thompson sampling) or ``"mean"``.
         ucb_beta: weight of the ensemble spread in ``"ucb"``.
         pool: ``"auto"`` (all unseen architectures when ``space.size <= pool_max``, else the
