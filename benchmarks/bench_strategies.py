@@ -103,7 +103,8 @@ def split_labels(text: str) -> list[str]:
 
 def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict[str, Any]:
     """Keyword arguments of a strategy label: ``name`` or ``name:key=value:key=value`` (values
-    are JSON where they parse, e.g. ``asha:sampler=bananas_mf:budgets=[36,108]``)."""
+    are JSON where they parse, e.g. ``asha:sampler=bananas_mf:budgets=[36,108]``; keys
+    ``sampler.<option>`` go to ``sampler_options``)."""
     name, *items = label.split(":")
     opts: dict[str, Any] = {"strategy": name}
     if strategy_class(name).uses_budgets:  # schedulers get the table's rungs
@@ -111,9 +112,13 @@ def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict
     for item in items:
         k, _, v = item.partition("=")
         try:
-            opts[k] = json.loads(v)
+            value = json.loads(v)
         except json.JSONDecodeError:
-            opts[k] = v
+            value = v
+        if k.startswith("sampler."):  # asha:sampler=bananas_mf:sampler.predictor=quadratic
+            opts.setdefault("sampler_options", {})[k.removeprefix("sampler.")] = value
+        else:
+            opts[k] = value
     return opts
 
 

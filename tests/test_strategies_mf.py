@@ -114,6 +114,31 @@ def test_rung_model_encodes_the_rung_and_scores_the_pool_at_the_top() -> None:
     assert X[1, width:].tolist() == [0, 0, 0, 1]  # an unseen architecture: the top rung
 
 
+@pytest.mark.parametrize("name,sampler", [("asha", "bananas_mf"), ("bohb", "bananas")])
+def test_sampler_options_reach_the_model(name: str, sampler: str) -> None:
+    from metanas.strategies._surrogates import QuadraticGP
+
+    opts = {"predictor": "quadratic", "ucb_beta": 1.0}
+    st = get_strategy(name, space(), seed=0, budgets=(1, 3, 9, 27), sampler=sampler)
+    assert st.sampler_options == {}
+    st = get_strategy(
+        name, space(), seed=0, budgets=(1, 3, 9, 27), sampler=sampler, sampler_options=opts
+    )
+    for _ in range(200):
+        c = st.ask()
+        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
+    model = st._rung_model if sampler == "bananas_mf" else st._bananas
+    assert model is not None and model.ucb_beta == 1.0
+    assert isinstance(model._model, QuadraticGP)
+    quad = [run(name, s, 200, sampler=sampler, sampler_options=opts)[1] for s in range(3)]
+    rnd = [run(name, s, 200, sampler="random")[1] for s in range(3)]
+    assert np.mean(quad) > np.mean(rnd) + 1.0, (quad, rnd)
+    with pytest.raises(UserInputError, match="bananas samplers only"):
+        get_strategy(name, space(), seed=0, sampler="mutation", sampler_options=opts)
+    with pytest.raises(UserInputError, match="sampler_options"):
+        get_strategy(name, space(), seed=0, sampler=sampler, sampler_options={"predictr": "x"})
+
+
 def test_default_sampler_unchanged_and_bad_options() -> None:
     # default hyperband proposes uniform samples: no model draws from the generator
     a = get_strategy("hyperband", space(), seed=0, budgets=(1, 3, 9))

@@ -140,9 +140,9 @@ class RungBananas(Bananas):
     to the top one.
     """
 
-    def __init__(self, space: Space, seed: int, n_rungs: int) -> None:
+    def __init__(self, space: Space, seed: int, n_rungs: int, **options: Any) -> None:
         # the scheduler's random_fraction already explores
-        super().__init__(space, seed=seed, n_init=1, patience=0, sweep_after=0)
+        super().__init__(space, seed=seed, n_init=1, patience=0, sweep_after=0, **options)
         self.n_rungs = n_rungs
         self._fed = [0] * n_rungs  # results of each rung already in the model's data
 
@@ -169,8 +169,10 @@ class _Proposer:
     ``"mutation"`` (regularized evolution on the largest budget with ``n_min`` results),
     ``"bananas"`` (a :class:`~metanas.strategies.bayesopt.Bananas` model of those results),
     ``"bananas_mf"`` (a :class:`RungBananas` model of all rungs, used once ``n_min`` results
-    exist) or, for BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model."""
+    exist) or, for BOHB, ``"tpe"``; a share ``random_fraction`` stays random under a model.
+    ``sampler_options`` go to the bananas samplers' model (e.g. ``{"predictor": "quadratic"}``)."""
 
+    space: Space  # the strategy's (a mixin of Strategy)
     sampler: str
     random_fraction: float
     n_min: int
@@ -186,9 +188,21 @@ class _Proposer:
         population: int,
         tournament: int,
         allowed: Sequence[str],
+        sampler_options: Mapping[str, Any] | None = None,
     ) -> None:
         if sampler not in allowed:
             raise UserInputError(f"sampler must be one of {', '.join(allowed)}, got {sampler!r}.")
+        self.sampler_options = dict(sampler_options or {})
+        if self.sampler_options:
+            if sampler not in ("bananas", "bananas_mf"):
+                raise UserInputError(
+                    f"sampler_options apply to the bananas samplers only, not {sampler!r}; "
+                    "drop them or use sampler='bananas' or 'bananas_mf'."
+                )
+            try:  # bad options fail now, not once the model is first used mid-run
+                Bananas(self.space, **self.sampler_options)
+            except TypeError as e:
+                raise UserInputError(f"sampler_options: {e}; see Bananas' arguments.") from None
         if not 0 <= random_fraction <= 1:
             raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
         self.sampler, self.random_fraction = sampler, random_fraction
@@ -206,7 +220,9 @@ class _Proposer:
                 if sum(v is not None for rung in by_rung for _, v in rung) < self.n_min:
                     return self.sample_unseen()  # type: ignore[no-any-return]
                 seed = int(self.rng.integers(2**31))
-                self._rung_model = RungBananas(self.space, seed, len(by_rung))
+                self._rung_model = RungBananas(
+                    self.space, seed, len(by_rung), **self.sampler_options
+                )
             return self._rung_model.propose_rungs(by_rung, self.seen)
         data = model_data(by_rung, self.n_min)
         if data is None:
@@ -216,7 +232,10 @@ class _Proposer:
         if self.sampler == "bananas":
             if self._bananas is None:  # seeded from the scheduler: replays stay exact
                 seed = int(self.rng.integers(2**31))  # random_fraction explores: no patience
-                self._bananas = Bananas(self.space, seed=seed, n_init=1, patience=0, sweep_after=0)
+                self._bananas = Bananas(
+                    self.space, seed=seed, n_init=1, patience=0, sweep_after=0,
+                    **self.sampler_options,
+                )  # fmt: skip
             return self._bananas.propose(data, self.seen)
         return tpe_propose(self, data, self.gamma, self.n_candidates)
 
@@ -247,6 +266,8 @@ class _Hyperband(_Proposer, Strategy):
             best of ``tournament``), or ``"bananas"``: the UCB pick of a predictor ensemble fitted
             on those results, or ``"bananas_mf"``: one such model of every rung's results with the
             rung as an input; a share ``random_fraction`` stays random.
+        sampler_options: keyword arguments of the bananas samplers' model, e.g.
+            ``{"predictor": "quadratic", "ucb_beta": 1.0}``.
     """
 
     uses_budgets = True
@@ -266,9 +287,12 @@ class _Hyperband(_Proposer, Strategy):
         n_min: int | None = None,
         population: int = 20,
         tournament: int = 5,
+        sampler_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, seed)
-        self._init_sampler(sampler, random_fraction, population, tournament, self._samplers)
+        self._init_sampler(
+            sampler, random_fraction, population, tournament, self._samplers, sampler_options
+        )
         self.n_min = n_min if n_min is not None else self._default_n_min(space)
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta = eta
@@ -380,6 +404,7 @@ class BOHB(_Hyperband):
         sampler: str = "tpe",
         population: int = 20,
         tournament: int = 5,
+        sampler_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             space,
@@ -393,6 +418,7 @@ class BOHB(_Hyperband):
             n_min=n_min,
             population=population,
             tournament=tournament,
+            sampler_options=sampler_options,
         )
         self.gamma, self.n_candidates = gamma, n_candidates
 
@@ -404,8 +430,8 @@ class ASHA(_Proposer, Strategy):
     Args:
         min_budget, max_budget, eta, budgets: the rungs.
         metric: the metric :meth:`should_stop` compares (higher is better).
-        sampler, random_fraction, n_min, population, tournament: new architectures, as for
-            :class:`Hyperband` (``n_min`` defaults to ``tournament``).
+        sampler, random_fraction, n_min, population, tournament, sampler_options: new
+            architectures, as for :class:`Hyperband` (``n_min`` defaults to ``tournament``).
     """
 
     uses_budgets = True
@@ -424,9 +450,12 @@ class ASHA(_Proposer, Strategy):
         n_min: int | None = None,
         population: int = 20,
         tournament: int = 5,
+        sampler_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(space, seed)
-        self._init_sampler(sampler, random_fraction, population, tournament, SCHEDULER_SAMPLERS)
+        self._init_sampler(
+            sampler, random_fraction, population, tournament, SCHEDULER_SAMPLERS, sampler_options
+        )
         self.n_min = n_min if n_min is not None else tournament
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
