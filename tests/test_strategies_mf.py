@@ -133,6 +133,15 @@ def test_sampler_options_reach_the_model(name: str, sampler: str) -> None:
     quad = [run(name, s, 200, sampler=sampler, sampler_options=opts)[1] for s in range(3)]
     rnd = [run(name, s, 200, sampler="random")[1] for s in range(3)]
     assert np.mean(quad) > np.mean(rnd) + 1.0, (quad, rnd)
+    # the user's options override the scheduler's own settings for its model
+    st = get_strategy(
+        name, space(), seed=0, budgets=(1, 3), sampler=sampler, sampler_options={"sweep_after": 3}
+    )
+    for _ in range(60):
+        c = st.ask()
+        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
+    model = st._rung_model if sampler == "bananas_mf" else st._bananas
+    assert model is not None and model.sweep_after == 3 and model.patience == 0
     with pytest.raises(UserInputError, match="bananas samplers only"):
         get_strategy(name, space(), seed=0, sampler="mutation", sampler_options=opts)
     with pytest.raises(UserInputError, match="sampler_options"):

@@ -131,6 +131,12 @@ class _AtRung(dict):  # type: ignore[type-arg]
         self.rung = rung
 
 
+def _sampler_model(seed: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A scheduler's bananas model: the scheduler's random_fraction already explores (no
+    patience, no sweep), one start; ``options`` (the user's ``sampler_options``) override."""
+    return {"seed": seed, "n_init": 1, "patience": 0, "sweep_after": 0, **options}
+
+
 class RungBananas(Bananas):
     """Multi-fidelity BANANAS: one predictor of every rung's results, the rung one-hot encoded
     next to the architecture's features; unseen architectures are scored at the top rung.
@@ -141,8 +147,7 @@ class RungBananas(Bananas):
     """
 
     def __init__(self, space: Space, seed: int, n_rungs: int, **options: Any) -> None:
-        # the scheduler's random_fraction already explores
-        super().__init__(space, seed=seed, n_init=1, patience=0, sweep_after=0, **options)
+        super().__init__(space, **_sampler_model(seed, options))
         self.n_rungs = n_rungs
         self._fed = [0] * n_rungs  # results of each rung already in the model's data
 
@@ -231,11 +236,8 @@ class _Proposer:
             return mutation_propose(self, data, self.population, self.tournament)
         if self.sampler == "bananas":
             if self._bananas is None:  # seeded from the scheduler: replays stay exact
-                seed = int(self.rng.integers(2**31))  # random_fraction explores: no patience
-                self._bananas = Bananas(
-                    self.space, seed=seed, n_init=1, patience=0, sweep_after=0,
-                    **self.sampler_options,
-                )  # fmt: skip
+                seed = int(self.rng.integers(2**31))
+                self._bananas = Bananas(self.space, **_sampler_model(seed, self.sampler_options))
             return self._bananas.propose(data, self.seen)
         return tpe_propose(self, data, self.gamma, self.n_candidates)
 
