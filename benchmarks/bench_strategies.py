@@ -101,13 +101,14 @@ def split_labels(text: str) -> list[str]:
     return [s for s in re.split(r",(?![^\[]*\])", text) if s]
 
 
-def _nb101_options(label: str, budgets: tuple[int, ...] = NB101_BUDGETS) -> dict[str, Any]:
+def _nb101_options(label: str, budgets: tuple[int, ...] | None = NB101_BUDGETS) -> dict[str, Any]:
     """Keyword arguments of a strategy label: ``name`` or ``name:key=value:key=value`` (values
     are JSON where they parse, e.g. ``asha:sampler=bananas_mf:budgets=[36,108]``; keys
-    ``sampler.<option>`` go to ``sampler_options``)."""
+    ``sampler.<option>`` go to ``sampler_options``). Schedulers get ``budgets`` unless it is
+    None (then their own defaults) or the label sets them."""
     name, *items = label.split(":")
     opts: dict[str, Any] = {"strategy": name}
-    if strategy_class(name).uses_budgets:  # schedulers get the table's rungs
+    if budgets is not None and strategy_class(name).uses_budgets:  # the table's rungs
         opts["budgets"] = budgets
     for item in items:
         k, _, v = item.partition("=")
@@ -202,9 +203,7 @@ def cmd_overhead(args: argparse.Namespace) -> None:
     print("| strategy | trials | CPU ms per trial (all) | CPU ms per trial (last 100) |")
     print("| --- | --- | --- | --- |")
     for name in split_labels(args.strategies):
-        opts = _nb101_options(name, budgets=()) if ":" in name else {"strategy": name}
-        if opts.get("budgets") == ():  # not given: schedulers keep their NB201 defaults
-            del opts["budgets"]
+        opts = _nb101_options(name, budgets=None)  # schedulers keep their NB201 defaults
         st = get_strategy(opts.pop("strategy"), space, seed=0, **opts)
         times = []
         for _ in range(args.trials):

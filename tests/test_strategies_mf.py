@@ -54,6 +54,14 @@ def run(name: str, seed: int, n: int, **kw: Any) -> tuple[list[Any], float]:
     return asked, best
 
 
+def drive(st: Strategy, n: int) -> Strategy:
+    """``n`` asks of ``st``, each told its value at the asked budget."""
+    for _ in range(n):
+        c = st.ask()
+        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
+    return st
+
+
 def test_asha_promotes_like_the_sorting_rule() -> None:
     """The bisect bookkeeping promotes exactly what sorting each rung on every ask would."""
     st = get_strategy("asha", space(), seed=3, budgets=(1, 3, 9, 27))
@@ -97,10 +105,9 @@ def test_bananas_sampler_is_seeded_and_beats_random(name: str, sampler: str) -> 
 
 
 def test_rung_model_encodes_the_rung_and_scores_the_pool_at_the_top() -> None:
-    st = get_strategy("asha", space(), seed=0, budgets=(1, 3, 9, 27), sampler="bananas_mf")
-    for _ in range(40):
-        c = st.ask()
-        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
+    st = drive(
+        get_strategy("asha", space(), seed=0, budgets=(1, 3, 9, 27), sampler="bananas_mf"), 40
+    )
     model = st._rung_model
     assert model is not None and model.n_rungs == 4
     model.propose_rungs(st._arrived, st.seen)  # feeds what arrived since the last proposal
@@ -118,29 +125,24 @@ def test_rung_model_encodes_the_rung_and_scores_the_pool_at_the_top() -> None:
 def test_sampler_options_reach_the_model(name: str, sampler: str) -> None:
     from metanas.strategies._surrogates import QuadraticGP
 
+    def model_after(n: int, budgets: tuple[int, ...], options: dict[str, Any]) -> Any:
+        st = get_strategy(
+            name, space(), seed=0, budgets=budgets, sampler=sampler, sampler_options=options
+        )
+        drive(st, n)
+        return st._rung_model if sampler == "bananas_mf" else st._bananas
+
     opts = {"predictor": "quadratic", "ucb_beta": 1.0}
     st = get_strategy(name, space(), seed=0, budgets=(1, 3, 9, 27), sampler=sampler)
     assert st.sampler_options == {}
-    st = get_strategy(
-        name, space(), seed=0, budgets=(1, 3, 9, 27), sampler=sampler, sampler_options=opts
-    )
-    for _ in range(200):
-        c = st.ask()
-        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
-    model = st._rung_model if sampler == "bananas_mf" else st._bananas
+    model = model_after(200, (1, 3, 9, 27), opts)
     assert model is not None and model.ucb_beta == 1.0
     assert isinstance(model._model, QuadraticGP)
     quad = [run(name, s, 200, sampler=sampler, sampler_options=opts)[1] for s in range(3)]
     rnd = [run(name, s, 200, sampler="random")[1] for s in range(3)]
     assert np.mean(quad) > np.mean(rnd) + 1.0, (quad, rnd)
     # the user's options override the scheduler's own settings for its model
-    st = get_strategy(
-        name, space(), seed=0, budgets=(1, 3), sampler=sampler, sampler_options={"sweep_after": 3}
-    )
-    for _ in range(60):
-        c = st.ask()
-        st.tell(c, Result(value=value(c.arch, float(c.budget.epochs))))
-    model = st._rung_model if sampler == "bananas_mf" else st._bananas
+    model = model_after(60, (1, 3), {"sweep_after": 3})
     assert model is not None and model.sweep_after == 3 and model.patience == 0
     with pytest.raises(UserInputError, match="bananas samplers only"):
         get_strategy(name, space(), seed=0, sampler="mutation", sampler_options=opts)
