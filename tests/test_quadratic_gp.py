@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from metanas.strategies._surrogates import QuadraticGP
+from metanas.types import UserInputError
 
 
 def one_hot(codes: np.ndarray, k: int) -> np.ndarray:
@@ -44,3 +46,37 @@ def test_learns_choice_effects_and_their_interactions_from_few_results():
     _, sd_seen = gp.predict(X[:120])
     assert sd_seen.mean() < sd.mean()
     assert gp.predict(X[:1])[0].shape == (1,) and np.all(sd >= 0)
+
+
+def test_posterior_matches_the_direct_formula():
+    rng = np.random.default_rng(2)
+    X, y, P = rng.normal(size=(30, 4)), rng.normal(size=30), rng.normal(size=(7, 4))
+    gp = QuadraticGP()
+    gp.fit(X, y)
+    K = QuadraticGP._k(X, X, gp.w1, gp.w2)
+    s2 = gp.s2
+    Ks = QuadraticGP._k(P, X, gp.w1, gp.w2)
+    inv = np.linalg.inv(K + s2 * np.eye(30))
+    mu, sd = gp.predict(P)
+    assert np.allclose(mu, Ks @ inv @ y)
+    prior = np.diag(QuadraticGP._k(P, P, gp.w1, gp.w2))
+    assert np.allclose(sd**2, prior - np.einsum("ij,jk,ik->i", Ks, inv, Ks))
+
+
+def test_many_results_fit_a_capped_subset_that_keeps_the_best():
+    rng = np.random.default_rng(3)
+    X = (rng.random((1000, 12)) < 0.3).astype(float)
+    y = X @ rng.normal(size=12) + 0.1 * rng.normal(size=1000)
+    gp = QuadraticGP(seed=0, max_fit=100, max_select=40)
+    gp.fit(X, y)
+    assert len(gp.X) == 100
+    # the 50 best results are all kept; the other 50 are a draw of the rest
+    best = X[np.argsort(-y)[:50]]
+    assert all((row == gp.X).all(1).any() for row in best)
+    # still a model of the whole landscape, not only of its top
+    assert spearmanr(gp.predict(X)[0], y)[0] > 0.9
+
+
+def test_rejects_a_cap_smaller_than_the_selection():
+    with pytest.raises(UserInputError, match="max_select <= max_fit"):
+        QuadraticGP(max_fit=50, max_select=100)

@@ -97,8 +97,8 @@ class Bananas(Strategy):
         n_init: random architectures before the first model.
         predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"quadratic"`` (a Gaussian
             process on the features and their pairwise products; with ``ucb_beta=1`` it needs
-            fewer queries than the default on NAS-Bench-201 and -101, see benchmarks/README.md,
-            but it refits on every result, which gets slow past ~1,000),
+            fewer queries than the default on NAS-Bench-201 and -101, see benchmarks/README.md;
+            past 400 results it fits the best 200 and a random 200 of the rest),
             ``"gb"``, ``"rf"`` or ``"gp"``.
         acquisition: ``"ucb"`` (default), ``"its"`` (independent Thompson sampling) or ``"mean"``.
         ucb_beta: weight of the ensemble spread in ``"ucb"``.
