@@ -198,6 +198,29 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
     assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]
 
 
+def test_a_study_stored_before_bananas_changed_its_model_resumes_with_the_old_one(tmp_path):
+    import json
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    kw = {"predictor": "mlp", "epochs": 20}
+    ref = create_study(SPACE, "bananas", FunctionEvaluator(score), strategy_kwargs=kw).optimize(14)
+    create_study(
+        SPACE, "bananas", FunctionEvaluator(score), storage=db, study_name="b", strategy_kwargs=kw
+    ).optimize(9)
+    # as the first stores recorded it: no version, and the then-default model not named
+    with sqlite3.connect(db) as con:
+        cfg = json.loads(con.execute("SELECT config FROM studies").fetchone()[0])
+        del cfg["metanas"], cfg["strategy_kwargs"]["predictor"]
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
+    s = create_study(
+        SPACE, storage=db, study_name="b", evaluator=FunctionEvaluator(score), resume=True
+    )
+    assert s.strategy.predictor_name == "mlp"
+    s.optimize(14)
+    assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]
+
+
 def test_resume_with_other_seed_instance_mismatches(tmp_path):
     db = tmp_path / "s.db"
     create_study(

@@ -65,7 +65,14 @@ def study_config(study: Study) -> dict[str, Any]:
         "dedupe": study.dedupe,
         "evaluator": type(study.evaluator).__name__,
         "space": getattr(study.space, "name", None),
+        "metanas": _version(),
     }
+
+
+def _version() -> str:
+    from metanas import __version__
+
+    return __version__
 
 
 def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
@@ -120,12 +127,18 @@ def stored_space(info: StudyInfo) -> Space | None:
         return None
 
 
+#: defaults that changed since the first stores, as they were: a study stored before its record
+#: named the metanas version resumes with them, so its replay regenerates the same asks
+LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"bananas": {"predictor": "mlp"}}
+
+
 def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
     """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed)."""
     cfg = info.config
-    return get_strategy(
-        cfg["strategy"], space, seed=cfg.get("seed"), **(cfg.get("strategy_kwargs") or {})
-    )
+    kwargs = cfg.get("strategy_kwargs") or {}
+    if "metanas" not in cfg:
+        kwargs = {**LEGACY_DEFAULTS.get(cfg["strategy"], {}), **kwargs}
+    return get_strategy(cfg["strategy"], space, seed=cfg.get("seed"), **kwargs)
 
 
 # --------------------------------------------------------------------------- replay

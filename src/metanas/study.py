@@ -426,7 +426,7 @@ def create_study(
 ) -> Study:
     """Create a study, or with ``resume=True`` continue the stored one of that name.
 
-    The default strategy is ``bananas`` (neural-ensemble Bayesian optimisation), the most
+    The default strategy is ``bananas`` (Bayesian optimisation on architecture features), the most
     sample-efficient on our benchmarks (``benchmarks/README.md``).
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),

@@ -2,10 +2,11 @@
 
 Both propose only keys not asked before (pending ones included), so they work in batches.
 
-``bananas`` (White et al. 2021): fit an ensemble predictor on ``space.features`` of the evaluated
-architectures, score a pool of unseen candidates and ask the best under the acquisition:
-``"ucb"`` (mean + beta * ensemble spread, the default), independent Thompson sampling ``"its"``
-(one normal draw per candidate) or the plain mean ``"mean"``.
+``bananas`` (White et al. 2021): fit a predictor on ``space.features`` of the evaluated
+architectures (by default a Gaussian process on the features and their pairwise products;
+BANANAS' own MLP ensemble is an option), score a pool of unseen candidates and ask the best under
+the acquisition: ``"ucb"`` (mean + beta * predicted spread, the default), independent Thompson
+sampling ``"its"`` (one normal draw per candidate) or the plain mean ``"mean"``.
 
 The pool (a generic rule, the same for every space): when the space is finite and small
 (``space.size <= pool_max``, 100k by default; e.g. NAS-Bench-201's 15,625 cells, 6,466 unique
@@ -91,17 +92,19 @@ def _transform(y: np.ndarray, how: str) -> np.ndarray:
 
 @register_strategy("bananas")
 class Bananas(Strategy):
-    """BANANAS: ensemble predictor on architecture features, Thompson sampling over a local pool.
+    """BANANAS: a predictor on architecture features, UCB over every unseen architecture or a
+    local pool.
 
     Args:
         n_init: random architectures before the first model.
-        predictor: ``"mlp"`` (numpy ensemble of 5 nets, default), ``"quadratic"`` (a Gaussian
-            process on the features and their pairwise products; with ``ucb_beta=1`` it needs
-            fewer queries than the default on NAS-Bench-201 and -101, see benchmarks/README.md;
-            past 400 results it fits the best 200 and a random 200 of the rest),
-            ``"gb"``, ``"rf"`` or ``"gp"``.
+        predictor: ``"quadratic"`` (default: a Gaussian process on the features and their
+            pairwise products, the fewest queries on NAS-Bench-201 and -101, see
+            benchmarks/README.md; past 400 results it fits the best 200 and a random 200 of the
+            rest), ``"mlp"`` (BANANAS' numpy ensemble of 5 nets), ``"gb"``, ``"rf"`` or ``"gp"``.
         acquisition: ``"ucb"`` (default), ``"its"`` (independent Thompson sampling) or ``"mean"``.
-        ucb_beta: weight of the ensemble spread in ``"ucb"``.
+        ucb_beta: weight of the predicted spread in ``"ucb"``; by default 1 for the
+            ``"quadratic"`` process and 0.5 for the ensembles, whose spread is narrower (each
+            chosen on tuning seeds).
         pool: ``"auto"`` (all unseen architectures when ``space.size <= pool_max``, else the
             local pool), ``"all"`` or ``"local"``.
         top_k: how many of the best architectures seed the local candidate pool.
@@ -130,12 +133,12 @@ class Bananas(Strategy):
         space: Space,
         seed: int | None = 0,
         n_init: int = 5,
-        predictor: str = "mlp",
+        predictor: str = "quadratic",
         acquisition: str = "ucb",
         top_k: int = 5,
         n_mutate: int = 50,
         n_random: int = 20,
-        ucb_beta: float = 0.5,
+        ucb_beta: float | None = None,
         refit_every: float = 0.1,
         transform: str = "loggap",
         n_models: int = 5,
@@ -181,6 +184,8 @@ class Bananas(Strategy):
             transform in ("none", "clip", "loggap"),
             f"unknown transform {transform!r}; use 'none', 'clip' or 'loggap'.",
         )
+        if ucb_beta is None:
+            ucb_beta = 1.0 if predictor == "quadratic" else 0.5
         self.ucb_beta, self.refit_every, self.transform = ucb_beta, refit_every, transform
         self._model: Any = None
         self._n_fit = 0

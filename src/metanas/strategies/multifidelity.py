@@ -133,8 +133,17 @@ class _AtRung(dict):  # type: ignore[type-arg]
 
 def _sampler_model(seed: int, options: Mapping[str, Any]) -> dict[str, Any]:
     """A scheduler's bananas model: the scheduler's random_fraction already explores (no
-    patience, no sweep), one start; ``options`` (the user's ``sampler_options``) override."""
-    return {"seed": seed, "n_init": 1, "patience": 0, "sweep_after": 0, **options}
+    patience, no sweep), one start, and the MLP ensemble (fed NB101's ~1,000 mostly 4-epoch
+    results, the quadratic process took asha 2.3x as long; benchmarks/README.md); ``options``
+    (the user's ``sampler_options``) override."""
+    return {
+        "seed": seed,
+        "n_init": 1,
+        "patience": 0,
+        "sweep_after": 0,
+        "predictor": "mlp",
+        **options,
+    }
 
 
 class RungBananas(Bananas):
