@@ -1,4 +1,4 @@
-"""Model-based strategies: BANANAS (predictor ensemble + Thompson sampling) and TPE.
+"""Model-based strategies: BANANAS (a predictor on architecture features + UCB) and TPE.
 
 Both propose only keys not asked before (pending ones included), so they work in batches.
 
