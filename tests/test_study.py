@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 import warnings
 from typing import Any
@@ -199,9 +201,6 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
 
 
 def test_a_study_stored_before_bananas_changed_its_model_resumes_with_the_old_one(tmp_path):
-    import json
-    import sqlite3
-
     db = tmp_path / "s.db"
     kw = {"predictor": "mlp", "epochs": 20}
     ref = create_study(SPACE, "bananas", FunctionEvaluator(score), strategy_kwargs=kw).optimize(14)

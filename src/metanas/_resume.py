@@ -70,7 +70,7 @@ def study_config(study: Study) -> dict[str, Any]:
 
 
 def _version() -> str:
-    from metanas import __version__
+    from metanas import __version__  # here, not at the top: metanas' __init__ imports this module
 
     return __version__
 

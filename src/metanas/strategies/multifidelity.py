@@ -133,9 +133,9 @@ class _AtRung(dict):  # type: ignore[type-arg]
 
 def _sampler_model(seed: int, options: Mapping[str, Any]) -> dict[str, Any]:
     """A scheduler's bananas model: the scheduler's random_fraction already explores (no
-    patience, no sweep), one start, and the MLP ensemble (fed NB101's ~1,000 mostly 4-epoch
-    results, the quadratic process took asha 2.3x as long; benchmarks/README.md); ``options``
-    (the user's ``sampler_options``) override."""
+    patience, no sweep), one start, and the MLP ensemble (fed all four of NB101's rungs, mostly
+    4-epoch results, the quadratic process took asha 2.3x as long; benchmarks/README.md);
+    ``options`` (the user's ``sampler_options``) override."""
     return {
         "seed": seed,
         "n_init": 1,
