@@ -4,6 +4,10 @@ many seeds reach it within 40 and within ``--at`` queries, and the mean test and
 accuracy at ``--at`` (the protocol of ``bench_strategies.py nb201``). Seeds run in ``--jobs``
 processes; a seed that never reaches the optimum within ``--queries`` counts as 10,000.
 
+``--dataset`` is ``cifar10`` or ``cifar100`` (NB201 at 200 epochs), or a table at one budget as
+``cifar10@12`` or ``nb101@36``: landscapes no default was tuned on, to check that a choice
+carries over (NB101 has no test column: its "test" repeats the validation accuracy).
+
     nice .venv/bin/python benchmarks/bench_variants.py --dataset cifar100 --seeds 100-139 \\
         '{"default": {}, "n_init 10": {"n_init": 10}}'
 """
@@ -19,17 +23,28 @@ from pathlib import Path
 from typing import Any
 
 from metanas.benchrun import run_bench
-from metanas.evaluation.tabular import nb201_table
+from metanas.evaluation.tabular import TableEvaluator, nb101_table, nb201_table
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_phases import NEVER
 from bench_strategies import seed_range
 
 
-def one_seed(job: tuple[str, dict[str, Any], int, str, int, int]) -> tuple[str, int, float, float]:
+def table(spec: str) -> TableEvaluator:
+    """``cifar10`` / ``cifar100`` (NB201), or ``<table>@<epochs>``: that budget's results only."""
+    name, _, epochs = spec.partition("@")
+    ev = nb101_table() if name == "nb101" else nb201_table(name)
+    if epochs:
+        ev.fidelities = {int(epochs): ev.fidelities[int(epochs)]}
+    return ev
+
+
+def one_seed(
+    job: tuple[str, dict[str, Any], int, str, int, int],
+) -> tuple[str, int, float, float]:
     """(variant, queries to the optimum, test and validation accuracy at ``at``) for one seed."""
     name, options, seed, dataset, queries, at = job
-    ev = nb201_table(dataset)
+    ev = table(dataset)
     r = run_bench(
         ev, None, ["s"], [seed], queries, stop_at_best_after=at, options={"s": options}
     )  # fmt: skip
