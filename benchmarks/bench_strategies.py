@@ -101,7 +101,7 @@ def split_labels(text: str) -> list[str]:
     return [s for s in re.split(r",(?![^\[]*\])", text) if s]
 
 
-def _nb101_options(label: str, budgets: tuple[int, ...] | None = NB101_BUDGETS) -> dict[str, Any]:
+def label_options(label: str, budgets: tuple[int, ...] | None = NB101_BUDGETS) -> dict[str, Any]:
     """Keyword arguments of a strategy label: ``name`` or ``name:key=value:key=value`` (values
     are JSON where they parse, e.g. ``asha:sampler=bananas_mf:budgets=[36,108]``; keys
     ``sampler.<option>`` go to ``sampler_options``). Schedulers get ``budgets`` unless it is
@@ -145,7 +145,7 @@ def cmd_nb101(args: argparse.Namespace) -> None:
     target = float(ev.values().max()) - gap
     rows: dict[str, tuple[list[TargetRun], float]] = {}
     for label in split_labels(args.strategies):
-        opts = _nb101_options(label, budgets)
+        opts = label_options(label, budgets)
         seeds = args.ref_seeds if label == "evolution" and args.ref_seeds else args.seeds
         t0 = time.process_time()
         runs = [
@@ -203,7 +203,7 @@ def cmd_overhead(args: argparse.Namespace) -> None:
     print("| strategy | trials | CPU ms per trial (all) | CPU ms per trial (last 100) |")
     print("| --- | --- | --- | --- |")
     for name in split_labels(args.strategies):
-        opts = _nb101_options(name, budgets=None)  # schedulers keep their NB201 defaults
+        opts = label_options(name, budgets=None)  # schedulers keep their NB201 defaults
         st = get_strategy(opts.pop("strategy"), space, seed=0, **opts)
         times = []
         for _ in range(args.trials):

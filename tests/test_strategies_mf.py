@@ -123,7 +123,7 @@ def test_rung_model_encodes_the_rung_and_scores_the_pool_at_the_top() -> None:
 
 @pytest.mark.parametrize("name,sampler", [("asha", "bananas_mf"), ("bohb", "bananas")])
 def test_sampler_options_reach_the_model(name: str, sampler: str) -> None:
-    from metanas.strategies._surrogates import QuadraticGP
+    from metanas.strategies._surrogates import MLPEnsemble, QuadraticGP
 
     def model_after(n: int, budgets: tuple[int, ...], options: dict[str, Any]) -> Any:
         st = get_strategy(
@@ -135,6 +135,8 @@ def test_sampler_options_reach_the_model(name: str, sampler: str) -> None:
     opts = {"predictor": "quadratic", "ucb_beta": 1.0}
     st = get_strategy(name, space(), seed=0, budgets=(1, 3, 9, 27), sampler=sampler)
     assert st.sampler_options == {}
+    # without options the samplers keep the ensemble, unlike bananas itself
+    assert isinstance(model_after(200, (1, 3, 9, 27), {})._model, MLPEnsemble)
     model = model_after(200, (1, 3, 9, 27), opts)
     assert model is not None and model.ucb_beta == 1.0
     assert isinstance(model._model, QuadraticGP)

@@ -277,8 +277,8 @@ class _Hyperband(_Proposer, Strategy):
             best of ``tournament``), or ``"bananas"``: the UCB pick of a predictor ensemble fitted
             on those results, or ``"bananas_mf"``: one such model of every rung's results with the
             rung as an input; a share ``random_fraction`` stays random.
-        sampler_options: keyword arguments of the bananas samplers' model, e.g.
-            ``{"predictor": "quadratic", "ucb_beta": 1.0}``.
+        sampler_options: keyword arguments of the bananas samplers' model (by default the
+            MLP ensemble), e.g. ``{"predictor": "quadratic"}``.
     """
 
     uses_budgets = True
