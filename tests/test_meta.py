@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import statistics
 from typing import Any, ClassVar
 
@@ -343,3 +344,35 @@ class TestWarmStartConformance(StrategyConformance):  # type: ignore[misc,valid-
         "n_check": 4,
     }
     avoids_repeats = False  # the cold phase re-proposes the warm results (answered for free)
+
+
+def test_a_warm_study_stored_before_bananas_changed_its_model_resumes_with_the_old_one(
+    tmp_path,
+) -> None:
+    db = tmp_path / "ws.db"
+    _fill_store(db, toy_task(1), "past", n=40)
+    ev = FunctionEvaluator(toy_task(2), task=TaskInfo("toy-new", "tabular", (5,), 2, 100))
+    s1 = create_study(
+        toy_space(),
+        "bananas",
+        ev,
+        storage=str(db),
+        study_name="new",
+        seed=0,
+        warm_start=True,
+        strategy_kwargs={"predictor": "mlp", "epochs": 20},
+    )
+    s1.optimize(25)
+    keys = [t.key for t in s1.trials]
+    assert s1.strategy._cold is not None  # the stored trials reach the wrapped bananas
+    s1.store.close()
+    # as the first stores recorded it: no version, and the inner strategy's then-default unnamed
+    with sqlite3.connect(db) as con:
+        (cfg,) = con.execute("SELECT config FROM studies WHERE name = 'new'").fetchone()
+        cfg = json.loads(cfg)
+        del cfg["metanas"], cfg["strategy_kwargs"]["inner_kwargs"]["predictor"]
+        con.execute("UPDATE studies SET config = ? WHERE name = 'new'", (json.dumps(cfg),))
+    s2 = create_study(toy_space(), storage=str(db), study_name="new", evaluator=ev, resume=True)
+    assert s2.strategy.inner_kwargs["predictor"] == "mlp"
+    s2.optimize(30)  # the replay regenerates the stored asks, or raises ReplayMismatch
+    assert [t.key for t in s2.trials][:25] == keys

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from metanas.storage.base import Duplicate
 from metanas.storage.sqlite import check_study_name
-from metanas.strategies.base import AskEvent, Event, Strategy, TellEvent, get_strategy
+from metanas.strategies.base import (
+    AskEvent,
+    Event,
+    Strategy,
+    TellEvent,
+    get_strategy,
+    strategy_class,
+)
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, UserInputError
 
 if TYPE_CHECKING:
@@ -132,12 +139,25 @@ def stored_space(info: StudyInfo) -> Space | None:
 LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"bananas": {"predictor": "mlp"}}
 
 
+def legacy_options(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` of strategy ``name`` with the defaults it had before :data:`LEGACY_DEFAULTS`'
+    changes, the options of a wrapped strategy (``warm_start``'s ``inner``) included."""
+    out = {**LEGACY_DEFAULTS.get(name, {}), **kwargs}
+    inner = out.get("inner")
+    if (
+        isinstance(inner, str)
+        and "inner_kwargs" in inspect.signature(strategy_class(name)).parameters
+    ):
+        out["inner_kwargs"] = legacy_options(inner, out.get("inner_kwargs") or {})
+    return out
+
+
 def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
     """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed)."""
     cfg = info.config
     kwargs = cfg.get("strategy_kwargs") or {}
     if "metanas" not in cfg:
-        kwargs = {**LEGACY_DEFAULTS.get(cfg["strategy"], {}), **kwargs}
+        kwargs = legacy_options(cfg["strategy"], kwargs)
     return get_strategy(cfg["strategy"], space, seed=cfg.get("seed"), **kwargs)
 
 
