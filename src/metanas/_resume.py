@@ -140,8 +140,8 @@ LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"bananas": {"predictor": "mlp"}}
 
 
 def legacy_options(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """``kwargs`` of strategy ``name`` with the defaults it had before :data:`LEGACY_DEFAULTS`'
-    changes, the options of a wrapped strategy (``warm_start``'s ``inner``) included."""
+    """``kwargs`` of strategy ``name`` filled with its defaults from before they changed
+    (:data:`LEGACY_DEFAULTS`), and so are a wrapped strategy's (``warm_start``'s ``inner_kwargs``)."""
     out = {**LEGACY_DEFAULTS.get(name, {}), **kwargs}
     inner = out.get("inner")
     if (
