@@ -80,3 +80,36 @@ def test_many_results_fit_a_capped_subset_that_keeps_the_best():
 def test_rejects_a_cap_smaller_than_the_selection():
     with pytest.raises(UserInputError, match="max_select <= max_fit"):
         QuadraticGP(max_fit=50, max_select=100)
+
+
+def _two_rungs(noise_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """60 one-hot architectures at a cheap rung (0) and at the top rung (1); the cheap rung's
+    value is the top one's mixed with ``noise_share`` of independent noise."""
+    rng = np.random.default_rng(seed)
+    X = one_hot(rng.integers(4, size=(60, 5)), 4)
+    top = X @ rng.normal(size=20)
+    cheap = (1 - noise_share) * top + noise_share * rng.normal(size=60) * top.std()
+    z = [(v - v.mean()) / v.std() for v in (cheap, top)]
+    rows = np.vstack([np.hstack([X, np.full((60, 1), r)]) for r in (0, 1)])
+    return rows, np.concatenate(z)
+
+
+def test_rung_process_learns_how_far_a_cheap_rung_carries():
+    from metanas.strategies._surrogates import RungGP
+
+    informative, useless = [], []
+    for seed in range(5):
+        for share, out in ((0.0, informative), (1.0, useless)):
+            gp = RungGP(seed)
+            gp.fit(*_two_rungs(share, seed))
+            out.append(gp.rho)
+    # a copy of the top rung correlates fully; pure noise is the lowest correlation offered
+    assert min(informative) >= 0.9 and max(useless) <= 0.5, (informative, useless)
+    # the kernel is the quadratic one times rho ** (rung distance); the prior ignores the rung
+    A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 2.0]])
+    p = (0.3, 0.1, 0.5)
+    assert np.allclose(
+        RungGP()._kern(A, A, p),
+        QuadraticGP._k(A[:, :2], A[:, :2], 0.3, 0.1) * [[1, 0.25], [0.25, 1]],
+    )
+    assert np.allclose(RungGP()._prior(A, p), np.diag(RungGP()._kern(A, A, p)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -246,31 +246,111 @@ class QuadraticGP:
         keep = self._subset(y, self.max_fit)
         X, y = X[keep], y[keep]
         sel = self._subset(y, self.max_select)
-        Xs, ys = X[sel], y[sel]
-        best = (-np.inf, 0.0, 0.0, 0.0)
-        for w1 in self.W1:
-            for w2 in self.W2:
-                # one eigendecomposition serves every noise level
-                lam, Q = np.linalg.eigh(self._k(Xs, Xs, w1, w2))
-                r2 = (Q.T @ ys) ** 2
-                for s2 in self.NOISE:
-                    ev = np.maximum(lam, 0.0) + s2
-                    ll = -0.5 * (r2 / ev).sum() - 0.5 * np.log(ev).sum()
-                    if ll > best[0]:
-                        best = (ll, w1, w2, s2)
-        _, self.w1, self.w2, self.s2 = best
+        self.params, self.s2 = self._select(X[sel], y[sel])
+        self.w1, self.w2 = self.params[:2]
         self.X = X
-        L = np.linalg.cholesky(self._k(X, X, self.w1, self.w2) + self.s2 * np.eye(len(y)))
+        noise = self.s2 * self._noise_scale(X, self.params)
+        L = np.linalg.cholesky(self._kern(X, X, self.params) + np.diag(noise))
         # the inverse factor once, so a prediction over a whole pool is two matrix products
         self.L_inv = solve_triangular(L, np.eye(len(y)), lower=True)
         self.alpha = self.L_inv.T @ (self.L_inv @ y)
 
-    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Ks = self._k(X, self.X, self.w1, self.w2)
-        v = Ks @ self.L_inv.T
+    def _select(self, Xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, ...], float]:
+        """The kernel parameters and noise of highest marginal likelihood on the grid."""
+        _, p, s2 = self._best(Xs, ys, [(w1, w2) for w1 in self.W1 for w2 in self.W2])
+        return p, s2
+
+    def _best(
+        self, Xs: np.ndarray, ys: np.ndarray, grid: Sequence[tuple[float, ...]]
+    ) -> tuple[float, tuple[float, ...], float]:
+        """(log marginal likelihood, kernel parameters, noise) of the best on ``grid``."""
+        best = (-np.inf, grid[0], self.NOISE[0])
+        for p in grid:
+            # with the noise s2 * d (d per result), K + s2 D = D^1/2 (D^-1/2 K D^-1/2 + s2) D^1/2:
+            # one eigendecomposition serves every noise level
+            d = self._noise_scale(Xs, p)
+            w = 1 / np.sqrt(d)
+            lam, Q = np.linalg.eigh(self._kern(Xs, Xs, p) * np.outer(w, w))
+            r2 = (Q.T @ (ys * w)) ** 2
+            for s2 in self.NOISE:
+                ev = np.maximum(lam, 0.0) + s2
+                ll = -0.5 * (r2 / ev).sum() - 0.5 * np.log(ev).sum() - 0.5 * np.log(d).sum()
+                if ll > best[0]:
+                    best = (ll, p, s2)
+        return best
+
+    def _noise_scale(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        """Each result's noise variance relative to ``s2`` (here the same for all)."""
+        return np.ones(len(X))
+
+    def _kern(self, A: np.ndarray, B: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        return self._k(A, B, p[0], p[1])
+
+    def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        """The kernel's diagonal ``k(x, x)``, without forming the matrix."""
         sq = (X * X).sum(1)
-        prior = self.w1 * sq + self.w2 * (sq**2 - (X**4).sum(1)) / 2 + 1.0
-        return Ks @ self.alpha, np.sqrt(np.maximum(prior - (v * v).sum(1), 0.0))
+        return p[0] * sq + p[1] * (sq**2 - (X**4).sum(1)) / 2 + 1.0
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Ks = self._kern(X, self.X, self.params)
+        v = Ks @ self.L_inv.T
+        var = self._prior(X, self.params) - (v * v).sum(1)
+        return Ks @ self.alpha, np.sqrt(np.maximum(var, 0.0))
+
+    def posterior(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior mean and full covariance (noise-free) of a few points."""
+        with one_blas_thread():
+            Ks = self._kern(X, self.X, self.params)
+            V = Ks @ self.L_inv.T
+            return Ks @ self.alpha, self._kern(X, X, self.params) - V @ V.T
+
+
+class RungGP(QuadraticGP):
+    """The quadratic process over (architecture, rung) of a multi-fidelity search.
+
+    The inputs' last column is the rung's index; the kernel multiplies the quadratic kernel of
+    the features by ``rho ** |r - r'|``: every rung sees the same kind of function, and results
+    ``k`` rungs apart correlate by ``rho ** k`` (an intrinsic coregionalisation model with one
+    parameter). Each rung below the top multiplies the noise by ``kappa``: a short training
+    run is a noisier measurement. Both are chosen by marginal likelihood like the other
+    weights, so the model learns how far a cheap rung's ranking carries to the top one (on
+    NAS-Bench-101's 4 / 12 / 36 / 108 epochs the rank correlations with 108 are 0.45 / 0.62 /
+    0.88). The weights are searched at the last fit's ``rho`` and ``kappa``, then those two at
+    the weights found.
+    """
+
+    RHO = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+    KAPPA = (1.0, 2.0, 4.0)
+
+    def __init__(self, seed: int = 0, max_fit: int = 400, max_select: int = 200) -> None:
+        super().__init__(seed, max_fit, max_select)
+        self.rho, self.kappa, self.top_rung = 0.8, 1.0, 0
+
+    def _kern(self, A: np.ndarray, B: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        lag = np.abs(A[:, -1:] - B[:, -1][None, :])
+        return self._k(A[:, :-1], B[:, :-1], p[0], p[1]) * p[2] ** lag
+
+    def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        return super()._prior(X[:, :-1], p)
+
+    def _noise_scale(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+        return np.asarray(p[3] ** (self.top_rung - X[:, -1]), dtype=np.float64)
+
+    def noise(self, rung: int) -> float:
+        """The fitted noise variance of a result at ``rung``."""
+        return float(self.s2 * self.kappa ** (self.top_rung - rung))
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        self.top_rung = int(X[:, -1].max())
+        super()._fit(X, y)
+
+    def _select(self, Xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, ...], float]:
+        grid = [(w1, w2, self.rho, self.kappa) for w1 in self.W1 for w2 in self.W2]
+        _, (w1, w2, _, _), _ = self._best(Xs, ys, grid)
+        grid = [(w1, w2, rho, kappa) for rho in self.RHO for kappa in self.KAPPA]
+        _, p, s2 = self._best(Xs, ys, grid)
+        self.rho, self.kappa = p[2], p[3]
+        return p, s2
 
 
 PREDICTORS = ("mlp", "quadratic", "rf", "gb", "gp")
