@@ -89,3 +89,8 @@ class TestHyperbandBananasMF(_MF):
 class TestASHABananasMF(_MF):
     strategy = "asha"
     params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "sampler": "bananas_mf", "n_min": 3}
+
+
+class TestMultiFidelityUCB(_MF):
+    strategy = "mf_ucb"
+    params: ClassVar[dict[str, Any]] = {"budgets": (1, 3, 9), "n_init": 4}

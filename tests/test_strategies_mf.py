@@ -178,3 +178,36 @@ def test_time_to_target_charges_and_stalls() -> None:
     assert math.isinf(never.cost) and never.n_evaluations == 1
     with pytest.raises(UserInputError, match="charge"):
         time_to_target(ev, sp, "random", 0, 2.0, 1.0, None, "half")
+
+
+def _mf_ucb_run(seed: int, cheap: str, n: int = 60) -> tuple[list[tuple[str, int]], float]:
+    """(key, rung) of each ask of ``mf_ucb`` on the toy, rungs (1, 27), and the best top value;
+    the cheap rung is the top value (``"copy"``) or unrelated to it (``"noise"``)."""
+    st = get_strategy("mf_ucb", space(), seed=seed, budgets=(1, 27), n_init=5)
+    asked, best = [], -math.inf
+    for _ in range(n):
+        c = st.ask()
+        rung = int(c.info["rung"])
+        top = value(c.arch, 1e9)
+        v = top if rung == 1 or cheap == "copy" else zlib.crc32(c.key.encode()) % 997 / 100
+        asked.append((c.key, rung))
+        if rung == 1:
+            best = max(best, top)
+        st.tell(c, Result(value=v, cost=float(c.budget.epochs)))
+    return asked, best
+
+
+def test_mf_ucb_screens_on_a_cheap_rung_only_when_it_carries():
+    runs = {c: [_mf_ucb_run(s, c) for s in range(3)] for c in ("copy", "noise")}
+    for asked, _ in runs["copy"] + runs["noise"]:
+        assert all(r == 0 for _, r in asked[:5])  # the random starts, at the cheap rung
+        last: dict[str, int] = {}
+        for key, r in asked:  # a key only ever moves up
+            assert r > last.get(key, -1)
+            last[key] = r
+    top_share = {c: np.mean([np.mean([r for _, r in a]) for a, _ in rs]) for c, rs in runs.items()}
+    # a faithful cheap rung screens many picks; a useless one is mostly skipped for the top
+    assert top_share["copy"] + 0.15 < top_share["noise"] and top_share["noise"] > 0.75, top_share
+    # and the search still climbs: 8 dims x 5 values, random picks match ~1.6 on average
+    best = [b for rs in runs.values() for _, b in rs]
+    assert min(best) >= 5, best

@@ -22,6 +22,7 @@ from metanas.strategies.bayesopt import TPE, Bananas
 from metanas.strategies.evolution import RegularizedEvolution
 from metanas.strategies.grid import GridSearch
 from metanas.strategies.local_search import LocalSearch
+from metanas.strategies.mf_ucb import MultiFidelityUCB
 from metanas.strategies.most_probable import MostProbable
 from metanas.strategies.multifidelity import ASHA, BOHB, Hyperband, SuccessiveHalving
 from metanas.strategies.proxy_prescreen import ProxyPrescreen, ScreenedSpace
@@ -39,6 +40,7 @@ __all__ = [
     "Hyperband",
     "LocalSearch",
     "MostProbable",
+    "MultiFidelityUCB",
     "ProxyPrescreen",
     "QLearning",
     "RandomSearch",
