@@ -211,3 +211,7 @@ def test_mf_ucb_screens_on_a_cheap_rung_only_when_it_carries():
     # and the search still climbs: 8 dims x 5 values, random picks match ~1.6 on average
     best = [b for rs in runs.values() for _, b in rs]
     assert min(best) >= 5, best
+    with pytest.raises(UserInputError, match="n_init"):
+        get_strategy("mf_ucb", space(), n_init=0)
+    with pytest.raises(UserInputError, match="pool"):
+        get_strategy("mf_ucb", space(), pool="near")

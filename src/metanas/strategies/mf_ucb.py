@@ -76,7 +76,7 @@ class MultiFidelityUCB(Strategy):
         super().__init__(space, seed)
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         if n_init < 1:
-            raise UserInputError(f"mf_ucb needs n_init >= 1, got {n_init}.")
+            raise UserInputError(f"mf_ucb needs n_init >= 1 random starts, got {n_init}; raise it.")
         if pool not in ("auto", "all", "local"):
             raise UserInputError(f"unknown pool {pool!r}; use 'auto', 'all' or 'local'.")
         self.n_init, self.ucb_beta, self.refit_every = n_init, ucb_beta, refit_every
