@@ -16,8 +16,12 @@ from metanas.types import Budget, Result, UserInputError
 assert bayesopt and multifidelity and qlearning and reinforce
 
 SEQ = ["bananas", "tpe", "reinforce", "qlearning"]
-MF = ["successive_halving", "hyperband", "asha", "bohb"]
-FAST = {"bananas": {"n_init": 5, "n_models": 3, "epochs": 50}, "bohb": {"n_min": 4}}
+MF = ["successive_halving", "hyperband", "asha", "bohb", "mf_ucb"]
+FAST = {
+    "bananas": {"n_init": 5, "n_models": 3, "epochs": 50},
+    "bohb": {"n_min": 4},
+    "mf_ucb": {"n_init": 4},
+}
 
 
 def flat_space() -> Space:
