@@ -288,8 +288,9 @@ class QuadraticGP:
 
     def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
         """The kernel's diagonal ``k(x, x)``, without forming the matrix."""
-        sq = (X * X).sum(1)
-        return p[0] * sq + p[1] * (sq**2 - (X**4).sum(1)) / 2 + 1.0
+        X2 = X * X  # squared, not X ** 4: float powers are ~10x slower on a large pool
+        sq = X2.sum(1)
+        return p[0] * sq + p[1] * (sq**2 - (X2 * X2).sum(1)) / 2 + 1.0
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Ks = self._kern(X, self.X, self.params)

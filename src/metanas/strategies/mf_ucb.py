@@ -92,9 +92,12 @@ class MultiFidelityUCB(Strategy):
         self._n_results = 0
         self._model: RungGP | None = None
         self._n_fit = 0
-        self._all: list[dict[str, Any]] | None = None  # the full pool, one row per unique key
-        self._all_keys: list[str] = []
+        # the full pool, one row per unique key; its top-rung UCB is computed once per model
+        self._all: list[dict[str, Any]] | None = None
+        self._all_index: dict[str, int] = {}
         self._all_X: np.ndarray | None = None
+        self._open: np.ndarray | None = None  # rows not yet trained at the top rung
+        self._all_ucb: tuple[RungGP, np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------ bookkeeping
     def _tell(self, candidate: Candidate, result: Result) -> None:
@@ -102,6 +105,8 @@ class MultiFidelityUCB(Strategy):
         self._archs.setdefault(candidate.key, dict(candidate.arch))
         self._results.setdefault(candidate.key, {})[rung] = result.value
         self._n_results += 1
+        if rung == self.top and self._open is not None and candidate.key in self._all_index:
+            self._open[self._all_index[candidate.key]] = False
 
     def _last_rung(self, key: str) -> int:
         """The highest rung ``key`` was trained at (-1: never)."""
@@ -147,48 +152,53 @@ class MultiFidelityUCB(Strategy):
         ):
             return self._at(self.sample_unseen(), 0)
         model = self._fit()
-        archs, X = self._candidates()
+        archs, ucb = self._scored(model)
         if not archs:
             return self._at(self.sample_unseen(), 0)
-        mu, sd = model.predict(X)
-        best = archs[int(np.argmax(mu + self.ucb_beta * sd))]
+        best = archs[int(np.argmax(ucb))]
         return self._at(best, self._rung_for(model, best))
 
     def _at(self, arch: dict[str, Any], rung: int) -> tuple[dict[str, Any], Budget, dict[str, Any]]:
         return arch, Budget(epochs=self.budgets[rung]), {"rung": rung}
 
-    def _candidates(self) -> tuple[list[dict[str, Any]], np.ndarray]:
-        """Architectures not trained at the top rung nor pending, and their top-rung inputs."""
+    def _scored(self, model: RungGP) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """Architectures not trained at the top rung nor pending, and their top-rung UCB."""
         busy = self._busy()
         if self.pool == "all":
             if self._all is None:
                 self._build_all()
-            assert self._all is not None and self._all_X is not None
-            keep = [
-                i
-                for i, k in enumerate(self._all_keys)
-                if k not in busy and self._last_rung(k) < self.top
-            ]
-            X = np.hstack([self._all_X[keep], np.full((len(keep), 1), float(self.top))])
-            return [self._all[i] for i in keep], X
+            assert self._all is not None and self._all_X is not None and self._open is not None
+            if self._all_ucb is None or self._all_ucb[0] is not model:
+                top = np.full((len(self._all_X), 1), float(self.top))
+                mu, sd = model.predict(np.hstack([self._all_X, top]))
+                self._all_ucb = (model, mu + self.ucb_beta * sd)
+            open_ = self._open.copy()
+            open_[[self._all_index[k] for k in busy if k in self._all_index]] = False
+            rows = np.flatnonzero(open_)
+            return [self._all[i] for i in rows], self._all_ucb[1][rows]
         cheap = [
             self._archs[k] for k in self._results if k not in busy and self._last_rung(k) < self.top
         ]
-        top = sorted(
+        top_keys = sorted(
             (k for k, res in self._results.items() if res.get(self.top) is not None),
             key=lambda k: -(self._results[k][self.top] or 0.0),
         )[: self.top_k]
         pool = cheap + candidate_pool(
-            self, [self._archs[k] for k in top], self.n_mutate, self.n_random
+            self, [self._archs[k] for k in top_keys], self.n_mutate, self.n_random
         )
-        return pool, self._features(pool, self.top) if pool else np.empty((0, 0))
+        if not pool:
+            return [], np.empty(0)
+        mu, sd = model.predict(self._features(pool, self.top))
+        return pool, mu + self.ucb_beta * sd
 
     def _build_all(self) -> None:
         archs: dict[str, dict[str, Any]] = {}
         for a in self.space.enumerate():
             archs.setdefault(self.space.key(a), a)
-        self._all, self._all_keys = list(archs.values()), list(archs)
+        self._all = list(archs.values())
+        self._all_index = {k: i for i, k in enumerate(archs)}
         self._all_X = np.stack([self.space.features(a) for a in self._all]).astype(np.float64)
+        self._open = np.array([self._last_rung(k) < self.top for k in archs])
 
     def _rung_for(self, model: RungGP, arch: dict[str, Any]) -> int:
         """The cheapest rung above ``arch``'s last that is worth its price as a screen, else
