@@ -1,5 +1,5 @@
 """Small predictors for model-based strategies: a numpy MLP ensemble, a quadratic-kernel Gaussian
-process and sklearn wrappers.
+process (and its multi-fidelity form, :class:`RungGP`) and sklearn wrappers.
 
 Every predictor answers ``fit(X, y)`` and ``predict(X) -> (mean, std)``; ``std`` is the spread of
 an ensemble (or a GP posterior) and drives the acquisition. Pure numpy + scikit-learn, no torch.
@@ -312,12 +312,12 @@ class RungGP(QuadraticGP):
     The inputs' last column is the rung's index; the kernel multiplies the quadratic kernel of
     the features by ``rho ** |r - r'|``: every rung sees the same kind of function, and results
     ``k`` rungs apart correlate by ``rho ** k`` (an intrinsic coregionalisation model with one
-    parameter). Each rung below the top multiplies the noise by ``kappa``: a short training
-    run is a noisier measurement. Both are chosen by marginal likelihood like the other
-    weights, so the model learns how far a cheap rung's ranking carries to the top one (on
-    NAS-Bench-101's 4 / 12 / 36 / 108 epochs the rank correlations with 108 are 0.45 / 0.62 /
-    0.88). The weights are searched at the last fit's ``rho`` and ``kappa``, then those two at
-    the weights found.
+    parameter). Each rung below the highest one in the data multiplies the noise by ``kappa``:
+    a short training run may be a noisier measurement. Both are chosen by marginal likelihood
+    like the other weights, so the model learns how far a cheap rung's ranking carries to the
+    top one (on NAS-Bench-101's 4 / 12 / 36 / 108 epochs the rank correlations with 108 are
+    0.45 / 0.62 / 0.88). The weights are searched at ``rho`` 0.8 and ``kappa`` 1 (or the last
+    fit's, when one model is refitted), then those two at the weights found.
     """
 
     RHO = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -338,8 +338,9 @@ class RungGP(QuadraticGP):
         return np.asarray(p[3] ** (self.top_rung - X[:, -1]), dtype=np.float64)
 
     def noise(self, rung: int) -> float:
-        """The fitted noise variance of a result at ``rung``."""
-        return float(self.s2 * self.kappa ** (self.top_rung - rung))
+        """The fitted noise variance of a result at ``rung`` (above the data's highest rung:
+        that rung's)."""
+        return float(self.s2 * self.kappa ** max(self.top_rung - rung, 0))
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
         self.top_rung = int(X[:, -1].max())
