@@ -100,3 +100,19 @@ def test_bench_errors(capsys: pytest.CaptureFixture[str], argv: list[str], match
     rc, _, err = _run(capsys, *argv)
     assert rc == 2
     assert match in err
+
+
+def test_bench_gives_budgeted_strategies_the_table_fidelities(tmp_path: Path) -> None:
+    from metanas.benchrun import run_bench, table_budgets
+    from metanas.evaluation.tabular import nb101_table
+
+    ev = nb101_table()
+    assert table_budgets(ev, "asha", None) == {"budgets": (4.0, 12.0, 36.0, 108.0)}
+    assert table_budgets(ev, "asha", {"min_budget": 1}) == {"min_budget": 1}
+    assert table_budgets(ev, "bananas", None) == {}
+    # with the schedulers' own rungs (1 to 27 epochs) the table answered at 4 and 12 epochs
+    # only, whose best is 0.878; both paths now reach the 36- and 108-epoch results
+    for storage in (None, str(tmp_path / "b.db")):
+        res = run_bench(ev, None, ["mf_ucb"], [0], 30, storage=storage)
+        best, _ = res.runs["mf_ucb"][0].best_at(30)
+        assert best is not None and best > 0.9, (storage, best)

@@ -285,32 +285,37 @@ def run_with_study(
     n_queries: int,
     storage: str,
     factory: StrategyFactory | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> SeedRun:
-    """The same run through the real study loop and a store (``--storage``)."""
+    """The same run through the real study loop and a store (``--storage``); ``options`` are
+    the strategy's keyword arguments."""
     if strategy == OPTUNA_TPE:
         raise UserInputError("--storage does not apply to optuna-tpe; drop --storage for it.")
     from metanas.study import create_study
 
     # a warm run is its own study: it must neither resume nor be resumed by the cold one
     warm = "-warm" if factory is not None else ""
+    kw = dict(options or {})
+    name = kw.pop("strategy", strategy)
     study = create_study(
         space,
-        strategy if factory is None else factory(strategy, seed),
+        name if factory is None else factory(name, seed),
         ev,
         storage=storage,
         study_name=f"bench-{ev.name}-{strategy}{warm}-s{seed}-q{n_queries}",
         seed=seed,
         resume=True,
+        strategy_kwargs=None if factory is not None else kw,
     )
     study.optimize(n_queries)
     run = SeedRun(strategy, seed)
     report = ev.metric_names[1] if _has_report(ev) else None
-    seen: set[str] = set()
+    seen: set[tuple[str, Any]] = set()  # as drive() counts: each (key, budget) once
     for t in sorted(study.trials, key=lambda t: t.number):
         res = t.result
-        if res is None or t.key in seen:
+        if res is None or (t.key, t.budget) in seen:
             continue
-        seen.add(t.key)
+        seen.add((t.key, t.budget))
         run.add(space.describe(t.arch), t.key, res, report)
         run.n_asks += 1
     return run
@@ -443,12 +448,12 @@ def run_bench(
     runs: dict[str, list[SeedRun]] = {}
     for name in strategies:
         runs[name] = []
+        opts = table_budgets(ev, name, (options or {}).get(name))
         for seed in seeds:
             if storage is None:
-                opts = (options or {}).get(name)
                 r = run_strategy(ev, space, name, seed, n_queries, stop, opts, factory)
             else:
-                r = run_with_study(ev, space, name, seed, n_queries, storage, factory)
+                r = run_with_study(ev, space, name, seed, n_queries, storage, factory, opts)
             runs[name].append(r)
             if on_done is not None:
                 on_done(r)
@@ -463,6 +468,24 @@ def run_bench(
         runs=runs,
         summaries={k: summarize(k, rs, n_queries, best_key) for k, rs in runs.items()},
     )
+
+
+def table_budgets(
+    ev: TableEvaluator, name: str, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``options`` with the table's fidelities as ``budgets`` when ``name`` uses budgets, the
+    table has several and the options set none: a scheduler's own default rungs (1 to 27
+    epochs) would otherwise be answered from the table's lowest fidelities only."""
+    from metanas.strategies import strategy_class
+
+    opts = dict(options or {})
+    if name == OPTUNA_TPE or len(ev.fidelities) < 2:
+        return opts
+    if {"budgets", "min_budget", "max_budget"} & set(opts):
+        return opts
+    if strategy_class(opts.get("strategy", name)).uses_budgets:
+        opts["budgets"] = tuple(sorted(ev.fidelities))
+    return opts
 
 
 def default_space(ev: TableEvaluator) -> Space:
