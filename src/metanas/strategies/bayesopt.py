@@ -75,6 +75,32 @@ def candidate_pool(
     return list(out.values())
 
 
+def pool_kind(space: Space, pool: str, pool_max: int) -> str:
+    """``"all"`` or ``"local"``: ``"auto"`` picks every unseen architecture when the space is
+    finite with at most ``pool_max`` of them, else the local pool."""
+    _check(
+        pool in ("auto", "all", "local"), f"unknown pool {pool!r}; use 'auto', 'all' or 'local'."
+    )
+    if pool != "auto":
+        return pool
+    size = space.size
+    return "all" if size is not None and size <= pool_max else "local"
+
+
+def refit_due(n: int, n_fit: int, refit_every: float) -> bool:
+    """Whether a model fitted on ``n_fit`` results is stale at ``n``: after every new result
+    while fewer than 100 exist, then after a share ``refit_every`` of those beyond 100."""
+    return n - n_fit >= max(1, refit_every * (n - 100))
+
+
+def unique_archs(space: Space) -> dict[str, dict[str, Any]]:
+    """Every architecture of a finite space, the first one per canonical key, in order."""
+    archs: dict[str, dict[str, Any]] = {}
+    for a in space.enumerate():
+        archs.setdefault(space.key(a), a)
+    return archs
+
+
 def _transform(y: np.ndarray, how: str) -> np.ndarray:
     """Reshape targets so the predictor resolves differences among the best architectures.
 
@@ -162,10 +188,6 @@ class Bananas(Strategy):
         _check(patience >= 0, f"bananas patience must be >= 0 (0: never explore), got {patience}.")
         self.patience = patience
         _check(
-            pool in ("auto", "all", "local"),
-            f"unknown pool {pool!r}; use 'auto', 'all' or 'local'.",
-        )
-        _check(
             predictor in PREDICTORS,
             f"unknown predictor {predictor!r}; use one of {', '.join(PREDICTORS)}.",
         )
@@ -190,10 +212,7 @@ class Bananas(Strategy):
         self._model: Any = None
         self._n_fit = 0
         self._data: list[tuple[dict[str, Any], float]] = []
-        size = space.size
-        self.pool = pool
-        if pool == "auto":
-            self.pool = "all" if size is not None and size <= pool_max else "local"
+        self.pool = pool_kind(space, pool, pool_max)
         # full pool: one row per unique key; features scored once per refit, not per ask
         self._all: list[dict[str, Any]] | None = None
         self._all_keys: dict[str, int] = {}
@@ -216,7 +235,7 @@ class Bananas(Strategy):
 
     def _fit(self) -> None:
         n = len(self._data) + len(self._failed)
-        if self._model is not None and n - self._n_fit < max(1, self.refit_every * (n - 100)):
+        if self._model is not None and not refit_due(n, self._n_fit, self.refit_every):
             return
         worst = min(v for _, v in self._data)  # failures count as the worst result seen
         data = self._data + [(a, worst) for a in self._failed]
@@ -234,15 +253,11 @@ class Bananas(Strategy):
         self._pred = None
 
     def _build_all(self) -> None:
-        archs: list[dict[str, Any]] = []
-        for a in self.space.enumerate():
-            k = self.space.key(a)
-            if k not in self._all_keys:
-                self._all_keys[k] = len(archs)
-                archs.append(a)
-        self._all = archs
-        self._all_X = self._encode(archs)
-        self._avail = np.ones(len(archs), dtype=bool)
+        by_key = unique_archs(self.space)
+        self._all_keys = {k: i for i, k in enumerate(by_key)}
+        self._all = list(by_key.values())
+        self._all_X = self._encode(self._all)
+        self._avail = np.ones(len(self._all), dtype=bool)
 
     def _ask_all(self) -> dict[str, Any]:
         if self._all is None:

@@ -34,7 +34,13 @@ import numpy as np
 from metanas.space.base import Space
 from metanas.strategies._surrogates import RungGP
 from metanas.strategies.base import Strategy, register_strategy
-from metanas.strategies.bayesopt import _transform, candidate_pool
+from metanas.strategies.bayesopt import (
+    _transform,
+    candidate_pool,
+    pool_kind,
+    refit_due,
+    unique_archs,
+)
 from metanas.strategies.multifidelity import _checked_rungs
 from metanas.types import Budget, Candidate, Result, UserInputError
 
@@ -77,14 +83,9 @@ class MultiFidelityUCB(Strategy):
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         if n_init < 1:
             raise UserInputError(f"mf_ucb needs n_init >= 1 random starts, got {n_init}; raise it.")
-        if pool not in ("auto", "all", "local"):
-            raise UserInputError(f"unknown pool {pool!r}; use 'auto', 'all' or 'local'.")
         self.n_init, self.ucb_beta, self.refit_every = n_init, ucb_beta, refit_every
         self.top_k, self.n_mutate, self.n_random = top_k, n_mutate, n_random
-        if pool == "auto":
-            size = space.size
-            pool = "all" if size is not None and size <= pool_max else "local"
-        self.pool = pool
+        self.pool = pool_kind(space, pool, pool_max)
         self.top = len(self.budgets) - 1
         # per key: the architecture and its results by rung (None: failed)
         self._archs: dict[str, dict[str, Any]] = {}
@@ -125,7 +126,7 @@ class MultiFidelityUCB(Strategy):
 
     def _fit(self) -> RungGP:
         n = self._n_results
-        if self._model is not None and n - self._n_fit < max(1, self.refit_every * (n - 100)):
+        if self._model is not None and not refit_due(n, self._n_fit, self.refit_every):
             return self._model
         archs, rungs, ys = [], [], []
         for r in range(len(self.budgets)):
@@ -192,9 +193,7 @@ class MultiFidelityUCB(Strategy):
         return pool, mu + self.ucb_beta * sd
 
     def _build_all(self) -> None:
-        archs: dict[str, dict[str, Any]] = {}
-        for a in self.space.enumerate():
-            archs.setdefault(self.space.key(a), a)
+        archs = unique_archs(self.space)
         self._all = list(archs.values())
         self._all_index = {k: i for i, k in enumerate(archs)}
         self._all_X = np.stack([self.space.features(a) for a in self._all]).astype(np.float64)
