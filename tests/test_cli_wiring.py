@@ -302,13 +302,38 @@ def test_run_bench_factory_is_called_per_strategy_and_seed() -> None:
 
     ev = nb201_table("cifar10")
     space = default_space(ev)
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[str, int, dict[str, Any]]] = []
 
-    def make(name: str, seed: int) -> Any:
-        calls.append((name, seed))
-        return get_strategy(name, space, seed=seed)
+    def make(name: str, seed: int, options: Any) -> Any:
+        calls.append((name, seed, dict(options)))
+        return get_strategy(name, space, seed=seed, **options)
 
-    res = run_bench(ev, space, ["random", "evolution"], [0, 1], 5, factory=make)
-    assert calls == [("random", 0), ("random", 1), ("evolution", 0), ("evolution", 1)]
-    plain = run_bench(ev, space, ["random", "evolution"], [0, 1], 5)
+    opts = {"evolution": {"population_size": 4, "sample_size": 2}}
+    res = run_bench(ev, space, ["random", "evolution"], [0, 1], 5, factory=make, options=opts)
+    pop = {"population_size": 4, "sample_size": 2}
+    assert calls == [
+        ("random", 0, {}),
+        ("random", 1, {}),
+        ("evolution", 0, pop),
+        ("evolution", 1, pop),
+    ]
+    plain = run_bench(ev, space, ["random", "evolution"], [0, 1], 5, options=opts)
     assert res.to_json()["runs"] == plain.to_json()["runs"]
+
+
+def test_warm_factory_hands_the_options_to_the_cold_strategy(
+    tmp_path: Path, c100_store: tuple[str, str]
+) -> None:
+    # metanas bench --warm-start used to drop them, so budgeted strategies ran on their own
+    # rungs instead of the table's fidelities
+    from metanas.benchrun import default_space, table_budgets
+    from metanas.evaluation.tabular import nb101_table, nb201_table
+    from metanas.meta.hook import warm_factory
+
+    ev = nb201_table("cifar100")
+    warm = warm_factory(c100_store[0], default_space(ev), ev)("asha", 0, {"eta": 2})
+    assert warm.name == "warm_start" and warm.inner_kwargs == {"eta": 2}
+    nb101 = nb101_table()
+    budgets = table_budgets(nb101, "asha", None)
+    cold = warm_factory(c100_store[0], default_space(nb101), nb101)("asha", 0, budgets)
+    assert cold.name == "asha" and cold.budgets == [4.0, 12.0, 36.0, 108.0]

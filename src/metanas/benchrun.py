@@ -27,8 +27,8 @@ from metanas.space.base import Space
 from metanas.types import Result, UserInputError
 
 OPTUNA_TPE = "optuna-tpe"
-#: ``make(strategy_name, seed) -> Strategy``, e.g. :func:`metanas.meta.hook.warm_factory`
-StrategyFactory = Callable[[str, int], Any]
+#: ``make(strategy_name, seed, options) -> Strategy``, e.g. :func:`metanas.meta.hook.warm_factory`
+StrategyFactory = Callable[[str, int, Mapping[str, Any]], Any]
 #: asks allowed per counted query before a run gives up (strategies that keep repeating themselves)
 MAX_ASKS_PER_QUERY = 20
 
@@ -170,8 +170,8 @@ def run_strategy(
 
     ``stop=(key, m)`` ends the run early once ``key`` was evaluated and ``m`` queries are in.
     ``options`` are the strategy's keyword arguments; ``options["strategy"]`` names the registered
-    strategy when ``strategy`` is only a label (e.g. ``"bananas-ucb"``). ``factory(name, seed)``
-    builds the strategy instead (e.g. :func:`metanas.meta.hook.warm_factory`: warm starts).
+    strategy when ``strategy`` is only a label (e.g. ``"bananas-ucb"``). ``factory(name, seed,
+    options)`` builds the strategy instead (e.g. :func:`metanas.meta.hook.warm_factory`: warm starts).
     """
     if strategy == OPTUNA_TPE:
         if factory is not None:
@@ -181,7 +181,7 @@ def run_strategy(
 
     kw = dict(options or {})
     if factory is not None:
-        strat = factory(kw.pop("strategy", strategy), seed)
+        strat = factory(kw.pop("strategy", strategy), seed, kw)
     else:
         strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
     report = ev.metric_names[1] if _has_report(ev) else None
@@ -299,7 +299,7 @@ def run_with_study(
     name = kw.pop("strategy", strategy)
     study = create_study(
         space,
-        name if factory is None else factory(name, seed),
+        name if factory is None else factory(name, seed, kw),
         ev,
         storage=storage,
         study_name=f"bench-{ev.name}-{strategy}{warm}-s{seed}-q{n_queries}",
@@ -432,7 +432,7 @@ def run_bench(
     ``stop_at_best_after=m`` ends a run once it has found the table's best architecture and made
     ``m`` queries (saves time when measuring queries-to-optimum; figures at more than ``m``
     queries are then not meaningful). ``options[name]`` are strategy ``name``'s keyword
-    arguments (see :func:`run_strategy`). ``factory(name, seed)`` builds every strategy
+    arguments (see :func:`run_strategy`). ``factory(name, seed, options)`` builds every strategy
     instead of the registry (``metanas bench --warm-start STORE``).
     """
     if n_queries < 1:

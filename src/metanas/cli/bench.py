@@ -182,7 +182,7 @@ def _warm(ev: TableEvaluator, store: str | None) -> tuple[Any, Any]:
 
     space = default_space(ev)
     factory = warm_factory(store, space, ev)
-    probe = factory("random", 0)  # cheap: the priors are read once, by warm_factory
+    probe = factory("random", 0, {})  # cheap: the priors are read once, by warm_factory
     if probe.name == "warm_start":
         n = len(getattr(probe, "priors", []))
         typer.echo(f"warm start from {store}: {n} earlier task(s) on this space", err=True)

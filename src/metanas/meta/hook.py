@@ -74,9 +74,10 @@ def warm_factory(
     evaluator: Any = None,
     task: TaskInfo | None = None,
     **warm_kwargs: Any,
-) -> Callable[[str, int], Strategy]:
-    """``make(strategy_name, seed)`` building warm-started strategies from ``source``, whose
-    priors are read once (for ``metanas bench --warm-start STORE``: many seeds, one store)."""
+) -> Callable[[str, int, Mapping[str, Any]], Strategy]:
+    """``make(strategy_name, seed, options)`` building warm-started strategies from ``source``,
+    whose priors are read once (for ``metanas bench --warm-start STORE``: many seeds, one store);
+    ``options`` are the cold strategy's keyword arguments."""
     if task is None and callable(getattr(evaluator, "task_info", None)):
         task = evaluator.task_info()
     kb = KnowledgeBase(source)
@@ -85,10 +86,12 @@ def warm_factory(
     finally:
         kb.close()
 
-    def make(name: str, seed: int) -> Strategy:
+    def make(name: str, seed: int, options: Mapping[str, Any] | None = None) -> Strategy:
         if not priors:
-            return get_strategy(name, space, seed=seed)
-        return WarmStart(space, seed=seed, inner=name, priors=priors, **warm_kwargs)
+            return get_strategy(name, space, seed=seed, **(options or {}))
+        return WarmStart(
+            space, seed=seed, inner=name, inner_kwargs=options, priors=priors, **warm_kwargs
+        )
 
     return make
 
