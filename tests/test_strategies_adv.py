@@ -236,10 +236,12 @@ def test_bananas_full_pool_learns_on_toy():
     "patience,improving,lo,hi", [(0, False, 0, 0), (8, True, 0, 0), (8, False, 8, 24)]
 )
 def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
-    """Once ``patience`` results in a row bring no new best, about half the picks are random
-    unseen architectures (32 asks after that: 16 expected); a run that keeps improving, or
-    ``patience=0``, never leaves the model's picks."""
-    st = get_strategy("bananas", flat_space(), seed=0, patience=patience, **FAST["bananas"])
+    """With ``on_stuck="explore"``, once ``patience`` results in a row bring no new best, about
+    half the picks are random unseen architectures (32 asks after that: 16 expected); a run
+    that keeps improving, or ``patience=0``, never leaves the model's picks."""
+    st = get_strategy(
+        "bananas", flat_space(), seed=0, patience=patience, on_stuck="explore", **FAST["bananas"]
+    )
     randoms = []
     sample = st.sample_unseen
     st.sample_unseen = lambda: randoms.append(1) or sample()  # type: ignore[method-assign]
@@ -248,6 +250,32 @@ def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
         st.tell(c, Result(value=float(i) if improving else 0.0))
     n_init = FAST["bananas"]["n_init"]
     assert lo <= len(randoms) - n_init <= hi, len(randoms)
+
+
+@pytest.mark.parametrize(
+    "patience,improving,restarts", [(0, False, 0), (8, True, 0), (8, False, 4)]
+)
+def test_bananas_restarts_once_stuck(patience, improving, restarts):
+    """By default a run whose last ``patience`` results brought no new best starts afresh: its
+    next ``n_init`` picks are random and its model knows only the results since; it never asks
+    a key twice. Flat results: restarts at asks 9, 18, 27 and 36 (the first result stays best)."""
+    st = get_strategy("bananas", flat_space(), seed=0, patience=patience, **FAST["bananas"])
+    n_init = FAST["bananas"]["n_init"]
+    keys, restarted_at = [], []
+    for i in range(40):
+        before = st.n_restarts
+        model_before = st._model
+        c = st.ask()
+        keys.append(c.key)
+        if st.n_restarts > before:
+            restarted_at.append(i)
+            assert st._model is None and model_before is not None
+        st.tell(c, Result(value=float(i) if improving else 0.0))
+        if restarted_at and i < restarted_at[-1] + n_init:
+            assert len(st._data) == i - restarted_at[-1] + 1  # only the new run's results
+    assert st.n_restarts == restarts == len(restarted_at)
+    assert restarted_at == [9, 18, 27, 36][:restarts]
+    assert len(set(keys)) == 40
 
 
 @pytest.mark.parametrize("pool", ["all", "local"])

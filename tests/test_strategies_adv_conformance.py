@@ -17,6 +17,13 @@ class TestBananas(StrategyConformance):
     params: ClassVar[dict[str, Any]] = {"n_init": 4, "n_models": 2, "epochs": 20}
 
 
+class TestBananasRestarts(StrategyConformance):
+    """Short patience: the runs restart several times, which replay and resume must reproduce."""
+
+    strategy = "bananas"
+    params: ClassVar[dict[str, Any]] = {"n_init": 3, "patience": 4, "sweep_after": 2}
+
+
 @pytest.mark.slow
 class TestBananasRF(StrategyConformance):
     strategy = "bananas"

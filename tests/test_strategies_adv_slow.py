@@ -60,6 +60,21 @@ def test_bananas_patience_leaves_a_poor_basin() -> None:
     assert reached(patience=0, sweep_after=0) < 10
 
 
+def test_bananas_restarts_free_stuck_runs_sooner_than_random_picks() -> None:
+    """C10 tuning seeds 100-139, queries to the optimum capped at 250: a stuck run that restarts
+    (the default) needs fewer in all than one that mixes in random picks (``"explore"``). The
+    rules differ only after 40 stale results, so the unstuck seeds are identical."""
+
+    def queries(on_stuck: str) -> list[int]:
+        r = run_bench(_nb201("c10"), None, ["b"], list(range(100, 140)), 250, stop_at_best_after=1,
+                      options={"b": {"strategy": "bananas", "on_stuck": on_stuck}})  # fmt: skip
+        return [run.queries_to(r.best_key) or 251 for run in r.runs["b"]]
+
+    restart, explore = queries("restart"), queries("explore")
+    assert sum(restart) < sum(explore), (restart, explore)
+    assert sum(q <= 100 for q in restart) >= sum(q <= 100 for q in explore)
+
+
 @pytest.mark.parametrize(
     "name,data,floor", [("bananas", "c10", 94.1), ("bananas", "c100", 72.8), ("tpe", "c10", 93.9)]
 )

@@ -220,6 +220,30 @@ def test_a_study_stored_before_bananas_changed_its_model_resumes_with_the_old_on
     assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]
 
 
+def test_a_study_stored_by_0_1_resumes_bananas_with_the_stuck_rule_of_its_time(tmp_path):
+    # 0.2.0 made a stuck bananas run restart; 0.1.0's runs explored, and replay must agree
+    flat = FunctionEvaluator(lambda arch: 0.0)  # never improves: stuck after 3 results
+    kw = {"patience": 3, "n_init": 3}
+    explore = {**kw, "on_stuck": "explore"}
+    old = create_study(SPACE, "bananas", flat, strategy_kwargs=explore).optimize(14)
+    new = create_study(SPACE, "bananas", flat, strategy_kwargs=kw).optimize(14)
+    assert [t.arch for t in old.trials][:9] != [t.arch for t in new.trials][:9]
+    db = tmp_path / "s.db"
+    create_study(
+        SPACE, "bananas", flat, storage=db, study_name="b", strategy_kwargs=explore
+    ).optimize(9)
+    # as 0.1.0 recorded it: its version, and its only stuck rule not named
+    with sqlite3.connect(db) as con:
+        cfg = json.loads(con.execute("SELECT config FROM studies").fetchone()[0])
+        cfg["metanas"] = "0.1.0"
+        del cfg["strategy_kwargs"]["on_stuck"]
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
+    s = create_study(SPACE, storage=db, study_name="b", evaluator=flat, resume=True)
+    assert s.strategy.on_stuck == "explore" and s.strategy.predictor_name == "quadratic"
+    s.optimize(14)
+    assert [t.arch for t in s.trials] == [t.arch for t in old.trials]
+
+
 def test_resume_with_other_seed_instance_mismatches(tmp_path):
     db = tmp_path / "s.db"
     create_study(

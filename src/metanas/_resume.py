@@ -134,30 +134,46 @@ def stored_space(info: StudyInfo) -> Space | None:
         return None
 
 
-#: defaults that changed since the first stores, as they were: a study stored before its record
-#: named the metanas version resumes with them, so its replay regenerates the same asks
-LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"bananas": {"predictor": "mlp"}}
+#: defaults that changed, each with the first version that has the new one, and the old value:
+#: a study stored by an earlier version (or before its record named one) resumes with the old
+#: value, so its replay regenerates the same asks
+LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
+    "bananas": (("0.1.0", {"predictor": "mlp"}), ("0.2.0", {"on_stuck": "explore"})),
+}
 
 
-def legacy_options(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """``kwargs`` of strategy ``name`` filled with its defaults from before they changed
-    (:data:`LEGACY_DEFAULTS`), and so are a wrapped strategy's (``warm_start``'s ``inner_kwargs``)."""
-    out = {**LEGACY_DEFAULTS.get(name, {}), **kwargs}
+def _older(version: str | None, than: str) -> bool:
+    """Whether a store written by ``version`` (``None``: before records named one) predates
+    ``than`` (dotted integers)."""
+    if version is None:
+        return True
+    return tuple(map(int, version.split("."))) < tuple(map(int, than.split(".")))
+
+
+def legacy_options(
+    name: str, kwargs: Mapping[str, Any], version: str | None = None
+) -> dict[str, Any]:
+    """``kwargs`` of strategy ``name``, as stored by metanas ``version``, filled with the
+    defaults of that time (:data:`LEGACY_DEFAULTS`), and so are a wrapped strategy's
+    (``warm_start``'s ``inner_kwargs``)."""
+    old: dict[str, Any] = {}
+    for since, values in LEGACY_DEFAULTS.get(name, ()):
+        if _older(version, since):
+            old.update(values)
+    out = {**old, **kwargs}
     inner = out.get("inner")
     if (
         isinstance(inner, str)
         and "inner_kwargs" in inspect.signature(strategy_class(name)).parameters
     ):
-        out["inner_kwargs"] = legacy_options(inner, out.get("inner_kwargs") or {})
+        out["inner_kwargs"] = legacy_options(inner, out.get("inner_kwargs") or {}, version)
     return out
 
 
 def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
     """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed)."""
     cfg = info.config
-    kwargs = cfg.get("strategy_kwargs") or {}
-    if "metanas" not in cfg:
-        kwargs = legacy_options(cfg["strategy"], kwargs)
+    kwargs = legacy_options(cfg["strategy"], cfg.get("strategy_kwargs") or {}, cfg.get("metanas"))
     return get_strategy(cfg["strategy"], space, seed=cfg.get("seed"), **kwargs)
 
 

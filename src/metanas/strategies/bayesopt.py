@@ -140,9 +140,14 @@ class Bananas(Strategy):
         transform: target reshaping before the fit: ``"loggap"`` (default: ``-log(best - y + c)``
             resolves the top), ``"clip"`` (floor at the median) or ``"none"``.
         n_models, epochs: ensemble size and training epochs of the predictor.
-        patience: once this many results in a row have not improved on the best, every other
-            pick is a random unseen architecture until one does (0: never). An ensemble trained
-            on one good basin can be sure that everything else is worse and never leave it.
+        patience: once this many results in a row have not improved on the best, the run is
+            stuck (0: never). A model trained on one good basin can be sure that everything else
+            is worse and never leave it.
+        on_stuck: what a stuck run does. ``"restart"`` (default; TuRBO's restart, Eriksson et
+            al. 2019): the model forgets every result and the run begins afresh from ``n_init``
+            random architectures, knowing only which ones were seen, so the basin's results no
+            longer steer it (and again if the new run stalls). ``"explore"``: every other pick
+            is a random unseen architecture until one improves on the best.
         sweep_after: once this many results in a row have not improved on the best, the picks
             are the best architecture's unseen neighbours, in acquisition order, and then the
             neighbours of each new best they find, until the best has no unseen neighbour left
@@ -176,8 +181,15 @@ class Bananas(Strategy):
         patience: int = 40,
         sweep_after: int = SWEEP_AFTER,
         encoding: str = "space",
+        on_stuck: str = "restart",
     ) -> None:
         super().__init__(space, seed)
+        _check(
+            on_stuck in ("restart", "explore"),
+            f"unknown on_stuck {on_stuck!r}; use 'restart' or 'explore'.",
+        )
+        self.on_stuck = on_stuck
+        self.n_restarts = 0
         _check(
             encoding in ("decisions", "space"),
             f"unknown encoding {encoding!r}; use 'decisions' or 'space'.",
@@ -369,9 +381,11 @@ class Bananas(Strategy):
         return bool(self.sweep_after) and (self._climbing or self._stale() >= self.sweep_after)
 
     def _ask(self) -> dict[str, Any]:
+        # a model sure of a poor basin never leaves it: a stuck run restarts or explores
+        if self._stuck() and self.on_stuck == "restart":
+            self._restart()
         if len(self._data) < self.n_init:
             return self.sample_unseen()
-        # a model sure of a poor basin never leaves it: stuck, half the picks are random
         if self._stuck() and self.rng.random() < 0.5:
             return self.sample_unseen()
         self._fit()
@@ -383,6 +397,13 @@ class Bananas(Strategy):
         if not pool:
             return self.sample_unseen()
         return pool[int(np.argmax(self._score_pred(self._predict(self._encode(pool)))))]
+
+    def _restart(self) -> None:
+        """Begin a new run: forget the results and the model, not which keys were seen."""
+        self._data, self._failed = [], []
+        self._model, self._pred = None, None
+        self._sweep_cache, self._climbing = None, False
+        self.n_restarts += 1
 
     def _unseen_neighbours(self) -> list[dict[str, Any]]:
         """The best architecture's unseen neighbours, one per key."""
