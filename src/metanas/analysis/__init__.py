@@ -6,6 +6,8 @@
   second metric at once (parameters, latency, training time).
 - :func:`fidelity_agreement` / :func:`study_fidelity`: how well each smaller budget (a rung, or an
   epoch of the learning curves) ranks the results at the largest one.
+- :mod:`metanas.analysis.plots`: the same as figures (matplotlib, optional: ``metanas[plot]``),
+  and the search's history; :func:`~metanas.analysis.plots.save_study_plots` writes them all.
 """
 
 from metanas.analysis.fidelity import (

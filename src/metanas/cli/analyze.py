@@ -1,6 +1,7 @@
 """``metanas analyze STORAGE --study NAME``: which decisions mattered in a study and which of their
 values won; with ``--pareto METRIC``, the trials on the front of the objective and that metric;
-with ``--fidelity``, how well each smaller budget or epoch ranks the final results."""
+with ``--fidelity``, how well each smaller budget or epoch ranks the final results; with
+``--plots DIR``, the same as figures (needs matplotlib: ``pip install 'metanas[plot]'``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ def analyze(
             help="Also show how well each smaller budget (rung or epoch) ranks the final results."
         ),
     ] = False,
+    plots: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write figures (history, importance, effects, the --pareto front) here."
+        ),
+    ] = None,
+    plot_format: Annotated[str, typer.Option(help="Figure file format: png, svg or pdf.")] = "png",
     trees: Annotated[int, typer.Option(min=1, help="Trees in the importance forest.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the forest and its reference samples.")] = 0,
 ) -> None:
@@ -44,6 +52,10 @@ def analyze(
     from metanas.study import load_study
 
     console = Console()
+    if plots is not None:
+        from metanas.analysis.plots import check_can_plot
+
+        check_can_plot(plot_format)
     st = load_study(storage, study)
     # the front first: a metric the trials lack is an error before any output
     front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)
@@ -71,8 +83,25 @@ def analyze(
     )
     if agreement is not None:
         _print_fidelity(console, agreement)
-    if front is None or pareto is None:
-        return
+    if front is not None and pareto is not None:
+        _print_front(console, st, front, pareto)
+    if plots is not None:
+        from metanas.analysis.plots import save_study_plots
+
+        paths = save_study_plots(
+            st,
+            plots,
+            importance=imp,
+            pareto=pareto,
+            maximize_metric=maximize_metric,
+            fmt=plot_format,
+        )
+        console.print(f"figures written: {', '.join(str(p) for p in paths)}")
+
+
+def _print_front(console: Any, st: Any, front: Any, pareto: str) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Pareto front: {st.objective} vs {pareto} ({len(front)} trials)")
     for col in ("#", st.objective or "value", pareto, "architecture"):
         table.add_column(col, justify="left" if col == "architecture" else "right")

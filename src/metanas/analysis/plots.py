@@ -1,0 +1,229 @@
+"""Figures of a study, written as image files: how the search progressed, which decisions mattered
+and what their values did, and the front of the objective and a second metric.
+
+matplotlib is optional (``pip install 'metanas[plot]'``) and only this module imports it. Figures
+are built with matplotlib's object API, not ``pyplot``, so no global state or display is involved
+and they work on a headless machine.
+
+Example:
+    >>> from metanas.study import load_study                        # doctest: +SKIP
+    >>> save_study_plots(load_study("metanas.db", "s"), "plots")    # doctest: +SKIP
+    [PosixPath('plots/history.png'), PosixPath('plots/importance.png'), ...]
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
+from metanas.analysis.pareto import study_pareto
+from metanas.types import Trial, TrialState, UserInputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from metanas.study import Study
+
+#: file formats :func:`save_study_plots` writes
+FORMATS = ("png", "svg", "pdf")
+
+
+def check_can_plot(fmt: str = "png") -> None:
+    """Raise one clear error, before any work, when matplotlib is missing or ``fmt`` unknown."""
+    if fmt not in FORMATS:
+        raise UserInputError(f"unknown plot format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserInputError(
+            "plots need matplotlib, which is not installed; run pip install 'metanas[plot]'."
+        ) from None
+
+
+def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
+    check_can_plot()
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _epochs(t: Trial) -> float:
+    """A trial's budget in epochs (``inf``: the full, unbudgeted evaluation)."""
+    e = t.budget.epochs if t.budget is not None else None
+    return math.inf if e is None else float(e)
+
+
+def _budget_label(epochs: float) -> str:
+    if epochs == math.inf:
+        return "full"
+    return f"{epochs:g} epoch" + ("" if epochs == 1 else "s")
+
+
+def _label(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def plot_history(study: Study) -> Figure:
+    """Each finished trial's value by trial number, coloured by budget when there are several,
+    the best so far at the largest budget as a step line, failures as crosses on the axis."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    trials = study.trials
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    budgets = sorted({_epochs(t) for t in done})
+    for b in budgets:
+        xs = [t.number for t in done if _epochs(t) == b]
+        ys = [float(t.value or 0.0) for t in done if _epochs(t) == b]
+        label = None if len(budgets) == 1 else _budget_label(b)
+        ax.scatter(xs, ys, s=14, alpha=0.7, label=label)
+    top = [t for t in done if budgets and _epochs(t) == budgets[-1]]
+    if top:
+        better = max if study.direction == "maximize" else min
+        steps: list[int] = []
+        best: list[float] = []
+        for t in top:
+            steps.append(t.number)
+            v = float(t.value or 0.0)
+            best.append(better(best[-1], v) if best else v)
+        steps.append(max(t.number for t in trials))
+        best.append(best[-1])
+        ax.step(steps, best, where="post", color="black", lw=1.2, label="best so far")
+    failed = [t.number for t in trials if t.state == TrialState.FAILED]
+    if failed:
+        ax.plot(
+            failed,
+            [0] * len(failed),
+            "x",
+            color="red",
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+            label=f"failed ({len(failed)})",
+        )
+    ax.set_xlabel("trial")
+    ax.set_ylabel(study.objective or "value")
+    ax.set_title(f"{study.name}: {len(done)} finished trials")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def plot_importance(importance: Importance, top: int = 12) -> Figure:
+    """The ``top`` decisions' shares of the objective's variance, with their spread over the
+    forest's trees, and what only interactions explain."""
+    decisions = importance.decisions[:top]
+    fig = _figure(6.4, 0.8 + 0.35 * (len(decisions) + 1))
+    ax = fig.add_subplot()
+    names = [d.name for d in decisions] + ["(interactions)"]
+    shares = [d.share for d in decisions] + [importance.interactions]
+    errors = [d.std for d in decisions] + [0.0]
+    ys = range(len(names))[::-1]  # the most important at the top
+    colours = ["tab:blue"] * len(decisions) + ["tab:gray"]
+    ax.barh(list(ys), shares, xerr=errors, color=colours, capsize=2)
+    ax.set_yticks(list(ys), names)
+    ax.set_xlabel("share of the objective's variance (fANOVA main effect)")
+    ax.set_xlim(0, max(1.0, max(s + e for s, e in zip(shares, errors))))
+    ax.set_title(f"what mattered ({importance.n_trials} trials)")
+    return fig
+
+
+def plot_effects(importance: Importance, top: int = 4) -> Figure:
+    """One panel per decision of the ``top``: the objective predicted with the decision fixed to
+    each value (its main effect), with how many trials used that value."""
+    decisions = importance.decisions[:top]
+    if not decisions:
+        raise UserInputError("the study has no decision with an effect to plot.")
+    cols = min(2, len(decisions))
+    rows = math.ceil(len(decisions) / cols)
+    fig = _figure(4.0 * cols, 3.0 * rows)
+    for i, d in enumerate(decisions):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        xs = range(len(d.values))
+        bars = ax.bar(
+            list(xs),
+            d.effects,
+            color=["tab:green" if v == d.best else "tab:blue" for v in d.values],
+        )
+        ax.bar_label(bars, [f"n={c}" for c in d.counts], fontsize="x-small")
+        ax.set_xticks(
+            list(xs), [_label(v) for v in d.values], rotation=30, ha="right", fontsize="small"
+        )
+        low, high = min(d.effects), max(d.effects)
+        pad = 0.15 * (high - low) or 0.01 * max(1.0, abs(high))
+        ax.set_ylim(low - pad, high + 2 * pad)  # differences, not the distance from zero
+        ax.set_title(f"{d.name} ({d.share:.0%})", fontsize="medium")
+    fig.suptitle("main effect of each value (the best in green)")
+    return fig
+
+
+def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> Figure:
+    """Every finished trial on ``metric`` and the objective, its Pareto front as a step line."""
+    front = study_pareto(study, metric, maximize_metric=maximize_metric)
+    done = [
+        t
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and t.value is not None and metric in t.metrics
+    ]
+    fig = _figure()
+    ax = fig.add_subplot()
+    xs = [float(t.metrics[metric]) for t in done]
+    ax.scatter(xs, [float(t.value or 0.0) for t in done], s=12, alpha=0.5, label="trials")
+    pts = sorted((float(t.metrics[metric]), float(t.value or 0.0)) for t in front)
+    fx, fy = [x for x, _ in pts], [y for _, y in pts]
+    # the best objective reachable at a metric this good: a staircase toward the better metric
+    ax.step(fx, fy, where="pre" if maximize_metric else "post", color="tab:red")
+    ax.scatter(fx, fy, s=24, color="tab:red", label=f"front ({len(front)})")
+    ax.set_xlabel(metric)
+    ax.set_ylabel(study.objective or "value")
+    ax.set_title(f"{study.name}: {study.objective or 'value'} vs {metric}")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def save_study_plots(
+    study: Study,
+    out_dir: str | Path,
+    *,
+    importance: Importance | None = None,
+    pareto: str | None = None,
+    maximize_metric: bool = False,
+    fmt: str = "png",
+) -> list[Path]:
+    """Write ``history``, ``importance`` and ``effects`` (these two need :data:`MIN_TRIALS`
+    finished trials; ``importance`` is computed if not given) and, with ``pareto``, the front of
+    the objective and that metric, into ``out_dir`` as ``fmt`` files; return the files written."""
+    check_can_plot(fmt)
+    figures: list[tuple[str, Figure]] = [("history", plot_history(study))]
+    if pareto is not None:
+        figures.append(("pareto", plot_pareto(study, pareto, maximize_metric=maximize_metric)))
+    done = sum(t.state == TrialState.COMPLETE and t.value is not None for t in study.trials)
+    if importance is None and done >= MIN_TRIALS:
+        importance = study_importance(study)
+    if importance is not None:
+        figures += [("importance", plot_importance(importance))]
+        if importance.decisions:
+            figures += [("effects", plot_effects(importance))]
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserInputError(
+            f"cannot create the plot folder {out}: {e.strerror}; pick another."
+        ) from None
+    paths = []
+    for name, fig in figures:
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
+
+
+__all__ = [
+    "check_can_plot",
+    "plot_effects",
+    "plot_history",
+    "plot_importance",
+    "plot_pareto",
+    "save_study_plots",
+]
