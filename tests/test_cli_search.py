@@ -33,6 +33,8 @@ def test_search_exports_a_loadable_model(tiny, capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0
     assert "best architecture:" in out and "test accuracy" in out and "wall time" in out
+    assert "figures in model/figures: history.png" in out  # 3 trials: too few for importance
+    assert (tiny / "model" / "figures" / "history.png").read_bytes().startswith(b"\x89PNG")
     manifest = json.loads((tiny / "model" / "arch.json").read_text())
     assert manifest["study"] == "tiny" and manifest["config"]["data"]["name"] == "digits"
     assert manifest["model_options"] == {"stem_channels": 8}

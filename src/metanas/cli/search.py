@@ -394,6 +394,20 @@ def search(
     manifest = finalize(cfg, space, best, out_dir, quiet=quiet)
     manifest["metrics"]["search_seconds"] = search_s
     _print_summary(space, best, manifest, out_dir, time.perf_counter() - t0)
+    _write_figures(st, Path(out_dir) / "figures")
+
+
+def _write_figures(st: Any, folder: Path) -> None:
+    """The search's figures beside the exported model, when matplotlib is there to draw them."""
+    from metanas.analysis.plots import check_can_plot, save_study_plots
+
+    try:
+        check_can_plot()
+    except UserInputError:
+        typer.echo("figures: none (pip install 'metanas[plot]' to have them drawn)")
+        return
+    paths = save_study_plots(st, folder)
+    typer.echo(f"figures in {folder}: {', '.join(p.name for p in paths)}")
 
 
 @app.command("export")
@@ -438,3 +452,4 @@ def export(
     out_dir = out or cfg.final.export_dir
     manifest = finalize(cfg, st.space, best, out_dir, quiet=quiet)
     _print_summary(st.space, best, manifest, out_dir, time.perf_counter() - t0)
+    _write_figures(st, Path(out_dir) / "figures")
