@@ -5,10 +5,10 @@ matplotlib is optional (``pip install 'metanas[plot]'``) and only this module im
 are built with matplotlib's object API, not ``pyplot``, so no global state or display is involved
 and they work on a headless machine.
 
-Example:
-    >>> from metanas.study import load_study                        # doctest: +SKIP
-    >>> save_study_plots(load_study("metanas.db", "s"), "plots")    # doctest: +SKIP
-    [PosixPath('plots/history.png'), PosixPath('plots/importance.png'), ...]
+Example (``metanas analyze metanas.db --study s --plots plots`` does the same)::
+
+    from metanas.study import load_study
+    save_study_plots(load_study("metanas.db", "s"), "plots")  # plots/history.png, ...
 """
 
 from __future__ import annotations
