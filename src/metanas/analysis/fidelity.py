@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from metanas.analysis._trials import valued
 from metanas.meta.similarity import spearman
-from metanas.types import Trial, TrialState, UserInputError
+from metanas.types import Trial, UserInputError
 
 if TYPE_CHECKING:
     from metanas.study import Study
@@ -138,7 +139,7 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
     """
     if source not in ("auto", "budgets", "curves"):
         raise UserInputError(f"source must be 'auto', 'budgets' or 'curves', got {source!r}.")
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = valued(study.trials)
     by_budget = _by_budget(done)
     n_budgets = len({b for per in by_budget.values() for b in per})
     if source == "budgets" or (source == "auto" and n_budgets > 1):

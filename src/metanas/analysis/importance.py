@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from metanas.analysis._trials import at_top_budget
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Dim
-from metanas.types import TrialState, UserInputError
+from metanas.types import UserInputError
 
 if TYPE_CHECKING:
     from metanas.study import Study
@@ -195,14 +196,7 @@ def study_importance(study: Study, **kwargs: Any) -> Importance:
     """
     if study.space is None:
         raise UserInputError("the study has no stored space, so its decisions are unknown.")
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
-
-    def level(t: Any) -> float:
-        epochs = t.budget.epochs if t.budget is not None else None
-        return float("inf") if epochs is None else float(epochs)
-
-    top = max((level(t) for t in done), default=None)
-    done = [t for t in done if level(t) == top]
+    done = at_top_budget(study.trials)
     kwargs.setdefault("maximize", study.direction == "maximize")
     return decision_importance(
         study.space, [t.arch for t in done], [float(t.value or 0.0) for t in done], **kwargs

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metanas.types import Trial, TrialState, UserInputError
+from metanas.analysis._trials import valued
+from metanas.types import Trial, UserInputError
 
 if TYPE_CHECKING:
     from metanas.study import Study
@@ -49,7 +50,7 @@ def study_pareto(study: Study, metric: str, *, maximize_metric: bool = False) ->
     ``metric`` is one of the trials' recorded metrics (real training records ``params`` and
     ``seconds``); it is minimised unless ``maximize_metric``.
     """
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE and t.value is not None]
+    done = valued(study.trials)
     have = [t for t in done if metric in t.metrics]
     if not have:
         known = sorted({m for t in done for m in t.metrics})

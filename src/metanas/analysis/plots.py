@@ -17,9 +17,10 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metanas.analysis._trials import epochs, valued
 from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
 from metanas.analysis.pareto import study_pareto
-from metanas.types import Trial, TrialState, UserInputError
+from metanas.types import TrialState, UserInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,12 +50,6 @@ def _figure(width: float = 6.4, height: float = 4.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _epochs(t: Trial) -> float:
-    """A trial's budget in epochs (``inf``: the full, unbudgeted evaluation)."""
-    e = t.budget.epochs if t.budget is not None else None
-    return math.inf if e is None else float(e)
-
-
 def _budget_label(epochs: float) -> str:
     if epochs == math.inf:
         return "full"
@@ -71,14 +66,14 @@ def plot_history(study: Study) -> Figure:
     fig = _figure()
     ax = fig.add_subplot()
     trials = study.trials
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    budgets = sorted({_epochs(t) for t in done})
+    done = valued(trials)
+    budgets = sorted({epochs(t) for t in done})
     for b in budgets:
-        xs = [t.number for t in done if _epochs(t) == b]
-        ys = [float(t.value or 0.0) for t in done if _epochs(t) == b]
+        xs = [t.number for t in done if epochs(t) == b]
+        ys = [float(t.value or 0.0) for t in done if epochs(t) == b]
         label = None if len(budgets) == 1 else _budget_label(b)
         ax.scatter(xs, ys, s=14, alpha=0.7, label=label)
-    top = [t for t in done if budgets and _epochs(t) == budgets[-1]]
+    top = [t for t in done if budgets and epochs(t) == budgets[-1]]
     if top:
         better = max if study.direction == "maximize" else min
         steps: list[int] = []
@@ -160,11 +155,7 @@ def plot_effects(importance: Importance, top: int = 4) -> Figure:
 def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> Figure:
     """Every finished trial on ``metric`` and the objective, its Pareto front as a step line."""
     front = study_pareto(study, metric, maximize_metric=maximize_metric)
-    done = [
-        t
-        for t in study.trials
-        if t.state == TrialState.COMPLETE and t.value is not None and metric in t.metrics
-    ]
+    done = [t for t in valued(study.trials) if metric in t.metrics]
     fig = _figure()
     ax = fig.add_subplot()
     xs = [float(t.metrics[metric]) for t in done]
