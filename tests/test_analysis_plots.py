@@ -88,6 +88,17 @@ def test_history_colours_budgets_and_tracks_the_best_at_the_largest():
     assert ax.lines[0].get_ydata()[-1] == pytest.approx(max(top))
 
 
+def test_a_multi_fidelity_study_with_few_top_budget_trials_gets_its_history(tmp_path):
+    from metanas.analysis._trials import at_top_budget
+    from metanas.analysis.importance import MIN_TRIALS
+    from metanas.evaluation.tabular import nb201_table
+
+    study = create_study("nb201", "asha", nb201_table("cifar10"), seed=0)
+    study.optimize(60)
+    assert len(finished(study)) >= MIN_TRIALS > len(at_top_budget(study.trials))
+    assert [p.name for p in save_study_plots(study, tmp_path)] == ["history.png"]
+
+
 def test_importance_and_effects_show_the_forests_numbers(db):
     study = load_study(db, "s")
     imp = study_importance(study)

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metanas.analysis._trials import epochs, valued
+from metanas.analysis._trials import at_top_budget, epochs, valued
 from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
 from metanas.analysis.pareto import study_pareto
 from metanas.types import TrialState, UserInputError
@@ -182,14 +182,14 @@ def save_study_plots(
     fmt: str = "png",
 ) -> list[Path]:
     """Write ``history``, ``importance`` and ``effects`` (these two need :data:`MIN_TRIALS`
-    finished trials; ``importance`` is computed if not given) and, with ``pareto``, the front of
+    finished trials at the largest budget; ``importance`` is computed if not given) and, with ``pareto``, the front of
     the objective and that metric, into ``out_dir`` as ``fmt`` files; return the files written."""
     check_can_plot(fmt)
     figures: list[tuple[str, Figure]] = [("history", plot_history(study))]
     if pareto is not None:
         figures.append(("pareto", plot_pareto(study, pareto, maximize_metric=maximize_metric)))
-    done = sum(t.state == TrialState.COMPLETE and t.value is not None for t in study.trials)
-    if importance is None and done >= MIN_TRIALS:
+    # importance reads the largest budget's trials only (a multi-fidelity study has few there)
+    if importance is None and len(at_top_budget(study.trials)) >= MIN_TRIALS:
         importance = study_importance(study)
     if importance is not None:
         figures += [("importance", plot_importance(importance))]
