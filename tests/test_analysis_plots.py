@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from metanas.analysis import study_importance, study_pareto
+from metanas.analysis import fidelity_agreement, study_importance, study_pareto
 from metanas.analysis.plots import (
     plot_effects,
+    plot_fidelity,
     plot_history,
     plot_importance,
     plot_pareto,
@@ -96,7 +97,29 @@ def test_a_multi_fidelity_study_with_few_top_budget_trials_gets_its_history(tmp_
     study = create_study("nb201", "asha", nb201_table("cifar10"), seed=0)
     study.optimize(60)
     assert len(finished(study)) >= MIN_TRIALS > len(at_top_budget(study.trials))
-    assert [p.name for p in save_study_plots(study, tmp_path)] == ["history.png"]
+    paths = save_study_plots(study, tmp_path)
+    assert [p.name for p in paths] == ["history.png", "fidelity.png"]
+
+
+def test_fidelity_shows_each_budgets_correlation_and_what_it_kept():
+    rng = np.random.default_rng(0)
+    final = rng.random(15)
+    values = {f"a{i}": {3: f + 0.3 * rng.random(), 9: f} for i, f in enumerate(final)}
+    for i in range(5):  # few architectures at budget 1: no interval there
+        values[f"a{i}"][1] = rng.random()
+    agr = fidelity_agreement(values)
+    assert [b.budget for b in agr.budgets] == [1, 3] and not np.isfinite(agr.budgets[0].low)
+    rho_ax, kept_ax = plot_fidelity(agr).axes
+    points = rho_ax.lines[0]
+    assert list(points.get_ydata()) == pytest.approx([b.rho for b in agr.budgets], nan_ok=True)
+    ticks = [t.get_text() for t in rho_ax.get_xticklabels()]
+    assert ticks == [f"{b.budget:g}" for b in agr.budgets]
+    assert [bar.get_height() for bar in kept_ax.patches] == pytest.approx(
+        [b.kept for b in agr.budgets]
+    )
+    # the interval's lower ends (at rho itself where too few architectures give none)
+    lows = [b.low if np.isfinite(b.low) else b.rho for b in agr.budgets]
+    assert list(rho_ax.lines[1].get_ydata()) == pytest.approx(lows)
 
 
 def test_importance_and_effects_show_the_forests_numbers(db):
@@ -153,6 +176,22 @@ def test_analyze_plots_command(db, tmp_path, capsys):
         "importance.png",
         "pareto.png",
     ]
+
+
+def test_analyze_a_short_study_draws_what_it_can(tmp_path, capsys):
+    path = tmp_path / "short.db"
+    create_study(
+        SPACE, "random", FunctionEvaluator(scored), seed=2, storage=path, study_name="s"
+    ).optimize(5)
+    # importance alone has too few trials: the one sentence, exit 2
+    assert main(["analyze", str(path), "--study", "s"]) == 2
+    assert "importance needs at least 10 finished trials" in capsys.readouterr().err
+    # with figures asked for, that is a note and the history is drawn
+    out_dir = tmp_path / "figs"
+    assert main(["analyze", str(path), "--study", "s", "--plots", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "importance needs at least 10 finished trials" in out and "figures written" in out
+    assert [p.name for p in out_dir.iterdir()] == ["history.png"]
 
 
 def test_analyze_plots_bad_input_exits_2_before_any_output(db, tmp_path, capsys, monkeypatch):

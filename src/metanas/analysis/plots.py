@@ -1,5 +1,6 @@
 """Figures of a study, written as image files: how the search progressed, which decisions mattered
-and what their values did, and the front of the objective and a second metric.
+and what their values did, how well small budgets ranked the final results, and the front of the
+objective and a second metric.
 
 matplotlib is optional (``pip install 'metanas[plot]'``) and only this module imports it. Figures
 are built with matplotlib's object API, not ``pyplot``, so no global state or display is involved
@@ -13,11 +14,13 @@ Example (``metanas analyze metanas.db --study s --plots plots`` does the same)::
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metanas.analysis._trials import at_top_budget, epochs, valued
+from metanas.analysis.fidelity import FidelityAgreement, study_fidelity
 from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
 from metanas.analysis.pareto import study_pareto
 from metanas.types import TrialState, UserInputError
@@ -152,6 +155,35 @@ def plot_effects(importance: Importance, top: int = 4) -> Figure:
     return fig
 
 
+def plot_fidelity(agreement: FidelityAgreement, keep: float = 1 / 3) -> Figure:
+    """Each smaller budget's rank correlation with the largest (with its 90% interval where
+    there are enough architectures) and the share of the largest budget's best third it kept."""
+    what = "rung" if agreement.source == "budgets" else "epoch"
+    rows = agreement.budgets
+    fig = _figure(8.0, 3.4)
+    rho_ax, kept_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    xs = list(range(len(rows)))
+    labels = [f"{b.budget:g}" for b in rows]
+    rho = [b.rho for b in rows]
+    # matplotlib wants distances below and above; NaN (too few architectures) draws no bar
+    below = [b.rho - b.low if math.isfinite(b.low) else 0.0 for b in rows]
+    above = [b.high - b.rho if math.isfinite(b.high) else 0.0 for b in rows]
+    rho_ax.errorbar(xs, rho, yerr=[below, above], fmt="o", capsize=3)
+    rho_ax.axhline(0.0, color="gray", lw=0.8)
+    rho_ax.set_ylim(-1.05, 1.05)
+    rho_ax.set_ylabel("rank correlation (90% interval)")
+    kept_ax.bar(xs, [b.kept for b in rows], color="tab:green")
+    kept_ax.axhline(keep, color="gray", ls="--", lw=1, label="a random cut")
+    kept_ax.set_ylim(0, 1.05)
+    kept_ax.set_ylabel("of the final best third, kept")
+    kept_ax.legend(fontsize="small")
+    for ax in (rho_ax, kept_ax):
+        ax.set_xticks(xs, labels)
+        ax.set_xlabel(what)
+    fig.suptitle(f"how well each {what} ranks the results at {agreement.top:g}")
+    return fig
+
+
 def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> Figure:
     """Every finished trial on ``metric`` and the objective, its Pareto front as a step line."""
     front = study_pareto(study, metric, maximize_metric=maximize_metric)
@@ -177,13 +209,18 @@ def save_study_plots(
     out_dir: str | Path,
     *,
     importance: Importance | None = None,
+    fidelity: FidelityAgreement | None = None,
     pareto: str | None = None,
     maximize_metric: bool = False,
     fmt: str = "png",
 ) -> list[Path]:
-    """Write ``history``, ``importance`` and ``effects`` (these two need :data:`MIN_TRIALS`
-    finished trials at the largest budget; ``importance`` is computed if not given) and, with ``pareto``, the front of
-    the objective and that metric, into ``out_dir`` as ``fmt`` files; return the files written."""
+    """Write figures of ``study`` into ``out_dir`` as ``fmt`` files and return the files written.
+
+    Always ``history``; ``importance`` and ``effects`` when :data:`MIN_TRIALS` trials finished
+    at the largest budget; ``fidelity`` when the trials ran at several budgets or recorded
+    learning curves; and, with ``pareto``, the front of the objective and that metric.
+    ``importance`` and ``fidelity`` are computed when not given.
+    """
     check_can_plot(fmt)
     figures: list[tuple[str, Figure]] = [("history", plot_history(study))]
     if pareto is not None:
@@ -195,6 +232,12 @@ def save_study_plots(
         figures += [("importance", plot_importance(importance))]
         if importance.decisions:
             figures += [("effects", plot_effects(importance))]
+    if fidelity is None:
+        # one budget and no learning curves: nothing to compare
+        with contextlib.suppress(UserInputError):
+            fidelity = study_fidelity(study)
+    if fidelity is not None:
+        figures.append(("fidelity", plot_fidelity(fidelity)))
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +256,7 @@ def save_study_plots(
 __all__ = [
     "check_can_plot",
     "plot_effects",
+    "plot_fidelity",
     "plot_history",
     "plot_importance",
     "plot_pareto",

@@ -46,9 +46,10 @@ def analyze(
 ) -> None:
     """Show which decisions of STUDY mattered (fANOVA shares) and the best value of each."""
     from rich.console import Console
-    from rich.table import Table
 
     from metanas.analysis import study_fidelity, study_importance, study_pareto
+    from metanas.analysis._trials import at_top_budget
+    from metanas.analysis.importance import MIN_TRIALS
     from metanas.study import load_study
 
     console = Console()
@@ -60,9 +61,41 @@ def analyze(
     # the front first: a metric the trials lack is an error before any output
     front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)
     agreement = study_fidelity(st) if fidelity else None
-    imp = study_importance(st, n_trees=trees, seed=seed)
+    # with other output asked for, too few trials for importance is a note, not the end
+    imp = None
+    more = pareto is not None or fidelity or plots is not None
+    if len(at_top_budget(st.trials)) >= MIN_TRIALS or not more:
+        imp = study_importance(st, n_trees=trees, seed=seed)
+        _print_importance(console, st, imp)
+    else:
+        console.print(
+            f"importance needs at least {MIN_TRIALS} finished trials at the largest budget; "
+            "run more trials to see which decisions mattered."
+        )
+    if agreement is not None:
+        _print_fidelity(console, agreement)
+    if front is not None and pareto is not None:
+        _print_front(console, st, front, pareto)
+    if plots is not None:
+        from metanas.analysis.plots import save_study_plots
+
+        paths = save_study_plots(
+            st,
+            plots,
+            importance=imp,
+            fidelity=agreement,
+            pareto=pareto,
+            maximize_metric=maximize_metric,
+            fmt=plot_format,
+        )
+        console.print(f"figures written: {', '.join(str(p) for p in paths)}")
+
+
+def _print_importance(console: Any, st: Any, imp: Any) -> None:
+    from rich.table import Table
+
     table = Table(
-        title=f"{study}: what mattered ({imp.n_trials} trials, {st.direction} {st.objective})"
+        title=f"{st.name}: what mattered ({imp.n_trials} trials, {st.direction} {st.objective})"
     )
     for col in ("decision", "share", "± trees", "best value", "effect", "worst value", "effect"):
         table.add_column(col, justify="right" if col in ("share", "± trees", "effect") else "left")
@@ -81,22 +114,6 @@ def analyze(
         f"interactions (what decisions do only together): {imp.interactions:.1%}. "
         "An effect is the forest's mean prediction with the decision fixed to that value."
     )
-    if agreement is not None:
-        _print_fidelity(console, agreement)
-    if front is not None and pareto is not None:
-        _print_front(console, st, front, pareto)
-    if plots is not None:
-        from metanas.analysis.plots import save_study_plots
-
-        paths = save_study_plots(
-            st,
-            plots,
-            importance=imp,
-            pareto=pareto,
-            maximize_metric=maximize_metric,
-            fmt=plot_format,
-        )
-        console.print(f"figures written: {', '.join(str(p) for p in paths)}")
 
 
 def _print_front(console: Any, st: Any, front: Any, pareto: str) -> None:
