@@ -120,6 +120,7 @@ def test_fidelity_shows_each_budgets_correlation_and_what_it_kept():
     # the interval's lower ends (at rho itself where too few architectures give none)
     lows = [b.low if np.isfinite(b.low) else b.rho for b in agr.budgets]
     assert list(rho_ax.lines[1].get_ydata()) == pytest.approx(lows)
+    assert [t.get_text() for t in rho_ax.texts] == ["n=5", "n=15"]
 
 
 def test_importance_and_effects_show_the_forests_numbers(db):

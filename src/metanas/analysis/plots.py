@@ -169,6 +169,10 @@ def plot_fidelity(agreement: FidelityAgreement, keep: float = 1 / 3) -> Figure:
     below = [b.rho - b.low if math.isfinite(b.low) else 0.0 for b in rows]
     above = [b.high - b.rho if math.isfinite(b.high) else 0.0 for b in rows]
     rho_ax.errorbar(xs, rho, yerr=[below, above], fmt="o", capsize=3)
+    for x, b in zip(xs, rows):  # how many architectures each correlation rests on
+        rho_ax.annotate(
+            f"n={b.n}", (x, b.rho), xytext=(6, -3), textcoords="offset points", fontsize="x-small"
+        )
     rho_ax.axhline(0.0, color="gray", lw=0.8)
     rho_ax.set_ylim(-1.05, 1.05)
     rho_ax.set_ylabel("rank correlation (90% interval)")
