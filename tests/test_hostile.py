@@ -167,6 +167,8 @@ OTHER_CASES = [
     ),
     ("storage_newer", ["search", "{d}/c.yaml", "--storage", "{d}/newer.db"], "newer metanas"),
     ("unknown_command", ["frobnicate"], "No such command"),
+    ("store_as_config_search", ["search", "{d}/s.db"], "is not a text file"),
+    ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "is not a text file"),
 ]
 
 

@@ -298,7 +298,16 @@ def load_config(name: str | Path) -> SearchConfig:
 
     path = resolve_config_path(name)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserInputError(
+            f"{path} is not a text file (a store or a model?); give the YAML config the study "
+            "ran with."
+        ) from None
+    except OSError as e:
+        raise UserInputError(f"cannot read the config {path}: {e.strerror}.") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
