@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -128,6 +129,14 @@ def test_grid_skips_isomorphic_cells_on_nb201() -> None:
             break
         n += 1
     assert n == len({space.key(a) for a in space.enumerate()}) < 15_625
+
+
+def test_grid_walks_a_space_too_large_to_hold_in_order_and_refuses_to_shuffle_it() -> None:
+    space = Space([Choice(f"d{i}", tuple(range(10))) for i in range(10)])  # 10^10 architectures
+    s = GridSearch(space, shuffle=False)
+    assert [s.ask().arch for _ in range(3)] == list(itertools.islice(space.enumerate(), 3))
+    with pytest.raises(UserInputError, match="set shuffle to false to walk it in order"):
+        GridSearch(space).ask()
 
 
 def test_grid_refuses_continuous_space() -> None:
