@@ -45,3 +45,13 @@ def test_readme_proxy_snippet_runs(tmp_path, monkeypatch):
     exec("import metanas", namespace)
     exec(compile(pick("ScreenedSpace(")[0], str(README), "exec"), namespace)
     assert len(namespace["study"].trials) == 20  # type: ignore[attr-defined]
+
+
+def test_readme_start_from_snippet_runs():
+    namespace: dict[str, object] = {}
+    exec("import metanas\nevaluator = metanas.FunctionEvaluator(lambda a: a['depth'])", namespace)
+    for snippet in pick("Condition(", "start_from=[baseline]"):
+        exec(compile(snippet, str(README), "exec"), namespace)
+    study = namespace["study"]
+    study.optimize(3)  # type: ignore[attr-defined]
+    assert dict(study.trials[0].arch) == namespace["baseline"]  # type: ignore[attr-defined]

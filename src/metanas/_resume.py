@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metanas.space.wrapper import seeds_of
 from metanas.storage.base import Duplicate
 from metanas.storage.sqlite import check_study_name
 from metanas.strategies.base import (
@@ -72,6 +73,7 @@ def study_config(study: Study) -> dict[str, Any]:
         "dedupe": study.dedupe,
         "evaluator": type(study.evaluator).__name__,
         "space": getattr(study.space, "name", None),
+        "start_from": jsonable(seeds_of(study.space)) if study.space is not None else [],
         "metanas": _version(),
     }
 

@@ -75,12 +75,16 @@ class OneShotConfig(_Section):
 
 class StrategyConfig(_Section):
     """Which registered strategy, with its options, and optionally a proxy screen or a one-shot
-    search that gives the strategy its distributions."""
+    search that gives the strategy its distributions.
+
+    ``start_from``: architectures (mappings of decisions to values, or their JSON) the search
+    proposes first, e.g. a baseline network to improve on (see ``create_study``)."""
 
     name: str = "bananas"
     params: dict[str, Any] = Field(default_factory=dict)
     screen: ScreenConfig | None = None
     oneshot: OneShotConfig | None = None
+    start_from: list[dict[str, Any] | str] = Field(default_factory=list)
 
 
 class DataConfig(_Section):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -40,9 +40,16 @@ from metanas._resume import (
 )
 from metanas.evaluation.base import objective_value
 from metanas.space.base import Space
+from metanas.space.wrapper import SeededSpace, seeds_of
 from metanas.storage.base import Duplicate
 from metanas.storage.sqlite import check_study_name, open_store
-from metanas.strategies.base import SpaceExhausted, Strategy, get_strategy
+from metanas.strategies.base import (
+    SpaceExhausted,
+    Strategy,
+    get_strategy,
+    strategy_class,
+    strategy_names,
+)
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
 
 _DIRECTIONS = ("maximize", "minimize")
@@ -410,6 +417,43 @@ def _as_space(space: Space | str | None) -> Space | None:
     return space
 
 
+def _seeded(
+    space: Space, start_from: Sequence[Any], strategy: str | Strategy, warm_start: Any
+) -> Space:
+    """``space`` whose first samples are ``start_from`` (a new study's starting architectures)."""
+    if warm_start:
+        raise UserInputError(
+            "give either warm_start or start_from: a warm start picks its own first proposals."
+        )
+    if isinstance(strategy, Strategy):
+        raise UserInputError(
+            "start_from needs the strategy by name; or build your strategy on "
+            "SeededSpace(space, start_from) yourself."
+        )
+    return SeededSpace(space, start_from)
+
+
+def _stored_seeds(space: Space, stored: Sequence[Any], given: Sequence[Any]) -> Space:
+    """A resumed study's space with the starting architectures it was created with."""
+    if given and [space.key(a) for a in SeededSpace(space, given).seeds] != [
+        space.key(a) for a in stored
+    ]:
+        raise UserInputError(
+            "the study was created with other starting architectures (start_from); resume "
+            "with the same ones or leave them out."
+        )
+    return SeededSpace(space, stored) if stored and not seeds_of(space) else space
+
+
+def _check_starts(strategy: Any) -> None:
+    if isinstance(strategy, Strategy) and seeds_of(strategy.space) and not strategy.draws_samples:
+        starters = [n for n in strategy_names() if strategy_class(n).draws_samples]
+        raise UserInputError(
+            f"strategy {strategy.name!r} does not start from samples, so it cannot start from "
+            f"given architectures (start_from); use one of {', '.join(starters)}."
+        )
+
+
 def create_study(
     space: Space | str | None,
     strategy: str | Strategy = "bananas",
@@ -422,6 +466,7 @@ def create_study(
     strategy_kwargs: Mapping[str, Any] | None = None,
     warm_start: Any = False,
     warm_options: Mapping[str, Any] | None = None,
+    start_from: Sequence[Mapping[str, Any] | str] = (),
     **study_kwargs: Any,
 ) -> Study:
     """Create a study, or with ``resume=True`` continue the stored one of that name.
@@ -435,6 +480,14 @@ def create_study(
     studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`);
     ``warm_options`` are the warm start's own options, e.g. ``{"budget": n_trials}`` so its
     patience suits the run's length (stored with the study, so a resume rebuilds the same).
+
+    ``start_from`` architectures (mappings, or their JSON) are the search's first proposals: a
+    baseline network to improve on, or designs known to be good. They take the place of the
+    strategy's first random samples, so local search climbs from them, evolution breeds from them
+    and the model-based strategies learn from them first. Strategies that do not start from
+    samples (:attr:`~metanas.strategies.Strategy.draws_samples`: grid, reinforce, qlearning,
+    most_probable, proxy_prescreen, warm_start) refuse them. They are stored with the study, so a
+    resume starts from the same.
     """
     import metanas.meta.warmstart  # registers warm_start, for resumes
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
@@ -450,12 +503,16 @@ def create_study(
             from metanas.space import space_from_dict
 
             space = space_from_dict(info.space)
+        space = _stored_seeds(space, info.config.get("start_from") or [], start_from)
         if not isinstance(strategy, Strategy):
             strategy = resumed_strategy(info, space)
     elif space is None:
         raise UserInputError(
             "create_study needs a space (a Space or a registered name such as 'nb201')."
         )
+    elif start_from:
+        space = _seeded(space, start_from, strategy, warm_start)
+        strategy = get_strategy(str(strategy), space, seed=seed, **dict(strategy_kwargs or {}))
     elif warm_start:
         from metanas.meta.hook import warm_start_strategy
 
@@ -473,6 +530,7 @@ def create_study(
         given_instance = given_instance or strategy.name == "warm_start"  # store its own options
     elif not isinstance(strategy, Strategy):
         strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
+    _check_starts(strategy)
     study = Study(
         space, strategy, evaluator, store=store, name=study_name, resume=resume, **study_kwargs
     )

@@ -155,6 +155,11 @@ def _warm_note(st: Any, asked: bool | str) -> str:
     return f", warm-started from {n} earlier task(s)"
 
 
+def _start_note(cfg: SearchConfig) -> str:
+    n = len(cfg.strategy.start_from)
+    return "" if not n else f", starting from {n} given architecture{'s' * (n > 1)}"
+
+
 def _screen_note(cfg: SearchConfig) -> str:
     sc = cfg.strategy.screen
     return "" if sc is None else f", samples screened by {sc.proxy} (best of {sc.candidates})"
@@ -363,13 +368,15 @@ def search(
             drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
             seed=cfg.seed, resume=resume, strategy_kwargs=strategy_kwargs, executor=ex,
             warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
+            start_from=cfg.strategy.start_from,
         )  # fmt: skip
         timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
         if not quiet:
             _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
                  f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
                  f"({executor_name(cfg)} executor)"
-                 f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}")  # fmt: skip
+                 f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
+                 f"{_start_note(cfg)}")  # fmt: skip
         st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
     finally:
         if ex is not None:  # the study leaves a caller's executor running after a clean run

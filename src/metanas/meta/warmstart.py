@@ -49,32 +49,13 @@ from metanas.meta.predictor import TransferPredictor
 from metanas.meta.prior import Prior, PriorModel, as_prior
 from metanas.meta.similarity import spearman
 from metanas.space.base import Space
-from metanas.space.wrapper import SpaceWrapper
+from metanas.space.wrapper import SeededSpace
 from metanas.strategies.base import Strategy, get_strategy, register_strategy
 from metanas.types import Budget, Candidate, Result, UserInputError
 
 WARM = "warm"
 PREDICT = "predict"
 COLD = "cold"
-
-
-class SeededSpace(SpaceWrapper):
-    """``inner`` whose first ``sample`` calls return ``seeds`` in order, then random samples.
-
-    Strategies draw their initial population through ``sample``; handing them the architectures
-    already evaluated (best first) lets a cold strategy start from the warm phase's findings.
-    """
-
-    def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any]]) -> None:
-        super().__init__(inner)
-        self.seeds = [dict(a) for a in seeds]
-        self._next = 0
-
-    def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
-        if self._next < len(self.seeds):
-            self._next += 1
-            return dict(self.seeds[self._next - 1])
-        return self.inner.sample(rng)
 
 
 @register_strategy("warm_start")
@@ -98,6 +79,8 @@ class WarmStart(Strategy):
             mutations of the best new results).
         warm_policy: start a ``reinforce`` cold strategy from the trusted past's policy.
     """
+
+    draws_samples = False  # the past picks the first proposals
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Condition, Dim, FloatRange, IntRange
 from metanas.space.registry import get_space, register_space, space_from_dict, space_names
+from metanas.space.wrapper import SeededSpace, SpaceWrapper
 
 # imported for their registrations (nb201, nb101, macro, rnn_text, mlp, cnn1d)
 from metanas.space.nb201 import (  # isort: skip
@@ -37,7 +38,9 @@ __all__ = [
     "NB101Space",
     "NB201Space",
     "RNNTextSpace",
+    "SeededSpace",
     "Space",
+    "SpaceWrapper",
     "get_space",
     "nb101_from_row",
     "nb101_hash",

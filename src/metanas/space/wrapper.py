@@ -7,12 +7,13 @@ strategies see the same identities whatever the wrapper.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from metanas.space.base import Space
+from metanas.types import UserInputError
 
 
 class SpaceWrapper(Space):
@@ -65,3 +66,46 @@ class SpaceWrapper(Space):
 
     def to_dict(self) -> dict[str, Any]:
         return self.inner.to_dict()
+
+
+class SeededSpace(SpaceWrapper):
+    """``inner`` whose first ``sample`` calls return ``seeds`` in order, then random samples.
+
+    Strategies draw their first architectures through ``sample`` (random search, evolution's
+    first population, local search's starts, the model-based strategies' random starts), so a
+    search on this space starts from the given architectures: a user's baseline network, or what
+    an earlier phase found. Each seed is validated first (:meth:`Space.validate`).
+
+    Example:
+        >>> from metanas.space import Space, Choice
+        >>> s = SeededSpace(Space([Choice("a", (1, 2, 3))]), [{"a": 3}])
+        >>> s.sample(0), s.seeds
+        ({'a': 3}, [{'a': 3}])
+    """
+
+    def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(inner)
+        self.seeds = [_validated(inner, a, i) for i, a in enumerate(seeds)]
+        self._next = 0
+
+    def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
+        if self._next < len(self.seeds):
+            self._next += 1
+            return dict(self.seeds[self._next - 1])
+        return self.inner.sample(rng)
+
+
+def _validated(space: Space, arch: Any, i: int) -> dict[str, Any]:
+    try:
+        return space.validate(space.from_json(arch) if isinstance(arch, str) else arch)
+    except UserInputError as e:
+        raise UserInputError(f"starting architecture {i + 1}: {e}") from None
+
+
+def seeds_of(space: Space) -> list[dict[str, Any]]:
+    """The seeds of the outermost :class:`SeededSpace` among ``space`` and what it wraps."""
+    while isinstance(space, SpaceWrapper):
+        if isinstance(space, SeededSpace):
+            return list(space.seeds)
+        space = space.inner
+    return []

@@ -53,6 +53,9 @@ class Strategy(abc.ABC):
     #: capabilities, declared rather than sniffed
     uses_budgets: ClassVar[bool] = False
     finite: ClassVar[bool] = False
+    #: its first proposals are the space's samples, so on a
+    #: :class:`~metanas.space.SeededSpace` the search starts from the seeds
+    draws_samples: ClassVar[bool] = True
 
     def __init__(self, space: Space, seed: int | None = 0) -> None:
         self.space = space

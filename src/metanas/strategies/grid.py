@@ -25,6 +25,7 @@ class GridSearch(Strategy):
     """
 
     finite = True
+    draws_samples = False  # the grid is its own order
 
     def __init__(self, space: Space, seed: int | None = 0, shuffle: bool = True) -> None:
         super().__init__(space, seed)

@@ -76,6 +76,7 @@ class MostProbable(Strategy):
     """
 
     finite = True
+    draws_samples = False  # it draws from its distributions
 
     def __init__(self, space: Space, seed: int | None = 0, probs: Any = None) -> None:
         super().__init__(space, seed)

@@ -51,6 +51,8 @@ class ProxyPrescreen(Strategy):
         inner_options: keyword options of the inner strategy.
     """
 
+    draws_samples = False  # the proxy picks among the samples
+
     def __init__(
         self,
         space: Space,

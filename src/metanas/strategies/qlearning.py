@@ -46,6 +46,8 @@ class QLearning(Strategy):
         episode_length, gamma: edit mode only.
     """
 
+    draws_samples = False  # it builds or edits; see baseline
+
     def __init__(
         self,
         space: Space,

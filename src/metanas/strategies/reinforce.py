@@ -111,6 +111,8 @@ class Reinforce(Strategy):
             as :meth:`policy` exports it. Default: uniform.
     """
 
+    draws_samples = False  # it draws from its policy
+
     def __init__(
         self,
         space: Space,
