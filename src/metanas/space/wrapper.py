@@ -74,7 +74,8 @@ class SeededSpace(SpaceWrapper):
     Strategies draw their first architectures through ``sample`` (random search, evolution's
     first population, local search's starts, the model-based strategies' random starts), so a
     search on this space starts from the given architectures: a user's baseline network, or what
-    an earlier phase found. Each seed is validated first (:meth:`Space.validate`).
+    an earlier phase found. Each seed is validated first (:meth:`Space.validate`). It hands each
+    seed out once, so every search needs its own (``create_study(start_from=...)`` makes one).
 
     Example:
         >>> from metanas.space import Space, Choice
