@@ -79,6 +79,8 @@ def test_bad_starting_architectures_are_one_sentence():
         create_study(SPACE, "random", _evaluator(), start_from=[SEEDS[0], {"1<-0": "none"}])
     with pytest.raises(UserInputError, match=r"starting architecture 1: .*malformed"):
         create_study(SPACE, "random", _evaluator(), start_from=["{not json"])
+    with pytest.raises(UserInputError, match="must be a list; pass \\[arch\\]"):
+        create_study(SPACE, "random", _evaluator(), start_from=SEEDS[0])
     with pytest.raises(UserInputError, match="either warm_start or start_from"):
         create_study(SPACE, "random", _evaluator(), start_from=SEEDS, warm_start=True)
     with pytest.raises(UserInputError, match="needs the strategy by name"):

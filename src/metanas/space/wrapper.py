@@ -86,6 +86,10 @@ class SeededSpace(SpaceWrapper):
 
     def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any]]) -> None:
         super().__init__(inner)
+        if isinstance(seeds, str | Mapping):
+            raise UserInputError(
+                "the starting architectures must be a list; pass [arch] for a single one."
+            )
         self.seeds = [_validated(inner, a, i) for i, a in enumerate(seeds)]
         self._next = 0
 
