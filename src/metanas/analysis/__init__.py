@@ -6,6 +6,8 @@
   second metric at once (parameters, latency, training time).
 - :func:`fidelity_agreement` / :func:`study_fidelity`: how well each smaller budget (a rung, or an
   epoch of the learning curves) ranks the results at the largest one.
+- :func:`~metanas.analysis.trials_table.trial_rows` / :func:`write_trials_csv`: every trial as one
+  flat row (decisions and metrics as columns), for pandas or a spreadsheet.
 - :mod:`metanas.analysis.plots`: the same as figures (matplotlib, optional: ``metanas[plot]``),
   and the search's history; :func:`~metanas.analysis.plots.save_study_plots` writes them all.
 """
@@ -23,6 +25,7 @@ from metanas.analysis.importance import (
     study_importance,
 )
 from metanas.analysis.pareto import pareto_front, study_pareto
+from metanas.analysis.trials_table import trial_rows, write_trials_csv
 
 __all__ = [
     "BudgetAgreement",
@@ -35,4 +38,6 @@ __all__ = [
     "study_fidelity",
     "study_importance",
     "study_pareto",
+    "trial_rows",
+    "write_trials_csv",
 ]

@@ -1,4 +1,5 @@
-"""``metanas studies STORAGE [--study NAME]``: list the studies of a store, or one study's best trials."""
+"""``metanas studies STORAGE [--study NAME [--csv PATH]]``: list the studies of a store, or one
+study's best trials; with ``--csv``, write all of that study's trials as a table."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 import typer
 
 from metanas.cli.app import app
+from metanas.types import UserInputError
 
 
 def _fmt(v: float | None) -> str:
@@ -21,6 +23,13 @@ def studies(
         str | None, typer.Option("--study", "-s", help="Show this study's top trials.")
     ] = None,
     top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many trials to show.")] = 10,
+    csv: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write every trial of --study here as CSV: state, value, cost, budget, "
+            "each decision (arch.*) and each metric (metric.*)."
+        ),
+    ] = None,
 ) -> None:
     """List the studies in STORAGE, or the best trials of one study."""
     from rich.console import Console
@@ -29,6 +38,8 @@ def studies(
     from metanas.storage.sqlite import SQLiteStore
 
     console = Console()
+    if csv is not None and study is None:
+        raise UserInputError("--csv writes one study's trials; name the study with --study.")
     with SQLiteStore(storage, readonly=True) as store:
         if study is None:
             table = Table(title=f"studies in {storage}")
@@ -54,6 +65,11 @@ def studies(
         from metanas.study import load_study
 
         st = load_study(store, study)
+        written = None
+        if csv is not None:  # first: an unwritable path is an error before any output
+            from metanas.analysis.trials_table import write_trials_csv
+
+            written = write_trials_csv(st, csv)
         cfg = st.store.get_study(study).config
         minimize = cfg.get("direction") == "minimize"
         done = [t for t in st.trials if t.value is not None]
@@ -68,3 +84,5 @@ def studies(
             arch = st.space.describe(t.arch) if st.space is not None else str(dict(t.arch))
             table.add_row(str(t.number), _fmt(t.value), t.state.value, f"{t.cost:.3g}", arch)
         console.print(table)
+        if written is not None:
+            console.print(f"wrote {written} trials to {csv}")
