@@ -14,6 +14,8 @@ network.
 
 Run:
     python examples/seed_rnn.py                    # 8 trials x 4 epochs, then the final retrain
+    python examples/seed_rnn.py --baseline '{"cell": "gru", "num_units": 64, "layers": 1}'
+                                                   # the first trial is your own network
     python examples/seed_rnn.py --quick            # tiny budget (a smoke test, ~1 min on a laptop)
     METANAS_QUICK=1 python examples/seed_rnn.py    # the same
 """
@@ -60,6 +62,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--final-epochs", type=float, default=None, help="retrain epochs (default: --epochs)"
     )
     p.add_argument("--strategy", default="random", help="search strategy (default random)")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="a network to start from, as JSON (cell, num_units, layers); the search tries it "
+        "first and goes on from there",
+    )
     p.add_argument(
         "--storage", default=None, help="SQLite file for the trials (default: in memory)"
     )
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         study_name=args.study_name,
         seed=args.seed,
         resume=args.storage is not None,
+        start_from=[] if args.baseline is None else [args.baseline],
     )
     study.optimize(args.trials, progress=not args.quick)
     if study.best_trial is None:

@@ -94,6 +94,19 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
         assert model(torch.randint(1, 50, (2, 48))).shape == (2, 1)
 
 
+def test_seed_rnn_starts_from_a_baseline(seed_rnn: ModuleType, tmp_path: Path) -> None:
+    import json
+
+    import metanas
+
+    store = tmp_path / "seed.db"
+    baseline = {"cell": "gru", "num_units": 64, "layers": 1}
+    argv = ["--quick", "--threads", "1", "--trials", "2", "--finalists", "1", "--ensemble", "1"]
+    seed_rnn.main([*argv, "--storage", str(store), "--baseline", json.dumps(baseline)])
+    first = metanas.load_study(str(store), "seed_rnn").trials[0]
+    assert dict(first.arch) == baseline
+
+
 def test_ensemble_accuracy_averages_probabilities(seed_rnn: ModuleType) -> None:
     import torch
 
