@@ -86,9 +86,31 @@ def test_bench_user_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert s["n_reached"] == 1 and s["report_mean"] == 51
 
 
+RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+
+
+def test_bench_starts_every_run_from_the_given_cells(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "b.json"
+    pools = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+    rc, _, err = _run(
+        capsys, "bench", "nb201", "--strategy", "random,bananas", "--queries", "8", "--seeds",
+        "2", "--start-from", RESNET, "--start-from", pools, "--json", str(path),
+    )  # fmt: skip
+    assert rc == 0, err
+    data = json.loads(path.read_text())
+    assert data["start_from"] == [RESNET, pools]
+    for runs in data["runs"].values():
+        assert all(r["archs"][:2] == [RESNET, pools] for r in runs)
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
+        (["bench", "nb201", "--strategy", "grid", "--start-from", RESNET], "cannot take --start"),
+        (["bench", "nb201", "--start-from", "|x|"], "starting architecture 1: NAS-Bench-201"),
+        (["bench", "nb201", "--start-from", RESNET, "--warm-start", "x.db"], "not both"),
         (["bench", "nb201", "--strategy", "nope"], "unknown strategy 'nope'"),
         (["bench", "nb201", "--dataset", "mnist", "--seeds", "1"], "cifar10 or cifar100"),
         (["bench", "nb201", "--queries", "0"], "--queries"),

@@ -63,6 +63,16 @@ WarmOpt = Annotated[
     ),
 ]
 
+StartOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--start-from",
+        metavar="ARCH",
+        help="Start every run from this architecture (JSON, or NAS-Bench-201's |op~0|+... "
+        "string); repeat for more.",
+    ),
+]
+
 # the options every bench command takes, with their defaults
 _COMMON = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
@@ -73,6 +83,7 @@ _COMMON = [
         ("json_path", JsonOpt, None),
         ("storage", StorageOpt, None),
         ("warm_start", WarmOpt, None),
+        ("start_from", StartOpt, None),
     )
 ]
 
@@ -111,6 +122,7 @@ def _run(
     json_path: Path | None,
     storage: str | None,
     warm_start: str | None = None,
+    start_from: list[str] | None = None,
 ) -> BenchResult:
     import warnings
 
@@ -138,7 +150,12 @@ def _run(
                 f"cannot write --json {str(json_path)!r}; give a writable file path."
             )
     console = Console(stderr=True)
-    space, factory = _warm(ev, warm_start)
+    if start_from:
+        if warm_start is not None:
+            raise UserInputError("give either --warm-start or --start-from, not both.")
+        space, factory = _seeded(ev, names, start_from)
+    else:
+        space, factory = _warm(ev, warm_start)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -168,6 +185,8 @@ def _run(
         data = res.to_json()
         if warm_start is not None:
             data["warm_start"] = warm_start
+        if start_from:
+            data["start_from"] = start_from
         json_path.write_text(json.dumps(data, indent=1))
         Console().print(f"wrote {json_path}")
     return res
@@ -188,6 +207,29 @@ def _warm(ev: TableEvaluator, store: str | None) -> tuple[Any, Any]:
         typer.echo(f"warm start from {store}: {n} earlier task(s) on this space", err=True)
     else:
         typer.echo(f"warm start: {store} holds no study of this space; the runs are cold", err=True)
+    return space, factory
+
+
+def _seeded(ev: TableEvaluator, names: list[str], start_from: list[str]) -> tuple[Any, Any]:
+    """(space, strategy factory) for ``--start-from``: each run gets its own seeded space."""
+    from metanas.benchrun import OPTUNA_TPE, default_space
+    from metanas.space import SeededSpace
+    from metanas.strategies import get_strategy
+    from metanas.strategies.base import strategy_class
+    from metanas.types import UserInputError
+
+    space = default_space(ev)
+    SeededSpace(space, start_from)  # a bad architecture fails here, before any run
+    for n in names:
+        if n == OPTUNA_TPE or not strategy_class(n).draws_samples:
+            raise UserInputError(
+                f"strategy {n!r} does not start from samples, so it cannot take --start-from; "
+                "use random, local_search, evolution, bananas, tpe or a scheduler."
+            )
+
+    def factory(name: str, seed: int, options: dict[str, Any]) -> Any:
+        return get_strategy(name, SeededSpace(space, start_from), seed=seed, **options)
+
     return space, factory
 
 

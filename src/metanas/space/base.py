@@ -228,6 +228,11 @@ class Space:
             ) from None
         return self.validate(data)
 
+    def from_text(self, text: str) -> dict[str, Any]:
+        """An architecture from what a user writes: JSON here; a space with a notation of its
+        own (NAS-Bench-201's ``|op~0|+...`` string) also reads that."""
+        return self.from_json(text)
+
     # ----------------------------------------------------------------- encodings for learners
     def features(self, arch: Mapping[str, Any]) -> np.ndarray:
         """Fixed-length numeric encoding for learners; spaces with structure add to

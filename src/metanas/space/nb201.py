@@ -189,6 +189,12 @@ class NB201Space(Space):
     def to_json(self, arch: Mapping[str, Any]) -> str:
         return json.dumps({n: arch[n] for n in _NAMES}, separators=(",", ":"))
 
+    def from_text(self, text: str) -> dict[str, Any]:
+        """JSON, or the benchmark string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+        if text.lstrip().startswith("|"):
+            return self.validate(nb201_from_string(text))
+        return self.from_json(text)
+
     def features(self, arch: Mapping[str, Any]) -> np.ndarray:
         """One-hot ops (30) then BANANAS path indicators (155: op sequences of length 1 to 3)."""
         ops = _ops(arch)

@@ -64,6 +64,9 @@ class SpaceWrapper(Space):
     def n_features(self) -> int:
         return self.inner.n_features
 
+    def from_text(self, text: str) -> dict[str, Any]:
+        return self.inner.from_text(text)
+
     def to_dict(self) -> dict[str, Any]:
         return self.inner.to_dict()
 
@@ -74,7 +77,8 @@ class SeededSpace(SpaceWrapper):
     Strategies draw their first architectures through ``sample`` (random search, evolution's
     first population, local search's starts, the model-based strategies' random starts), so a
     search on this space starts from the given architectures: a user's baseline network, or what
-    an earlier phase found. Each seed is validated first (:meth:`Space.validate`). It hands each
+    an earlier phase found. A seed is a mapping or its text (:meth:`Space.from_text`: JSON, or
+    the space's own notation) and is validated first (:meth:`Space.validate`). It hands each
     seed out once, so every search needs its own (``create_study(start_from=...)`` makes one).
 
     Example:
@@ -84,7 +88,7 @@ class SeededSpace(SpaceWrapper):
         ({'a': 3}, [{'a': 3}])
     """
 
-    def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, inner: Space, seeds: Sequence[Mapping[str, Any] | str]) -> None:
         super().__init__(inner)
         if isinstance(seeds, str | Mapping):
             raise UserInputError(
@@ -102,7 +106,7 @@ class SeededSpace(SpaceWrapper):
 
 def _validated(space: Space, arch: Any, i: int) -> dict[str, Any]:
     try:
-        return space.validate(space.from_json(arch) if isinstance(arch, str) else arch)
+        return space.validate(space.from_text(arch) if isinstance(arch, str) else arch)
     except UserInputError as e:
         raise UserInputError(f"starting architecture {i + 1}: {e}") from None
 
