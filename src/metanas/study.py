@@ -46,9 +46,8 @@ from metanas.storage.sqlite import check_study_name, open_store
 from metanas.strategies.base import (
     SpaceExhausted,
     Strategy,
+    check_can_start_from,
     get_strategy,
-    strategy_class,
-    strategy_names,
 )
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
 
@@ -446,12 +445,8 @@ def _stored_seeds(space: Space, stored: Sequence[Any], given: Sequence[Any]) -> 
 
 
 def _check_starts(strategy: Any) -> None:
-    if isinstance(strategy, Strategy) and seeds_of(strategy.space) and not strategy.draws_samples:
-        starters = [n for n in strategy_names() if strategy_class(n).draws_samples]
-        raise UserInputError(
-            f"strategy {strategy.name!r} does not start from samples, so it cannot start from "
-            f"given architectures (start_from); use one of {', '.join(starters)}."
-        )
+    if isinstance(strategy, Strategy) and seeds_of(strategy.space):
+        check_can_start_from(strategy.name, "start_from")
 
 
 def create_study(
@@ -510,26 +505,26 @@ def create_study(
         raise UserInputError(
             "create_study needs a space (a Space or a registered name such as 'nb201')."
         )
-    elif start_from:
-        space = _seeded(space, start_from, strategy, warm_start)
-        strategy = get_strategy(str(strategy), space, seed=seed, **dict(strategy_kwargs or {}))
-    elif warm_start:
-        from metanas.meta.hook import warm_start_strategy
+    else:
+        if start_from:  # the strategy is built on the seeded space below
+            space = _seeded(space, start_from, strategy, warm_start)
+        if warm_start:
+            from metanas.meta.hook import warm_start_strategy
 
-        strategy = warm_start_strategy(
-            space,
-            strategy,
-            store if warm_start is True else warm_start,
-            seed=seed,
-            strategy_kwargs=strategy_kwargs,
-            task=study_kwargs.get("task"),
-            evaluator=evaluator,
-            exclude=[study_name],
-            **dict(warm_options or {}),
-        )
-        given_instance = given_instance or strategy.name == "warm_start"  # store its own options
-    elif not isinstance(strategy, Strategy):
-        strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
+            strategy = warm_start_strategy(
+                space,
+                strategy,
+                store if warm_start is True else warm_start,
+                seed=seed,
+                strategy_kwargs=strategy_kwargs,
+                task=study_kwargs.get("task"),
+                evaluator=evaluator,
+                exclude=[study_name],
+                **dict(warm_options or {}),
+            )
+            given_instance = given_instance or strategy.name == "warm_start"  # its own options
+        elif not isinstance(strategy, Strategy):
+            strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
     _check_starts(strategy)
     study = Study(
         space, strategy, evaluator, store=store, name=study_name, resume=resume, **study_kwargs

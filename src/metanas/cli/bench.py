@@ -215,17 +215,17 @@ def _seeded(ev: TableEvaluator, names: list[str], start_from: list[str]) -> tupl
     from metanas.benchrun import OPTUNA_TPE, default_space
     from metanas.space import SeededSpace
     from metanas.strategies import get_strategy
-    from metanas.strategies.base import strategy_class
+    from metanas.strategies.base import check_can_start_from
     from metanas.types import UserInputError
 
     space = default_space(ev)
     SeededSpace(space, start_from)  # a bad architecture fails here, before any run
     for n in names:
-        if n == OPTUNA_TPE or not strategy_class(n).draws_samples:
+        if n == OPTUNA_TPE:
             raise UserInputError(
-                f"strategy {n!r} does not start from samples, so it cannot take --start-from; "
-                "use random, local_search, evolution, bananas, tpe or a scheduler."
+                f"strategy {n!r} does not start from samples, so it cannot take --start-from."
             )
+        check_can_start_from(n, "--start-from")
 
     def factory(name: str, seed: int, options: dict[str, Any]) -> Any:
         return get_strategy(name, SeededSpace(space, start_from), seed=seed, **options)

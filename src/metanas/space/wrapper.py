@@ -106,7 +106,7 @@ class SeededSpace(SpaceWrapper):
 
 def _validated(space: Space, arch: Any, i: int) -> dict[str, Any]:
     try:
-        return space.validate(space.from_text(arch) if isinstance(arch, str) else arch)
+        return space.from_text(arch) if isinstance(arch, str) else space.validate(arch)
     except UserInputError as e:
         raise UserInputError(f"starting architecture {i + 1}: {e}") from None
 

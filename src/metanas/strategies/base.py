@@ -175,6 +175,17 @@ def strategy_class(name: str) -> type[Strategy]:
         ) from None
 
 
+def check_can_start_from(name: str, option: str) -> None:
+    """Refuse given starting architectures (``option``) for a strategy that does not start from
+    samples (:attr:`Strategy.draws_samples`), naming those that do."""
+    if not strategy_class(name).draws_samples:
+        starters = [n for n in strategy_names() if strategy_class(n).draws_samples]
+        raise UserInputError(
+            f"strategy {name!r} does not start from samples, so it cannot take {option}; "
+            f"use one of {', '.join(starters)}."
+        )
+
+
 def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
     """Build the registered strategy ``name`` on ``space``."""
     cls = strategy_class(name)
