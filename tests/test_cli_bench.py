@@ -105,10 +105,26 @@ def test_bench_starts_every_run_from_the_given_cells(
         assert all(r["archs"][:2] == [RESNET, pools] for r in runs)
 
 
+def test_bench_nb101_starts_from_the_tables_notation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the table's first row, in the notation the runs record their cells in
+    cell = "I3M331O:0100110001000000010010000010000001000000010000000"
+    path = tmp_path / "b.json"
+    rc, _, err = _run(
+        capsys, "bench", "nb101", "--strategy", "random", "--queries", "3", "--seeds", "1",
+        "--start-from", cell, "--json", str(path),
+    )  # fmt: skip
+    assert rc == 0, err
+    run = json.loads(path.read_text())["runs"]["random"][0]
+    assert run["archs"][0] == cell
+
+
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
         (["bench", "nb201", "--strategy", "grid", "--start-from", RESNET], "cannot take --start"),
+        (["bench", "nb101", "--start-from", "I3O"], "OPS_CODE:ADJ_BITS"),
         (["bench", "nb201", "--start-from", "|x|"], "starting architecture 1: NAS-Bench-201"),
         (["bench", "nb201", "--start-from", RESNET, "--warm-start", "x.db"], "not both"),
         (["bench", "nb201", "--strategy", "nope"], "unknown strategy 'nope'"),

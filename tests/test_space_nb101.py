@@ -70,6 +70,19 @@ def test_table_cells_round_trip_through_json(rows) -> None:
         assert s.from_json(s.to_json(arch)) == arch
 
 
+def test_table_cells_read_from_their_text(rows) -> None:
+    # the notation describe() writes, "OPS_CODE:ADJ_BITS", reads back to the table's hash
+    s = NB101Space()
+    for r in rows[:200]:
+        arch = s.from_text(f"{r['ops_code']}:{r['adj_bits_rowmajor']}")
+        assert s.key(arch) == r["nb101_hash"]
+        assert s.key(s.from_text(f" {s.describe(arch)} ".replace(":", " "))) == r["nb101_hash"]
+        assert s.from_text(s.to_json(arch)) == arch
+    for bad in ("I3O", "I3O:011001000:1", "I3O:01100100", "I3X:011001000", "I3O:010000000"):
+        with pytest.raises(UserInputError):
+            s.from_text(bad)
+
+
 def test_pruning_and_validity() -> None:
     s = NB101Space()
     chain = _arch([(0, 1), (1, 6)])

@@ -230,7 +230,8 @@ class Space:
 
     def from_text(self, text: str) -> dict[str, Any]:
         """An architecture from what a user writes: JSON here; a space with a notation of its
-        own (NAS-Bench-201's ``|op~0|+...`` string) also reads that."""
+        own (NAS-Bench-201's ``|op~0|+...`` string, NAS-Bench-101's ``OPS_CODE:ADJ_BITS``) also
+        reads that."""
         return self.from_json(text)
 
     # ----------------------------------------------------------------- encodings for learners

@@ -186,6 +186,21 @@ class NB101Space(Space):
         _, bits, code = _row_of(spec)
         return f"{code}:{bits}"
 
+    def from_text(self, text: str) -> dict[str, Any]:
+        """JSON, or the table's notation as :meth:`describe` writes it: ``OPS_CODE:ADJ_BITS``
+        (e.g. ``I3O:011001000``; a space or comma may separate the two)."""
+        stripped = text.strip()
+        if not stripped.startswith("I"):
+            return self.from_json(text)
+        parts = stripped.replace(",", " ").replace(":", " ").split()
+        if len(parts) != 2:
+            raise UserInputError(
+                f"NAS-Bench-101 cell {text!r} must be OPS_CODE:ADJ_BITS, e.g. 'I3O:011001000'."
+            )
+        code, bits = parts
+        arch = nb101_from_row(len(code), bits, code, max_vertices=self.max_vertices)
+        return self.validate(arch)
+
     # ------------------------------------------------------------- search operators
     def _from_values(self, values: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self._names, values))
