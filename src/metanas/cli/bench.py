@@ -68,8 +68,8 @@ StartOpt = Annotated[
     typer.Option(
         "--start-from",
         metavar="ARCH",
-        help="Start every run from this architecture (JSON, or NAS-Bench-201's |op~0|+... "
-        "string); repeat for more.",
+        help="Start every run from this architecture (JSON, NAS-Bench-201's |op~0|+... "
+        "string or NAS-Bench-101's OPS_CODE:ADJ_BITS); repeat for more.",
     ),
 ]
 
