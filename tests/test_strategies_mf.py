@@ -180,10 +180,13 @@ def test_time_to_target_charges_and_stalls() -> None:
         time_to_target(ev, sp, "random", 0, 2.0, 1.0, None, "half")
 
 
-def _mf_ucb_run(seed: int, cheap: str, n: int = 60) -> tuple[list[tuple[str, int]], float]:
+def _mf_ucb_run(
+    seed: int, cheap: str, n: int = 60, start_up: float = 0.0, **options: Any
+) -> tuple[list[tuple[str, int]], float]:
     """(key, rung) of each ask of ``mf_ucb`` on the toy, rungs (1, 27), and the best top value;
-    the cheap rung is the top value (``"copy"``) or unrelated to it (``"noise"``)."""
-    st = get_strategy("mf_ucb", space(), seed=seed, budgets=(1, 27), n_init=5)
+    the cheap rung is the top value (``"copy"``) or unrelated to it (``"noise"``); every
+    result costs its epochs plus ``start_up``."""
+    st = get_strategy("mf_ucb", space(), seed=seed, budgets=(1, 27), n_init=5, **options)
     asked, best = [], -math.inf
     for _ in range(n):
         c = st.ask()
@@ -193,8 +196,30 @@ def _mf_ucb_run(seed: int, cheap: str, n: int = 60) -> tuple[list[tuple[str, int
         asked.append((c.key, rung))
         if rung == 1:
             best = max(best, top)
-        st.tell(c, Result(value=v, cost=float(c.budget.epochs)))
+        st.tell(c, Result(value=v, cost=float(c.budget.epochs) + start_up))
     return asked, best
+
+
+def test_mf_ucb_prices_rungs_by_their_measured_costs():
+    # costs proportional to the budget measure the budgets' ratio: the same asks either way
+    for seed in range(2):
+        assert _mf_ucb_run(seed, "copy") == _mf_ucb_run(seed, "copy", costs="budget")
+    # a start-up cost of 26 epochs makes a 1-epoch result cost half a 27-epoch one, so the
+    # cheap rung, priced by what it measured, screens fewer picks than its budget suggests
+    share = {
+        costs: np.mean(
+            [
+                np.mean([r for _, r in _mf_ucb_run(s, "copy", 60, 26.0, costs=costs)[0]])
+                for s in range(4)
+            ]
+        )
+        for costs in ("measured", "budget")
+    }
+    assert share["measured"] > share["budget"] + 0.1, share
+    st = get_strategy("mf_ucb", space(), budgets=(1, 27))
+    assert st._price(0) == pytest.approx(1 / 27)  # nothing measured yet
+    with pytest.raises(UserInputError, match="costs"):
+        get_strategy("mf_ucb", space(), costs="time")
 
 
 def test_mf_ucb_screens_on_a_cheap_rung_only_when_it_carries():

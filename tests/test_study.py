@@ -244,6 +244,23 @@ def test_a_study_stored_by_0_1_resumes_bananas_with_the_stuck_rule_of_its_time(t
     assert [t.arch for t in s.trials] == [t.arch for t in old.trials]
 
 
+def test_a_study_stored_by_0_2_0_resumes_mf_ucb_with_the_prices_of_its_time(tmp_path):
+    # 0.2.1 priced mf_ucb's rungs by measured costs; 0.2.0 by the budgets alone
+    db = tmp_path / "s.db"
+    ev = FunctionEvaluator(score)
+    create_study(
+        SPACE, "mf_ucb", ev, storage=db, study_name="m", strategy_kwargs={"n_init": 3}
+    ).optimize(4)
+    with sqlite3.connect(db) as con:
+        cfg = json.loads(con.execute("SELECT config FROM studies").fetchone()[0])
+        cfg["metanas"] = "0.2.0"
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
+    resumed = create_study(SPACE, storage=db, study_name="m", evaluator=ev, resume=True)
+    assert resumed.strategy.costs == "budget"
+    fresh = create_study(SPACE, "mf_ucb", ev, storage=db, study_name="n")
+    assert fresh.strategy.costs == "measured"
+
+
 def test_resume_with_other_seed_instance_mismatches(tmp_path):
     db = tmp_path / "s.db"
     create_study(

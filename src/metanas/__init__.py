@@ -18,7 +18,7 @@ from metanas.types import (
     UserInputError,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 __all__ = [
     "Budget",

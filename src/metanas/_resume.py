@@ -141,6 +141,7 @@ def stored_space(info: StudyInfo) -> Space | None:
 #: value, so its replay regenerates the same asks
 LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "bananas": (("0.1.0", {"predictor": "mlp"}), ("0.2.0", {"on_stuck": "explore"})),
+    "mf_ucb": (("0.2.1", {"costs": "budget"}),),
 }
 
 

@@ -14,8 +14,12 @@ instead:
    at least ``sqrt(budget / top budget)`` of its top-rung posterior variance, else at the top
    rung. A cheap rung that carries little is skipped; one that carries much screens.
 
-A promotion is simply a later pick of an architecture that has cheaper results. Costs are the
-budgets (a promotion retrains, as NAS-Bench-101's separate training runs do).
+A promotion is simply a later pick of an architecture that has cheaper results, and retrains
+(as NAS-Bench-101's separate training runs do). A rung's price is what its results measured
+against the same architectures' top-rung results (the median ratio of their costs, once three
+architectures have both), so a one-epoch training that spends most of its time loading data and
+scoring is not taken for 1/27 of a 27-epoch one. Before that, and with ``costs="budget"``, prices
+are the budgets' ratios, which is also what costs proportional to the budget measure.
 
 Example:
     >>> from metanas.space import Space, Choice
@@ -58,6 +62,8 @@ class MultiFidelityUCB(Strategy):
         top_k, n_mutate, n_random: the local pool, as for ``bananas``.
         refit_every: refit after this share of new results (0: every result); the model is
             always refitted while fewer than 100 results exist.
+        costs: ``"measured"`` (a rung's price from the results' costs, see above) or
+            ``"budget"`` (the budgets' ratios, the only prices before metanas 0.2.1).
     """
 
     uses_budgets = True
@@ -78,8 +84,12 @@ class MultiFidelityUCB(Strategy):
         n_mutate: int = 50,
         n_random: int = 20,
         refit_every: float = 0.1,
+        costs: str = "measured",
     ) -> None:
         super().__init__(space, seed)
+        if costs not in ("measured", "budget"):
+            raise UserInputError(f"mf_ucb costs must be 'measured' or 'budget', got {costs!r}.")
+        self.costs = costs
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         if n_init < 1:
             raise UserInputError(f"mf_ucb needs n_init >= 1 random starts, got {n_init}; raise it.")
@@ -90,6 +100,7 @@ class MultiFidelityUCB(Strategy):
         # per key: the architecture and its results by rung (None: failed)
         self._archs: dict[str, dict[str, Any]] = {}
         self._results: dict[str, dict[int, float | None]] = {}
+        self._spent: dict[str, dict[int, float]] = {}  # per key: positive measured costs by rung
         self._n_results = 0
         self._model: RungGP | None = None
         self._n_fit = 0
@@ -105,6 +116,8 @@ class MultiFidelityUCB(Strategy):
         rung = int(candidate.info.get("rung", 0))
         self._archs.setdefault(candidate.key, dict(candidate.arch))
         self._results.setdefault(candidate.key, {})[rung] = result.value
+        if result.cost > 0:
+            self._spent.setdefault(candidate.key, {})[rung] = float(result.cost)
         self._n_results += 1
         if rung == self.top and self._open is not None and candidate.key in self._all_index:
             self._open[self._all_index[candidate.key]] = False
@@ -214,6 +227,18 @@ class MultiFidelityUCB(Strategy):
         var = cov[-1, -1]  # the top rung's
         for i, r in enumerate(rungs[:-1]):
             gain = cov[-1, i] ** 2 / (cov[i, i] + model.noise(r))
-            if gain >= var * np.sqrt(self.budgets[r] / self.budgets[self.top]):
+            if gain >= var * np.sqrt(self._price(r)):
                 return r
         return self.top
+
+    def _price(self, rung: int) -> float:
+        """A result at ``rung`` as a share of one at the top rung: the median ratio of measured
+        costs over architectures trained at both (pairs, so which architectures reached the top
+        does not bias it), once there are three; else the budgets' ratio."""
+        if self.costs == "measured":
+            ratios = [
+                c[rung] / c[self.top] for c in self._spent.values() if rung in c and self.top in c
+            ]
+            if len(ratios) >= 3:
+                return min(1.0, float(np.median(ratios)))
+        return self.budgets[rung] / self.budgets[self.top]
