@@ -2,8 +2,9 @@
 
 The strategy sees the objective (validation accuracy); after ``n`` distinct queries we report the
 ``report`` metric (test accuracy) of the architecture with the best objective so far. A query is
-one distinct canonical key: a repeated or isomorphic candidate is answered from a cache, told to
-the strategy, and not counted. Used by ``metanas bench`` and the scripts in ``benchmarks/``.
+one distinct (canonical key, budget) pair: a repeated or isomorphic candidate is answered from a
+cache, told to the strategy, and not counted. Used by ``metanas bench`` and the scripts in
+``benchmarks/``.
 
 Example:
     >>> from metanas.benchrun import run_bench

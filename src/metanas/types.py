@@ -168,7 +168,7 @@ class TaskInfo:
     """What a study's task is, so later searches can find similar ones (meta-learning)."""
 
     name: str = "unnamed"
-    modality: str = "unknown"  # image | text | tabular | timeseries | table
+    modality: str = "unknown"  # image | text | tabular | timeseries | table | proxy
     input_shape: tuple[int, ...] = ()
     n_classes: int = 0
     n_samples: int = 0

@@ -12,7 +12,8 @@ result has state :attr:`TrialState.PRUNED`, the metrics and value reached so far
 
 Example:
     >>> ev = TrainingEvaluator("fashion_mnist", "macro", epochs=1, fraction=0.1)  # doctest: +SKIP
-    >>> ev.evaluate({"n_stages": 2, ...}, None, continue_always).metrics["val_acc"]  # doctest: +SKIP
+    >>> arch = {"depth": 1, "unit_1": "conv3x3", "width_1": 32, "skip_1": False}
+    >>> ev.evaluate(arch, None, continue_always).metrics["val_acc"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
