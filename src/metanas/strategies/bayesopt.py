@@ -153,6 +153,9 @@ class Bananas(Strategy):
             neighbours of each new best they find, until the best has no unseen neighbour left
             (0: never). Near the top the ensemble cannot rank near-ties, and the optimum is often
             one edit from a near-tie: local search's hill climb.
+        local_share: with the pool of every unseen architecture, the share of picks (outside
+            sweeps) made among the best ``top_k`` architectures' unseen neighbours (0: never).
+        hidden: hidden units of each net of the ``"mlp"`` ensemble.
         encoding: the predictor's inputs: ``"space"`` (default: the space's own
             :meth:`~metanas.space.Space.features`, which adds BANANAS' path indicators on
             NAS-Bench-201 and -101) or ``"decisions"`` (one-hot choices and scaled ranges only,

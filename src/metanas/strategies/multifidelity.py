@@ -375,14 +375,33 @@ class _Hyperband(_Proposer, Strategy):
 
 @register_strategy("successive_halving")
 class SuccessiveHalving(_Hyperband):
-    """Successive halving with ``eta**s_max`` architectures per bracket; see the module docstring."""
+    """Successive halving with ``eta**s_max`` architectures per bracket; see the module docstring.
+
+    Args:
+        min_budget, max_budget, eta, budgets: the rungs.
+        sampler, random_fraction, n_min, population, tournament, sampler_options: new
+            architectures, as for :class:`Hyperband`.
+    """
 
     _cycle = False
 
 
 @register_strategy("hyperband")
 class Hyperband(_Hyperband):
-    """Hyperband: successive-halving brackets of every aggressiveness, in turn."""
+    """Hyperband: successive-halving brackets of every aggressiveness, in turn.
+
+    Args:
+        min_budget, max_budget, eta, budgets: the rungs.
+        sampler: new architectures: ``"random"`` (default), ``"mutation"`` (regularized
+            evolution on the largest budget with ``n_min`` results: the ``population`` most
+            recent, best of ``tournament``), ``"bananas"`` (the UCB pick of a model of those
+            results) or ``"bananas_mf"`` (one model of every rung's results, the rung an input).
+        random_fraction: share of new architectures that stay random under a model sampler.
+        n_min: results a rung needs before a sampler uses it (default: ``tournament`` for
+            ``"mutation"``, else the number of decisions + 1).
+        sampler_options: the bananas samplers' model options (default the MLP ensemble), e.g.
+            ``{"predictor": "quadratic"}``.
+    """
 
 
 @register_strategy("bohb")

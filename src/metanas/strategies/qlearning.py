@@ -44,6 +44,7 @@ class QLearning(Strategy):
         eps_end, n_explore, decay_trials: the epsilon schedule.
         replay: stored trajectories (or transitions) replayed after every result.
         episode_length, gamma: edit mode only.
+        n_bins: bins for integer/float ranges too large to enumerate (as for ``reinforce``).
     """
 
     draws_samples = False  # it builds or edits; see baseline
