@@ -77,6 +77,23 @@ def test_summary_statistics_and_unreached_seeds() -> None:
     assert math.isnan(summarize("x", [], 3, "opt").report_mean)
 
 
+def test_only_full_budget_results_count_as_best_or_as_finding_the_optimum(tmp_path: Path) -> None:
+    r = SeedRun("x", 0)
+    for key, v, full in [("opt", 9.0, False), ("a", 2.0, True), ("opt", 5.0, True)]:
+        r.add(key, key, Result(value=v), None, full)
+    assert r.queries_to("opt") == 3 and r.best_at(2) == (2.0, 2.0) and r.best_at(3)[0] == 5.0
+    # a multi-fidelity run on NB-101: every counted query to the best is a 108-epoch result,
+    # with the fast path and through a study alike
+    ev = nb101_table()
+    for storage in (None, str(tmp_path / "b.db")):
+        res = run_bench(ev, None, ["mf_ucb"], [0], 40, storage=storage)
+        run = res.runs["mf_ucb"][0]
+        assert not all(run.full) and any(run.full)  # it did screen at cheaper rungs
+        for k in set(run.keys):
+            q = run.queries_to(k)
+            assert q is None or (run.full[q - 1] and run.keys[q - 1] == k)
+
+
 def test_random_search_matches_published_accuracy(c10: TableEvaluator) -> None:
     # NB201 paper: random search at 100 queries, CIFAR-10 test 93.78 +- 0.23 (over 12 seeds the
     # standard error of the mean is ~0.07, so +-0.25 is a real but safe check)

@@ -44,30 +44,37 @@ class SeedRun:
     keys: list[str] = field(default_factory=list)
     values: list[float | None] = field(default_factory=list)
     reports: list[float | None] = field(default_factory=list)
+    #: whether each query ran at the table's largest budget (a multi-fidelity run's cheaper
+    #: results neither count as its best nor as finding the optimum)
+    full: list[bool] = field(default_factory=list)
     #: candidates asked, repeats included
     n_asks: int = 0
 
-    def add(self, arch: str, key: str, result: Result, report_name: str | None) -> None:
+    def add(
+        self, arch: str, key: str, result: Result, report_name: str | None, full: bool = True
+    ) -> None:
         self.archs.append(arch)
         self.keys.append(key)
         self.values.append(result.value)
         rep = result.metrics.get(report_name) if report_name else result.value
         self.reports.append(None if rep is None else float(rep))
+        self.full.append(full)
 
     def best_at(self, n: int) -> tuple[float | None, float | None]:
-        """(best objective, its report metric) among the first ``n`` queries."""
+        """(best objective, its report metric) among the first ``n`` queries' full-budget ones."""
         best: tuple[float | None, float | None] = (None, None)
-        for v, r in zip(self.values[:n], self.reports[:n]):
-            if v is not None and (best[0] is None or v > best[0]):
+        for v, r, full in zip(self.values[:n], self.reports[:n], self.full[:n]):
+            if full and v is not None and (best[0] is None or v > best[0]):
                 best = (v, r)
         return best
 
     def queries_to(self, key: str) -> int | None:
-        """1-based number of distinct queries until ``key`` was evaluated, or ``None``."""
-        try:
-            return self.keys.index(key) + 1
-        except ValueError:
-            return None
+        """1-based number of distinct queries until ``key`` was evaluated at the full budget,
+        or ``None``."""
+        for i, (k, full) in enumerate(zip(self.keys, self.full)):
+            if k == key and full:
+                return i + 1
+        return None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -154,7 +161,7 @@ def _done(run: SeedRun, n_queries: int, stop: tuple[str, int] | None) -> bool:
     if len(run.keys) >= n_queries:
         return True
     # early stop: the target key was evaluated and at least the minimum number of queries is in
-    return stop is not None and len(run.keys) >= stop[1] and stop[0] in run.keys
+    return stop is not None and len(run.keys) >= stop[1] and run.queries_to(stop[0]) is not None
 
 
 def run_strategy(
@@ -219,9 +226,15 @@ def drive(
         if res is None:
             res = evaluator.evaluate(cand.arch, cand.budget, continue_always)
             cache[ck] = res
-            run.add(space.describe(cand.arch), cand.key, res, report)
+            run.add(space.describe(cand.arch), cand.key, res, report, _full(evaluator, res))
         strategy.tell(cand, res)
     return run
+
+
+def _full(evaluator: Any, result: Result) -> bool:
+    """Whether ``result`` ran at the evaluator's largest budget (always, with one budget)."""
+    top = max(getattr(evaluator, "fidelities", None) or [0.0])
+    return not top or result.metrics.get("epochs", top) >= top
 
 
 def _has_report(ev: TableEvaluator) -> bool:
@@ -317,7 +330,7 @@ def run_with_study(
         if res is None or (t.key, t.budget) in seen:
             continue
         seen.add((t.key, t.budget))
-        run.add(space.describe(t.arch), t.key, res, report)
+        run.add(space.describe(t.arch), t.key, res, report, _full(ev, res))
         run.n_asks += 1
     return run
 
@@ -382,7 +395,6 @@ def time_to_target(
         raise UserInputError(f"charge must be 'full' or 'continue', got {charge!r}.")
     kw = dict(options or {})
     strat = get_strategy(kw.pop("strategy", strategy), space, seed=seed, **kw)
-    top = max(ev.fidelities)
     cache: dict[tuple[str, Any], Result] = {}
     paid: dict[str, float] = {}  # key -> cost already charged for its highest budget so far
     spent, n, best, stalled = 0.0, 0, None, 0
@@ -403,8 +415,7 @@ def time_to_target(
             spent += cost
             n += 1
             stalled = 0
-            full = not top or res.metrics.get("epochs", top) >= top
-            if full and res.value is not None:
+            if _full(ev, res) and res.value is not None:
                 best = res.value if best is None else max(best, res.value)
                 if res.value >= target:
                     return TargetRun(strategy, seed, spent, n, best)
