@@ -86,6 +86,32 @@ SEARCH_CASES = [
     ("existing_study", _edit("study: tiny", "study: keep"), [], "already exists"),
     ("unwritable_out", BASE, ["--out", "/proc/metanas-x/model"], "pass --out with a writable"),
     ("out_is_a_file", BASE, ["--out", "t.csv"], "pass --out with a writable"),
+    ("negative_seed", _edit("study: tiny", "study: tiny\nseed: -1"), [], "'seed' must be >= 0"),
+    ("infinite_lr", _edit("epochs: 1,", "epochs: 1, lr: .inf,"), [], "must be a finite number"),
+    ("nan_epochs", _edit("epochs: 1,", "epochs: .nan,"), [], "must be a finite number"),
+    ("duplicate_key", BASE + "study: again\n", [], "the key 'study' is given twice"),
+    (
+        "duplicate_nested_key",
+        _edit("epochs: 1,", "epochs: 1, epochs: 2,"),
+        [],
+        "the key 'epochs' is given twice",
+    ),
+    (
+        "bad_start_from_item",
+        _edit("{name: random}", "{name: random, start_from: [5]}"),
+        [],
+        "'strategy.start_from.0' must be an architecture",
+    ),
+    ("study_is_a_number", _edit("study: tiny", "study: 123"), [], "'study' must be a non-empty"),
+    ("formats_not_list", _edit("[state_dict]", "state_dict"), [], "'final.formats' must be a list"),
+    (
+        "empty_export_dir",
+        _edit("[state_dict]", "[state_dict], export_dir: ''"),
+        [],
+        "'final.export_dir' must be a non-empty",
+    ),
+    ("empty_study_flag", BASE, ["--study", ""], "study name '' is not allowed"),
+    ("empty_storage_flag", BASE, ["--storage", ""], "storage path is empty"),
 ]
 
 OTHER_CASES = [
@@ -136,6 +162,7 @@ OTHER_CASES = [
         ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--seeds", "0"],
         "--seeds must be at least 1",
     ),
+    ("bench_huge_seeds", ["bench", "nb201", "--seeds", "1" + "0" * 20], "--seeds must be at most"),
     ("bench_unknown_strategy", ["bench", "nb201", "--strategy", "magic"], "unknown strategy"),
     ("bench_unknown_dataset", ["bench", "nb201", "--dataset", "imagenet"], "cifar10 or cifar100"),
     (
@@ -169,6 +196,53 @@ OTHER_CASES = [
     ("unknown_command", ["frobnicate"], "No such command"),
     ("store_as_config_search", ["search", "{d}/s.db"], "is not a text file"),
     ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "is not a text file"),
+    ("store_empty_path", ["studies", ""], "storage path is empty"),
+    (
+        "csv_over_the_store",
+        ["studies", "{d}/s.db", "--study", "keep", "--csv", "{d}/s.db"],
+        "is an SQLite store that writing there would destroy",
+    ),
+    (
+        "bench_json_over_a_store",
+        ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--json", "{d}/s.db"],
+        "would destroy",
+    ),
+    (
+        "proxies_json_over_a_store",
+        ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}/s.db"],
+        "would destroy",
+    ),
+    ("store_damaged_row", ["studies", "{d}/damaged.db"], "damaged study row"),
+    ("store_damaged_trial", ["studies", "{d}/badtrial.db", "--study", "keep"], "damaged trial"),
+    ("store_damaged_version", ["kb", "{d}/badversion.db"], "damaged schema version"),
+    (
+        "export_finds_url_store",  # the store of a sqlite:/// URL exists: the study is missing
+        ["export", "{d}/c.yaml", "--storage", "sqlite:///{d}/s.db", "--study", "nope"],
+        "no study 'nope'",
+    ),
+    ("export_infinite_epochs", ["export", "{d}/c.yaml", "--epochs", "inf"], "finite number"),
+    ("analyze_negative_seed", ["analyze", "{d}/s.db", "-s", "keep", "--seed", "-1"], "--seed"),
+    ("proxies_negative_seed", ["proxies", "--n", "1", "--seed", "-1"], "--seed"),
+    (
+        "proxies_json_is_dir",
+        ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}"],
+        "cannot write --json",
+    ),
+    (
+        "bench_header_only",
+        ["bench", "table", "--csv", "{d}/h.csv", "--objective", "acc"],
+        "has no row with a number",
+    ),
+    (
+        "bench_not_utf8",
+        ["bench", "table", "--csv", "{d}/b.csv", "--objective", "acc"],
+        "is not UTF-8 text",
+    ),
+    (
+        "bench_not_gzip",
+        ["bench", "table", "--csv", "{d}/f.csv.gz", "--objective", "acc"],
+        "gzipped only if",
+    ),
 ]
 
 
@@ -190,9 +264,22 @@ def world(tmp_path_factory):
     con.execute("CREATE TABLE users (id INTEGER)")
     con.commit()
     con.close()
-    SQLiteStore(d / "newer.db").close()
-    con = sqlite3.connect(d / "newer.db")
-    con.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    (d / "h.csv").write_text("arch,acc\n")
+    (d / "b.csv").write_bytes(b"\xff\xfe\x00 not text")
+    (d / "f.csv.gz").write_text(TABLE)
+    for name, sql in [
+        ("newer.db", "UPDATE meta SET value='999' WHERE key='schema_version'"),
+        ("badversion.db", "UPDATE meta SET value='x' WHERE key='schema_version'"),
+        ("damaged.db", "INSERT INTO studies VALUES (1, 'x', '{', '{}', '{}', 0)"),
+    ]:
+        SQLiteStore(d / name).close()
+        con = sqlite3.connect(d / name)
+        con.execute(sql)
+        con.commit()
+        con.close()
+    (d / "badtrial.db").write_bytes((d / "s.db").read_bytes())
+    con = sqlite3.connect(d / "badtrial.db")
+    con.execute("UPDATE trials SET arch='{' WHERE number=2")
     con.commit()
     con.close()
     return d
@@ -309,6 +396,15 @@ def _api_cases(d):
         ("store_object", lambda: create_study(SPACE, "random", ev, storage=42), "not a store"),
         ("bad_executor", lambda: make_executor("gpu"), "unknown executor"),
         ("bad_workers", lambda: make_executor("pool", -2), "workers"),
+        ("negative_seed", lambda: create_study(SPACE, "random", ev, seed=-1), "seed must be"),
+        (
+            "kwargs_not_mapping",
+            lambda: create_study(SPACE, "random", ev, strategy_kwargs=[1]),
+            "strategy_kwargs must be a mapping",
+        ),
+        ("dims_not_space", lambda: create_study([IntRange("w", 0, 9)], "random", ev), "Space(["),
+        ("function_evaluator", lambda: create_study(SPACE, "random", _score), "FunctionEvaluator"),
+        ("empty_storage", lambda: create_study(SPACE, "random", ev, storage=""), "path is empty"),
     ]
 
 

@@ -282,7 +282,7 @@ def test_cli_runs_the_supernet_then_trains_the_most_probable_cells(tmp_path, mon
     [
         (("name: most_probable", "name: random"), "set strategy.name: most_probable"),
         (("{name: nb201}", "{name: macro}"), "set space.name: nb201"),
-        (("epochs: 2, C: 4", "epochs: 2, C: 4, method: enas"), "strategy.oneshot.method"),
+        (("method: gdas", "method: enas"), "strategy.oneshot.method"),
     ],
 )
 def test_cli_refuses_a_bad_oneshot_config(tmp_path, monkeypatch, capsys, change, message):

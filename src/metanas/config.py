@@ -7,7 +7,7 @@ Example config (``metanas search my.yaml``)::
     workers: 2               # two trials at once in a process pool (executor: inline|pool|ray)
     warm_start: true         # begin from this store's earlier studies of the same space
     space: {name: macro, params: {max_depth: 4}}
-    strategy: {name: evolution, params: {population_size: 8}}
+    strategy: {name: evolution, params: {population_size: 8, sample_size: 3}}
     data: {name: fashion_mnist, limit: 10000}
     training: {epochs: 1, batch_size: 128, lr: 0.002}
     budget: {n_trials: 8, timeout_minutes: 5}
@@ -37,7 +37,8 @@ def _all_formats() -> list[ExportFormat]:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a NaN or infinite number (.nan, .inf, 1e400) is a typo, never a setting
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SpaceConfig(_Section):
@@ -143,7 +144,7 @@ class FinalConfig(_Section):
     tta: bool = False
     #: shorten ``epochs`` so the final training fits in this many minutes (judged from timed steps)
     time_budget_minutes: float | None = Field(default=None, gt=0)
-    export_dir: str = "metanas-export"
+    export_dir: str = Field(default="metanas-export", min_length=1)
     formats: list[ExportFormat] = Field(default_factory=_all_formats)
 
 
@@ -169,7 +170,7 @@ class SearchConfig(_Section):
 
     study: str | None = None
     storage: str = "metanas.db"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     executor: Literal["inline", "pool", "ray"] | None = None
     workers: Annotated[int, Field(gt=0)] | Literal["auto"] = 1
     address: str | None = None
@@ -211,6 +212,12 @@ def _sentence(err: dict[str, Any]) -> str:
         return f"config field '{field}' must be {_UNION_FIELDS[field]} (got {err.get('input')!r})."
     ctx = err.get("ctx") or {}
     got = err.get("input")
+    if err["loc"][:2] == ("strategy", "start_from") and len(err["loc"]) > 2:
+        field = _loc(err["loc"][:3])  # pydantic names the union member tried after the index
+        return (
+            f"config field '{field}' must be an architecture: a mapping of decisions to values, "
+            f"or its JSON (got {got!r})."
+        )
     if kind == "extra_forbidden":
         return f"config field '{field}' is not a known setting; remove it or fix its spelling."
     if kind == "missing":
@@ -233,6 +240,12 @@ def _sentence(err: dict[str, Any]) -> str:
         return f"config field '{field}' must be {ctx.get('expected', 'one of the allowed values')} (got {got!r})."
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"config field '{field}' must be an integer (got {got!r})."
+    if kind == "finite_number":
+        return f"config field '{field}' must be a finite number (got {got!r})."
+    if kind in ("string_type", "string_too_short"):
+        return f"config field '{field}' must be a non-empty text (got {got!r})."
+    if kind == "list_type":
+        return f"config field '{field}' must be a list such as [a, b] (got {got!r})."
     if kind in ("float_parsing", "float_type"):
         return f"config field '{field}' must be a number (got {got!r})."
     if kind in ("bool_parsing", "bool_type"):
@@ -252,6 +265,15 @@ _UNION_FIELDS = {
 }
 
 
+def _union_head(loc: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The location of the union field an error is about (one per field or list item), else None."""
+    if loc and loc[0] in _UNION_FIELDS:
+        return loc[:1]
+    if loc[:2] == ("strategy", "start_from") and len(loc) > 2:
+        return loc[:3]
+    return None
+
+
 def _int_field(err: dict[str, Any]) -> bool:
     return bool(err["loc"]) and str(err["loc"][-1]) in _INT_FIELDS
 
@@ -267,7 +289,7 @@ def parse_config(data: Any, source: str = "config") -> SearchConfig:
     except ValidationError as e:
         errors, seen = [], set()
         for err in e.errors():  # a union field fails once per member: count it once
-            head = err["loc"][0] if err["loc"] and err["loc"][0] in _UNION_FIELDS else None
+            head = _union_head(err["loc"])
             if head is None or head not in seen:
                 errors.append(err)
                 seen.add(head)
@@ -296,6 +318,35 @@ def resolve_config_path(name: str | Path) -> Path:
     )
 
 
+def _safe_load_unique(text: str) -> Any:
+    """``yaml.safe_load``, but a key given twice in one mapping is an error, not "the last wins"."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in getattr(node, "value", []):
+                if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *anchor may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                except TypeError:  # an unhashable key: the base class names that problem
+                    continue
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    loader = Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_config(name: str | Path) -> SearchConfig:
     """Read and validate a YAML config file (or a shipped config by name)."""
     import yaml
@@ -311,7 +362,7 @@ def load_config(name: str | Path) -> SearchConfig:
     except OSError as e:
         raise UserInputError(f"cannot read the config {path}: {e.strerror}.") from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load_unique(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

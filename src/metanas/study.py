@@ -24,6 +24,7 @@ replayed exactly from the store, which needs one writer per study.)
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -413,7 +414,30 @@ def _as_space(space: Space | str | None) -> Space | None:
         from metanas.space import get_space
 
         return get_space(space)
+    if space is not None and not isinstance(space, Space):
+        raise UserInputError(
+            f"space must be a Space or a registered space name, got {type(space).__name__}; "
+            "wrap dimensions as Space([...])."
+        )
     return space
+
+
+def _check_arguments(seed: Any, strategy_kwargs: Any, evaluator: Any) -> None:
+    """Refuse, before the store is touched, arguments that would fail later and less clearly."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
+    ):
+        raise UserInputError(f"seed must be a non-negative integer or None, got {seed!r}.")
+    if strategy_kwargs is not None and not isinstance(strategy_kwargs, Mapping):
+        raise UserInputError(
+            "strategy_kwargs must be a mapping of option names to values, got "
+            f"{type(strategy_kwargs).__name__}; e.g. strategy_kwargs={{'population_size': 8}}."
+        )
+    if evaluator is not None and not callable(getattr(evaluator, "evaluate", None)):
+        raise UserInputError(
+            f"evaluator {type(evaluator).__name__} has no evaluate(arch, budget, report) method; "
+            "wrap a plain function as FunctionEvaluator(fn)."
+        )
 
 
 def _seeded(
@@ -487,6 +511,7 @@ def create_study(
     import metanas.meta.warmstart  # registers warm_start, for resumes
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
+    _check_arguments(seed, strategy_kwargs, evaluator)
     store = open_store(storage)
     if study_name is not None:
         check_study_name(study_name)

@@ -37,12 +37,16 @@ def analyze(
     plots: Annotated[
         str | None,
         typer.Option(
-            help="Also write figures (history, importance, effects, the --pareto front) here."
+            help="Also write figures (history, importance, effects, fidelity, the --pareto front) "
+            "here."
         ),
     ] = None,
     plot_format: Annotated[str, typer.Option(help="Figure file format: png, svg or pdf.")] = "png",
     trees: Annotated[int, typer.Option(min=1, help="Trees in the importance forest.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed of the forest and its reference samples.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(min=0, max=2**32 - 1, help="Seed of the forest and its reference samples."),
+    ] = 0,
 ) -> None:
     """Show which decisions of STUDY mattered (fANOVA shares) and the best value of each."""
     from rich.console import Console

@@ -114,6 +114,9 @@ def _bench_command(
     return register
 
 
+_MAX_SEEDS = 100_000
+
+
 def _run(
     ev: TableEvaluator,
     strategy: str,
@@ -135,9 +138,14 @@ def _run(
     names = parse_strategies(strategy)
     if seeds < 1:
         raise UserInputError(f"--seeds must be at least 1, got {seeds}.")
+    if seeds > _MAX_SEEDS:  # each seed is a whole run; a typo here must not exhaust memory
+        raise UserInputError(f"--seeds must be at most {_MAX_SEEDS}, got {seeds}.")
     if queries < 1:
         raise UserInputError(f"--queries must be at least 1, got {queries}.")
     if json_path is not None:  # fail now rather than after the whole benchmark
+        from metanas.storage.sqlite import check_not_a_store
+
+        check_not_a_store(json_path, "--json")
         try:
             json_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -297,7 +305,9 @@ def bench_nb101() -> TableEvaluator:
 def bench_table(
     csv: Annotated[Path, typer.Option("--csv", help="Your table (CSV, optionally .gz).")],
     objective: Annotated[str, typer.Option("--objective", help="Column to maximise.")],
-    space: Annotated[str, typer.Option("--space", help="Space of the arch column.")] = "nb201",
+    space: Annotated[
+        str, typer.Option("--space", help="Space of the arch column (nb201 only).")
+    ] = "nb201",
     arch_column: Annotated[
         str, typer.Option("--arch-column", help="Column of architecture strings.")
     ] = "arch",
@@ -306,8 +316,29 @@ def bench_table(
     ] = None,
 ) -> TableEvaluator:
     """Your own table: one row per architecture, an arch-string column and numeric columns."""
-    from metanas.evaluation.tabular import TableEvaluator
+    import zlib
 
-    return TableEvaluator.from_csv(
-        csv, space=space, arch_column=arch_column, objective=objective, report=report
-    )
+    import numpy as np
+
+    from metanas.evaluation.tabular import TableEvaluator
+    from metanas.types import UserInputError
+
+    try:
+        ev = TableEvaluator.from_csv(
+            csv, space=space, arch_column=arch_column, objective=objective, report=report
+        )
+    except UnicodeDecodeError:
+        raise UserInputError(
+            f"table file {str(csv)!r} is not UTF-8 text; give a CSV file (optionally gzipped)."
+        ) from None
+    except (OSError, EOFError, zlib.error) as e:  # a .gz name on a file that is not gzip
+        raise UserInputError(
+            f"cannot read table file {str(csv)!r} ({e}); give a CSV file, gzipped only if "
+            "its name ends in .gz."
+        ) from None
+    if np.isnan(ev.values()).all():  # no rows, or none with a value
+        raise UserInputError(
+            f"table file {str(csv)!r} has no row with a number in column {objective!r}; "
+            "add rows below the header."
+        )
+    return ev

@@ -8,6 +8,7 @@ three were computed.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,7 +39,9 @@ def proxies(
     ] = "random",
     channels: Annotated[int, typer.Option("--C", help="NB201 stem channels.")] = 16,
     cells: Annotated[int, typer.Option("--N", help="NB201 cells per stage.")] = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds sample, batch and weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**64 - 1, help="Seeds sample, batch and weights.")
+    ] = 0,
     threads: Annotated[
         int,
         typer.Option(
@@ -66,6 +69,8 @@ def proxies(
     if n < 1:
         raise UserInputError(f"--n must be at least 1, got {n}.")
     wanted = check_names(names.split(","))
+    if json_path is not None:  # fail now rather than after scoring every architecture
+        _check_writable(json_path)
     if threads > 0:
         torch.set_num_threads(threads)
     import metanas.space.nb201  # noqa: F401  (registers the space)
@@ -117,5 +122,20 @@ def proxies(
         for rec, v, t in zip(records, val, test):
             rec["val_acc"], rec["test_acc"] = float(v), float(t)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(records))
+
+
+def _check_writable(path: Path) -> None:
+    from metanas.storage.sqlite import check_not_a_store
+    from metanas.types import UserInputError
+
+    check_not_a_store(path, "--json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        tempfile.TemporaryFile(dir=path.parent).close()  # the truth where permission bits lie
+    except OSError as e:
+        raise UserInputError(
+            f"cannot write --json {str(path)!r} ({e.strerror or e}); give a writable file path."
+        ) from None

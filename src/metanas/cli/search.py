@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -303,7 +304,9 @@ def search(
     workers: Annotated[
         str | None,
         typer.Option(
-            "--workers", help="Trials at once: a positive integer, or auto (one per core)."
+            "--workers",
+            help="Trials at once: a positive integer, or auto (one per core; Ray: every CPU "
+            "of the cluster).",
         ),
     ] = None,
     address: Annotated[
@@ -352,7 +355,8 @@ def search(
     if overrides or n_trials is not None or cfg.study is None:
         raw = cfg.model_dump(mode="json")
         raw.update(overrides)
-        raw["study"] = raw["study"] or Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+        if raw["study"] is None:  # an empty --study stays empty, to be refused by name
+            raw["study"] = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
         if n_trials is not None:
             raw["budget"]["n_trials"] = n_trials
         cfg = parse_config(raw)
@@ -438,13 +442,19 @@ def export(
     cfg = load_config(config)
     raw = cfg.model_dump(mode="json")
     raw["storage"] = storage or raw["storage"]
-    raw["study"] = (
-        study or raw["study"] or Path(config).name.removesuffix(".yaml").removesuffix(".yml")
-    )
+    raw["study"] = study if study is not None else raw["study"]
+    if raw["study"] is None:
+        raw["study"] = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
     if epochs is not None:
+        if not math.isfinite(epochs):
+            raise UserInputError(
+                f"--epochs must be a finite number, got {epochs}; e.g. --epochs 5."
+            )
         raw["final"]["epochs"] = epochs
     cfg = parse_config(raw)
-    if not Path(cfg.storage).exists():
+    from metanas.storage.sqlite import store_path
+
+    if not Path(store_path(cfg.storage)).exists():  # a sqlite:/// URL names its file too
         raise UserInputError(
             f"store {cfg.storage!r} does not exist; run metanas search first or pass --storage."
         )

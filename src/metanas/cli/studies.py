@@ -26,8 +26,9 @@ def studies(
     csv: Annotated[
         str | None,
         typer.Option(
-            help="Also write every trial of --study here as CSV: state, value, cost, budget, "
-            "each decision (arch.*) and each metric (metric.*)."
+            help="Also write every trial of --study here as CSV: number, state, value, cost, "
+            "epochs (the budget), duration, error, key, architecture, each decision (arch.*) "
+            "and each metric (metric.*)."
         ),
     ] = None,
 ) -> None:
@@ -40,6 +41,10 @@ def studies(
     console = Console()
     if csv is not None and study is None:
         raise UserInputError("--csv writes one study's trials; name the study with --study.")
+    if csv is not None:
+        from metanas.storage.sqlite import check_not_a_store
+
+        check_not_a_store(csv, "--csv")
     with SQLiteStore(storage, readonly=True) as store:
         if study is None:
             table = Table(title=f"studies in {storage}")

@@ -99,6 +99,20 @@ def check_study_name(name: str) -> str:
     return name
 
 
+def check_not_a_store(path: str | os.PathLike[str], option: str) -> None:
+    """Refuse ``path`` as an output file when it is an SQLite file (a store) writing would destroy."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_HEADER))
+    except OSError:  # missing or unreadable: the write itself says what is wrong
+        return
+    if head == _HEADER:
+        raise UserInputError(
+            f"{option} {os.fspath(path)!r} is an SQLite store that writing there would destroy; "
+            "give another file path."
+        )
+
+
 def _default(o: Any) -> Any:
     # numpy scalars and arrays reach us from spaces and metrics; store them as plain JSON
     if hasattr(o, "item") and callable(o.item) and getattr(o, "ndim", 0) == 0:
@@ -120,11 +134,13 @@ def _budget_json(b: Budget | None) -> str | None:
     return None if b is None else _dumps(b.to_dict())
 
 
-def _path_of(location: str | os.PathLike[str] | None) -> str:
+def store_path(location: str | os.PathLike[str] | None) -> str:
     """``None`` / ``":memory:"`` -> in memory; ``sqlite:///rel`` or ``sqlite:////abs`` -> a path."""
     if location is None:
         return ":memory:"
     loc = os.fspath(location)
+    if not loc.strip():
+        raise UserInputError("the storage path is empty; give a file path such as studies.db.")
     if loc.startswith("sqlite:"):
         if not loc.startswith("sqlite:///"):
             raise UserInputError(
@@ -150,7 +166,7 @@ class SQLiteStore:
     def __init__(
         self, location: str | os.PathLike[str] | None = None, *, readonly: bool = False
     ) -> None:
-        self.path = _path_of(location)
+        self.path = store_path(location)
         self.readonly = readonly
         self._conn = self._connect()
 
@@ -243,7 +259,13 @@ class SQLiteStore:
                 raise StorageError(
                     f"{self.path!r} is not a metanas store; metanas left it untouched, pick another path."
                 )
-            version = int(meta.get("schema_version", "0"))
+            try:
+                version = int(meta.get("schema_version", "0"))
+            except ValueError:
+                raise StorageError(
+                    f"{self.path!r} has a damaged schema version "
+                    f"({meta.get('schema_version')!r}); restore a backup of the store."
+                ) from None
             if version > SCHEMA_VERSION:
                 raise StorageError(
                     f"{self.path!r} was written by a newer metanas (schema {version} > {SCHEMA_VERSION}); "
@@ -283,6 +305,17 @@ class SQLiteStore:
             raise StorageError(
                 f"could not write to {self.path!r} ({e}); free disk space or stop the other writer, "
                 "then resume the study."
+            ) from None
+
+    @contextmanager
+    def _damaged(self, what: str) -> Iterator[None]:
+        """Reading rows: one that is not what metanas wrote (edited by hand, damaged) reads clearly."""
+        try:
+            yield
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise StorageError(
+                f"{self.path!r} holds a damaged {what} row ({type(e).__name__}: {e}); "
+                "restore a backup of the store."
             ) from None
 
     # ----------------------------------------------------------------- studies
@@ -330,23 +363,24 @@ class SQLiteStore:
             FROM studies s LEFT JOIN trials t ON t.study_id = s.id
             {where} GROUP BY s.id ORDER BY s.id"""
         out = []
-        for r in self._conn.execute(sql, args):
-            config = json.loads(r[4])
-            best = r[10] if config.get("direction") == "minimize" else r[9]
-            out.append(
-                StudyInfo(
-                    id=r[0],
-                    name=r[1],
-                    space=json.loads(r[2]),
-                    task=TaskInfo.from_dict(json.loads(r[3])),
-                    config=config,
-                    created_at=r[5],
-                    n_complete=int(r[6] or 0),
-                    n_failed=int(r[7] or 0),
-                    n_running=int(r[8] or 0),
-                    best_value=best,
+        with self._damaged("study"):
+            for r in self._conn.execute(sql, args):
+                config = json.loads(r[4])
+                best = r[10] if config.get("direction") == "minimize" else r[9]
+                out.append(
+                    StudyInfo(
+                        id=r[0],
+                        name=r[1],
+                        space=json.loads(r[2]),
+                        task=TaskInfo.from_dict(json.loads(r[3])),
+                        config=config,
+                        created_at=r[5],
+                        n_complete=int(r[6] or 0),
+                        n_failed=int(r[7] or 0),
+                        n_running=int(r[8] or 0),
+                        best_value=best,
+                    )
                 )
-            )
         return out
 
     # ----------------------------------------------------------------- trials
@@ -376,26 +410,28 @@ class SQLiteStore:
         rows = self._conn.execute(
             f"SELECT {_TRIAL_COLS} FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
         )
-        return [
-            Trial(
-                number=r[0],
-                arch=json.loads(r[1]),
-                key=r[2],
-                state=TrialState(r[3]),
-                budget=Budget.from_dict(json.loads(r[4])) if r[4] is not None else None,
-                value=r[5],
-                metrics=json.loads(r[6]),
-                error=r[7],
-                cost=r[8],
-                curve=tuple(json.loads(r[9])),
-                info=json.loads(r[10]),
-                started_at=r[11],
-                finished_at=r[12],
-                asked_seq=r[13],
-                told_seq=r[14],
-            )
-            for r in rows
-        ]
+        with self._damaged("trial"):
+            return [self._trial(r) for r in rows]
+
+    @staticmethod
+    def _trial(r: Any) -> Trial:
+        return Trial(
+            number=r[0],
+            arch=json.loads(r[1]),
+            key=r[2],
+            state=TrialState(r[3]),
+            budget=Budget.from_dict(json.loads(r[4])) if r[4] is not None else None,
+            value=r[5],
+            metrics=json.loads(r[6]),
+            error=r[7],
+            cost=r[8],
+            curve=tuple(json.loads(r[9])),
+            info=json.loads(r[10]),
+            started_at=r[11],
+            finished_at=r[12],
+            asked_seq=r[13],
+            told_seq=r[14],
+        )
 
     def record_duplicate(self, study_id: int, dup: Duplicate) -> None:
         row = (
@@ -417,18 +453,19 @@ class SQLiteStore:
             "WHERE study_id = ? ORDER BY asked_seq",
             (study_id,),
         )
-        return [
-            Duplicate(
-                of_number=r[2],
-                arch=json.loads(r[3]),
-                key=r[4],
-                asked_seq=r[0],
-                told_seq=r[1],
-                budget=Budget.from_dict(json.loads(r[5])) if r[5] is not None else None,
-                info=json.loads(r[6]),
-            )
-            for r in rows
-        ]
+        with self._damaged("duplicate"):
+            return [
+                Duplicate(
+                    of_number=r[2],
+                    arch=json.loads(r[3]),
+                    key=r[4],
+                    asked_seq=r[0],
+                    told_seq=r[1],
+                    budget=Budget.from_dict(json.loads(r[5])) if r[5] is not None else None,
+                    info=json.loads(r[6]),
+                )
+                for r in rows
+            ]
 
     # ----------------------------------------------------------------- one writer per study
     def acquire_lock(self, study_id: int, owner: str, *, stale_after: float = LOCK_STALE_S) -> None:
