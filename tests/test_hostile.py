@@ -11,7 +11,7 @@ import pytest
 
 from metanas.cli import main
 from metanas.evaluation.function import FunctionEvaluator
-from metanas.space import Choice, IntRange, Space
+from metanas.space import Choice, FloatRange, IntRange, Space
 from metanas.storage.sqlite import SQLiteStore
 from metanas.study import create_study, load_study
 from metanas.types import MetanasError, StorageError, UserInputError
@@ -405,6 +405,18 @@ def _api_cases(d):
         ("dims_not_space", lambda: create_study([IntRange("w", 0, 9)], "random", ev), "Space(["),
         ("function_evaluator", lambda: create_study(SPACE, "random", _score), "FunctionEvaluator"),
         ("empty_storage", lambda: create_study(SPACE, "random", ev, storage=""), "path is empty"),
+        ("nan_int_bound", lambda: IntRange("w", 0, float("nan")), "integer bounds"),
+        ("float_int_bound", lambda: IntRange("w", 0.5, 9), "integer bounds"),
+        ("text_int_bounds", lambda: IntRange("w", "0", "9"), "integer bounds"),
+        ("infinite_float_bound", lambda: FloatRange("w", 0, float("inf")), "finite numbers"),
+        ("choice_of_text", lambda: Choice("a", "abc"), "list of options"),
+        ("choice_of_number", lambda: Choice("a", 5), "list of options"),
+        ("space_of_numbers", lambda: Space([1, 2]), "as a dimension"),
+        (  # refused before a store file is made (the world snapshot would show a new one)
+            "unknown_strategy_no_store",
+            lambda: create_study(SPACE, "rnadom", ev, storage=d / "typo.db"),
+            "unknown strategy",
+        ),
     ]
 
 

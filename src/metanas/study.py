@@ -49,6 +49,7 @@ from metanas.strategies.base import (
     Strategy,
     check_can_start_from,
     get_strategy,
+    strategy_class,
 )
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
 
@@ -512,9 +513,11 @@ def create_study(
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
     _check_arguments(seed, strategy_kwargs, evaluator)
-    store = open_store(storage)
+    if isinstance(strategy, str):  # before the store: a typo must not leave an empty file
+        strategy_class(strategy)
     if study_name is not None:
         check_study_name(study_name)
+    store = open_store(storage)
     info = store.get_study(study_name) if study_name is not None else None
     space = _as_space(space)
     given_instance = isinstance(strategy, Strategy)

@@ -37,6 +37,11 @@ class Space:
     def __init__(self, dims: Sequence[Dim], name: str = "space") -> None:
         self.dims: tuple[Dim, ...] = tuple(dims)
         self.name = name
+        for d in self.dims:
+            if not isinstance(d, Dim):
+                raise UserInputError(
+                    f"space {name!r} got {d!r} as a dimension; use Choice, IntRange or FloatRange."
+                )
         if not self.dims:
             raise UserInputError(f"space {name!r} has no dimensions; add at least one.")
         names = [d.name for d in self.dims]

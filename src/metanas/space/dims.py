@@ -104,6 +104,11 @@ class Choice(Dim):
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        if isinstance(self.options, (str, bytes, Mapping)) or not hasattr(self.options, "__iter__"):
+            raise UserInputError(
+                f"choice {self.name!r} needs a list of options, got {self.options!r}; "
+                f"e.g. Choice({self.name!r}, ('a', 'b'))."
+            )
         object.__setattr__(self, "options", tuple(self.options))
         if not self.options:
             raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
@@ -170,6 +175,14 @@ class IntRange(Dim):
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        for bound in (self.low, self.high):
+            if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
+                raise UserInputError(
+                    f"int range {self.name!r} needs integer bounds, got {self.low!r}, "
+                    f"{self.high!r}; use FloatRange for real numbers."
+                )
+        object.__setattr__(self, "low", int(self.low))
+        object.__setattr__(self, "high", int(self.high))
         if int(self.low) > int(self.high):
             raise UserInputError(
                 f"int range {self.name!r} has low {self.low} above high {self.high}; swap them."
@@ -229,6 +242,16 @@ class FloatRange(Dim):
 
     def __post_init__(self) -> None:
         _check_name(self.name)
+        for bound in (self.low, self.high):
+            if (
+                isinstance(bound, bool)
+                or not isinstance(bound, (int, float, np.integer, np.floating))
+                or not math.isfinite(bound)
+            ):
+                raise UserInputError(
+                    f"float range {self.name!r} needs finite numbers as bounds, got "
+                    f"{self.low!r}, {self.high!r}."
+                )
         if not self.low < self.high:
             raise UserInputError(
                 f"float range {self.name!r} needs low < high, got {self.low}, {self.high}."
