@@ -105,3 +105,20 @@ def test_search_with_a_proxy_screen_runs_and_resumes(tiny, capsys) -> None:
     assert main(["search", "bad.yaml", "--storage", "b.db", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown proxy 'synflw'" in err[0]
+
+
+def test_data_options_reach_the_loader(tiny, capsys) -> None:
+    # digits takes test_fraction: a larger test split leaves fewer training examples
+    cfg = TINY.replace("limit: 400}", "options: {test_fraction: 0.5}}").replace(
+        "final: {", "final: {enabled: false, "
+    )
+    (tiny / "opts.yaml").write_text(cfg.replace("study: tiny", "study: opts"))
+    assert main(["search", "opts.yaml", "--storage", "s.db", "-q", "--n-trials", "1"]) == 0
+    from metanas.evaluation.training import load_dataset_cached
+
+    half = load_dataset_cached("digits", test_fraction=0.5)
+    assert len(half.y_test) > len(load_dataset_cached("digits").y_test)
+    (tiny / "bad.yaml").write_text(cfg.replace("test_fraction: 0.5", "nope: 1"))
+    capsys.readouterr()
+    assert main(["search", "bad.yaml", "--storage", "s.db", "-q", "--n-trials", "1"]) == 2
+    assert "does not take these options" in capsys.readouterr().err

@@ -58,14 +58,17 @@ _DATA_CACHE: dict[tuple[Any, ...], Dataset] = {}
 
 
 def load_dataset_cached(
-    name: str, seed: int = 0, val_fraction: float = 0.1, limit: int | None = None
+    name: str, seed: int = 0, val_fraction: float = 0.1, limit: int | None = None, **options: Any
 ) -> Dataset:
-    """``metanas.data.load_dataset`` with a per-process cache."""
-    key = (name, seed, val_fraction, limit)
+    """``metanas.data.load_dataset`` with a per-process cache; ``options`` go to the loader
+    (e.g. ``max_len`` for text)."""
+    key = (name, seed, val_fraction, limit, repr(sorted(options.items())))
     if key not in _DATA_CACHE:
         from metanas.data import load_dataset  # lazy: data sets are heavy and optional
 
-        _DATA_CACHE[key] = load_dataset(name, seed=seed, val_fraction=val_fraction, limit=limit)
+        _DATA_CACHE[key] = load_dataset(
+            name, seed=seed, val_fraction=val_fraction, limit=limit, **options
+        )
     return _DATA_CACHE[key]
 
 
