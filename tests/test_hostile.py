@@ -198,6 +198,11 @@ OTHER_CASES = [
     ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "is not a text file"),
     ("store_empty_path", ["studies", ""], "storage path is empty"),
     (
+        "warm_start_store_missing",
+        ["search", "{d}/c.yaml", "--storage", "{d}/s.db", "--warm-start-from", "{d}/none.db"],
+        "warm start: no store at",
+    ),
+    (
         "csv_over_the_store",
         ["studies", "{d}/s.db", "--study", "keep", "--csv", "{d}/s.db"],
         "is an SQLite store that writing there would destroy",

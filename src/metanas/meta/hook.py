@@ -16,7 +16,7 @@ from metanas.meta.knowledge import KnowledgeBase
 from metanas.meta.warmstart import WarmStart
 from metanas.space.base import Space
 from metanas.strategies.base import Strategy, get_strategy
-from metanas.types import TaskInfo, UserInputError
+from metanas.types import StorageError, TaskInfo, UserInputError
 
 
 def warm_start_strategy(
@@ -49,7 +49,7 @@ def warm_start_strategy(
         raise UserInputError("warm_start=... wraps a cold strategy; name one, e.g. local_search.")
     if task is None and callable(getattr(evaluator, "task_info", None)):
         task = evaluator.task_info()
-    kb = KnowledgeBase(source)
+    kb = _knowledge(source)
     try:
         priors = kb.priors(space, task, exclude=[e for e in exclude if e], max_tasks=max_tasks)
     finally:
@@ -68,6 +68,14 @@ def warm_start_strategy(
     )
 
 
+def _knowledge(source: Any) -> KnowledgeBase:
+    """The store a warm start reads, its errors naming it as the warm start's."""
+    try:
+        return KnowledgeBase(source)
+    except (StorageError, UserInputError) as e:
+        raise type(e)(f"warm start: {e}") from None
+
+
 def warm_factory(
     source: Any,
     space: Space,
@@ -80,7 +88,7 @@ def warm_factory(
     ``options`` are the cold strategy's keyword arguments."""
     if task is None and callable(getattr(evaluator, "task_info", None)):
         task = evaluator.task_info()
-    kb = KnowledgeBase(source)
+    kb = _knowledge(source)
     try:
         priors = kb.priors(space, task)
     finally:

@@ -273,7 +273,9 @@ class SQLiteStore:
                 )
         if self.readonly:
             if not tables:
-                raise StorageError(f"{self.path!r} holds no metanas studies (empty SQLite file).")
+                raise StorageError(
+                    f"{self.path!r} holds no metanas studies (an empty SQLite file); run metanas search with it as --storage first, or check the path."
+                )
             return
         if not memory:
             conn.execute("PRAGMA journal_mode=WAL")
