@@ -198,6 +198,12 @@ OTHER_CASES = [
     ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "is not a text file"),
     ("store_empty_path", ["studies", ""], "storage path is empty"),
     (
+        "search_empty_out",
+        ["search", "{d}/c.yaml", "--storage", "{d}/s.db", "--out", ""],
+        "--out is empty",
+    ),
+    ("export_empty_storage", ["export", "{d}/c.yaml", "--storage", ""], "storage path is empty"),
+    (
         "warm_start_store_missing",
         ["search", "{d}/c.yaml", "--storage", "{d}/s.db", "--warm-start-from", "{d}/none.db"],
         "warm start: no store at",

@@ -116,6 +116,15 @@ def _stored_study_exists(cfg: SearchConfig) -> bool:
         return store.get_study(cfg.study) is not None
 
 
+def _out_dir(out: str | None, cfg: SearchConfig) -> str:
+    """``--out``, else the config's export folder; an empty ``--out`` is a mistake, not a default."""
+    if out is None:
+        return cfg.final.export_dir
+    if not out.strip():
+        raise UserInputError("--out is empty; give a folder such as --out model.")
+    return out
+
+
 def check_out_dir(out_dir: str) -> None:
     """Fail before the search, not after it, when the export folder cannot be written."""
     p = Path(out_dir)
@@ -361,7 +370,7 @@ def search(
             raw["budget"]["n_trials"] = n_trials
         cfg = parse_config(raw)
     if cfg.final.enabled:
-        check_out_dir(out or cfg.final.export_dir)
+        check_out_dir(_out_dir(out, cfg))
     space = get_space(cfg.space.name, **cfg.space.params)
     evaluator = build_evaluator(cfg, space)
     drawn_from = strategy_space(cfg, space, evaluator)
@@ -401,7 +410,7 @@ def search(
         typer.echo(f"best architecture: {space.describe(best.arch)} (val_acc {best.value:.4f})")
         typer.echo(json.dumps(dict(best.arch)))
         return
-    out_dir = out or cfg.final.export_dir
+    out_dir = _out_dir(out, cfg)
     manifest = finalize(cfg, space, best, out_dir, quiet=quiet)
     manifest["metrics"]["search_seconds"] = search_s
     _print_summary(space, best, manifest, out_dir, time.perf_counter() - t0)
@@ -441,7 +450,7 @@ def export(
     t0 = time.perf_counter()
     cfg = load_config(config)
     raw = cfg.model_dump(mode="json")
-    raw["storage"] = storage or raw["storage"]
+    raw["storage"] = storage if storage is not None else raw["storage"]
     raw["study"] = study if study is not None else raw["study"]
     if raw["study"] is None:
         raw["study"] = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
@@ -460,13 +469,13 @@ def export(
         )
     assert cfg.study is not None  # set just above
     st = load_study(cfg.storage, cfg.study)
-    check_out_dir(out or cfg.final.export_dir)
+    check_out_dir(_out_dir(out, cfg))
     best = st.best_trial
     if best is None or st.space is None:
         raise UserInputError(
             f"study {cfg.study!r} has no completed trial to export; run or resume the search."
         )
-    out_dir = out or cfg.final.export_dir
+    out_dir = _out_dir(out, cfg)
     manifest = finalize(cfg, st.space, best, out_dir, quiet=quiet)
     _print_summary(st.space, best, manifest, out_dir, time.perf_counter() - t0)
     _write_figures(st, Path(out_dir) / "figures")
