@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -393,6 +394,12 @@ def test_cli_proxies(capsys, tmp_path) -> None:
     recs = json.loads(out.read_text())
     assert len(recs) == 8 and {"val_acc", "synflow"} <= set(recs[0])
     assert main(["proxies", "--proxies", "bogus", "--n", "2"]) == 2
+    # one cell has no rank correlation: "n/a", not a numpy warning and nan
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["proxies", "--n", "1", "--table", "nb201", "--proxies", "params"]) == 0
+    assert "params           n/a     n/a" in capsys.readouterr().out
 
 
 # ----------------------------------------------------------------------------- slow

@@ -8,6 +8,7 @@ three were computed.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -116,13 +117,18 @@ def proxies(
         typer.echo(f"{'proxy':<12} {'val':>7} {'test':>7}")
         for k, v in cols.items():
             q = quantile_ranks(v)
-            rv = float(np.corrcoef(q, quantile_ranks(val))[0, 1])
-            rt = float(np.corrcoef(q, quantile_ranks(test))[0, 1])
-            typer.echo(f"{k:<12} {rv:>7.3f} {rt:>7.3f}")
+            with np.errstate(invalid="ignore", divide="ignore"):  # one cell, or a constant: n/a
+                rv = float(np.corrcoef(q, quantile_ranks(val))[0, 1]) if n > 1 else math.nan
+                rt = float(np.corrcoef(q, quantile_ranks(test))[0, 1]) if n > 1 else math.nan
+            typer.echo(f"{k:<12} {_rho(rv):>7} {_rho(rt):>7}")
         for rec, v, t in zip(records, val, test):
             rec["val_acc"], rec["test_acc"] = float(v), float(t)
     if json_path is not None:
         json_path.write_text(json.dumps(records))
+
+
+def _rho(r: float) -> str:
+    return "n/a" if math.isnan(r) else f"{r:.3f}"
 
 
 def _check_writable(path: Path) -> None:
