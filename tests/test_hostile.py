@@ -233,6 +233,11 @@ OTHER_CASES = [
     ),
     ("export_infinite_epochs", ["export", "{d}/c.yaml", "--epochs", "inf"], "finite number"),
     ("analyze_negative_seed", ["analyze", "{d}/s.db", "-s", "keep", "--seed", "-1"], "--seed"),
+    (
+        "analyze_unwritable_plots",
+        ["analyze", "{d}/s.db", "-s", "keep", "--plots", "/proc/metanas-figs"],
+        "figure folder",
+    ),
     ("proxies_negative_seed", ["proxies", "--n", "1", "--seed", "-1"], "--seed"),
     (
         "proxies_json_is_dir",

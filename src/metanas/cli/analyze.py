@@ -61,6 +61,9 @@ def analyze(
         from metanas.analysis.plots import check_can_plot
 
         check_can_plot(plot_format)
+        from metanas.cli.search import check_out_dir
+
+        check_out_dir(plots, "figure folder", "--plots")  # before any output, not after it
     st = load_study(storage, study)
     # the front first: a metric the trials lack is an error before any output
     front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)

@@ -125,7 +125,7 @@ def _out_dir(out: str | None, cfg: SearchConfig) -> str:
     return out
 
 
-def check_out_dir(out_dir: str) -> None:
+def check_out_dir(out_dir: str, what: str = "export folder", option: str = "--out") -> None:
     """Fail before the search, not after it, when the export folder cannot be written."""
     p = Path(out_dir)
     probe = p if p.exists() else next((q for q in p.parents if q.exists()), Path("."))
@@ -135,8 +135,8 @@ def check_out_dir(out_dir: str) -> None:
         tempfile.TemporaryFile(dir=probe).close()
     except OSError:
         raise UserInputError(
-            f"export folder {out_dir!r} cannot be created or written ({probe} is not a writable "
-            "folder); pass --out with a writable path."
+            f"{what} {out_dir!r} cannot be created or written ({probe} is not a writable "
+            f"folder); pass {option} with a writable path."
         ) from None
 
 
