@@ -203,7 +203,8 @@ def test_analyze_plots_bad_input_exits_2_before_any_output(db, tmp_path, capsys,
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main([*base, str(blocker / "sub")]) == 2
-    assert "cannot create the plot folder" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == "" and "figure folder" in err and "cannot be created or written" in err
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert main([*base, str(tmp_path / "b")]) == 2
     out, err = capsys.readouterr()
