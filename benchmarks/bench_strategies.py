@@ -28,11 +28,15 @@ evaluator), over all trials and over the last 100 of ``--trials``.
     nice .venv/bin/python benchmarks/bench_strategies.py nb101 --seeds 0-49
     nice .venv/bin/python benchmarks/bench_strategies.py nb101 --table nb201-cifar10 --seeds 0-49
     nice .venv/bin/python benchmarks/bench_strategies.py overhead --trials 1000
+
+``nb101 --overhead S`` charges every evaluation S more simulated seconds, a start-up cost (data,
+network, scoring) that does not shrink with the budget, as real training has.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -135,12 +139,31 @@ def _ratio_interval(a: list[float], b: list[float], n: int = 2000) -> tuple[floa
     return float(lo), float(hi)
 
 
+class WithOverhead:
+    """A table whose every evaluation costs ``seconds`` more than its budget's training."""
+
+    def __init__(self, ev: Any, seconds: float) -> None:
+        self.ev, self.seconds = ev, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ev, name)
+
+    def __len__(self) -> int:
+        return len(self.ev)
+
+    def evaluate(self, arch: Any, budget: Any, report: Any) -> Any:
+        res = self.ev.evaluate(arch, budget, report)
+        return dataclasses.replace(res, cost=res.cost + self.seconds)
+
+
 def cmd_nb101(args: argparse.Namespace) -> None:
     """Simulated training time to best - gap, multi-fidelity vs full-fidelity evolution."""
     if args.table == "nb101":
         ev, budgets, gap = nb101_table(), NB101_BUDGETS, args.gap / 100  # accuracy as a fraction
     else:  # NB201 accuracies are in percent; budgets 12 and 200 epochs
         ev, budgets, gap = nb201_table(args.table.split("-")[1]), (12, 200), args.gap
+    if args.overhead:
+        ev = WithOverhead(ev, args.overhead)
     space = default_space(ev)
     target = float(ev.values().max()) - gap
     rows: dict[str, tuple[list[TargetRun], float]] = {}
@@ -164,7 +187,9 @@ def cmd_nb101(args: argparse.Namespace) -> None:
         f"(best {target + gap:.6f} - {args.gap} points; {n_hit} of {len(ev)} cells); "
         f"{len(args.seeds)} seeds"
         + (f" (evolution: {len(args.ref_seeds)})" if args.ref_seeds else "")
-        + f"; charge={args.charge}\n",
+        + f"; charge={args.charge}"
+        + (f"; every evaluation {args.overhead:g} s more" if args.overhead else "")
+        + "\n",
         "| strategy | median simulated hours to target | median / evolution's median (90% bootstrap) "
         "| reached | median evaluations | CPU s per seed |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -184,7 +209,8 @@ def cmd_nb101(args: argparse.Namespace) -> None:
         )
     print("\n".join(out), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"strategies_{args.table}_{args.charge}.json").write_text(
+    suffix = f"_overhead{args.overhead:g}" if args.overhead else ""
+    (Path(args.out) / f"strategies_{args.table}_{args.charge}{suffix}.json").write_text(
         json.dumps(
             {
                 "target": target,
@@ -239,6 +265,7 @@ def main() -> None:
     b.add_argument("--gap", type=float, default=0.2, help="accuracy points below the best")
     b.add_argument("--max-cost", type=float, default=5e7)
     b.add_argument("--charge", choices=("full", "continue"), default="full")
+    b.add_argument("--overhead", type=float, default=0.0, help="seconds added to every evaluation")
     b.add_argument("--ref-seeds", type=seed_range, help="seeds of the evolution reference")
     c = sub.add_parser("overhead")
     c.add_argument("--strategies", default="tpe,bananas,bohb")
