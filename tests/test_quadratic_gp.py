@@ -23,6 +23,30 @@ def test_kernel_is_the_inner_product_of_features_and_their_pairwise_products():
         return np.hstack([np.sqrt(w1) * X, np.sqrt(w2) * X[:, i] * X[:, j], np.ones((len(X), 1))])
 
     assert np.allclose(QuadraticGP._k(A, B, 0.3, 0.1), phi(A, 0.3, 0.1) @ phi(B, 0.3, 0.1).T)
+    # 0/1 features take a shorter path (their squares are themselves); a large read-only pool's
+    # answer is kept, a writable one is checked afresh after every change
+    for n, d in ((4, 5), (500, 30)):
+        i, j = np.triu_indices(d, 1)
+        X, Y = rng.integers(2, size=(n, d)) * 1.0, rng.integers(2, size=(3, d)) * 1.0
+        for B in (Y, rng.normal(size=(3, d))):
+            assert np.allclose(
+                QuadraticGP._k(X, B, 0.3, 0.1), phi(X, 0.3, 0.1) @ phi(B, 0.3, 0.1).T
+            )
+        X.flags.writeable = False
+        gp = QuadraticGP()
+        assert np.allclose(gp._prior(X, (0.3, 0.1)), np.diag(QuadraticGP._k(X, X, 0.3, 0.1)))
+    pool = rng.integers(2, size=(4000, 30)) * 1.0
+    QuadraticGP._k(pool, Y, 0.3, 0.1)
+    pool[0, 0] = 0.5  # writable: no stale answer
+    assert np.allclose(QuadraticGP._k(pool, Y, 0.3, 0.1), phi(pool, 0.3, 0.1) @ phi(Y, 0.3, 0.1).T)
+    frozen = rng.integers(2, size=(4000, 30)) * 1.0
+    frozen.flags.writeable = False
+    assert np.allclose(
+        QuadraticGP._k(frozen, Y, 0.3, 0.1), phi(frozen, 0.3, 0.1) @ phi(Y, 0.3, 0.1).T
+    )
+    assert np.allclose(
+        QuadraticGP._k(frozen, Y, 0.3, 0.1), phi(frozen, 0.3, 0.1) @ phi(Y, 0.3, 0.1).T
+    )
 
 
 def test_learns_choice_effects_and_their_interactions_from_few_results():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -191,6 +192,23 @@ class SklearnEnsemble:
         return P.mean(0), P.std(0)
 
 
+_LAST_SQUARED: tuple[Any, np.ndarray] | None = None  # (weak reference to X, its squares)
+
+
+def _squared(X: np.ndarray) -> np.ndarray:
+    """``X * X``, or ``X`` itself when every entry is 0 or 1 (one-hot decisions and path
+    indicators: the squares change nothing, and a product with them repeats one already made).
+    The answer for the last large read-only array is kept: a search predicts the same pool
+    after every refit (read-only, so it cannot have changed since)."""
+    global _LAST_SQUARED
+    if _LAST_SQUARED is not None and _LAST_SQUARED[0]() is X:
+        return _LAST_SQUARED[1]
+    out = X if bool(np.all((X == 0) | (X == 1))) else X * X
+    if X.size >= 100_000 and not X.flags.writeable:
+        _LAST_SQUARED = (weakref.ref(X), out)
+    return out
+
+
 class QuadraticGP:
     """Bayesian regression on the features and all their pairwise products, in kernel form.
 
@@ -232,7 +250,9 @@ class QuadraticGP:
     def _k(A: np.ndarray, B: np.ndarray, w1: float, w2: float) -> np.ndarray:
         lin = A @ B.T
         # sum over pairs i < j of a_i a_j b_i b_j, without forming the products
-        return w1 * lin + w2 * (lin**2 - (A * A) @ (B * B).T) / 2 + 1.0
+        A2, B2 = _squared(A), _squared(B)
+        quad = lin if A2 is A and B2 is B else A2 @ B2.T
+        return w1 * lin + w2 * (lin**2 - quad) / 2 + 1.0
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> None:
         with one_blas_thread():
@@ -288,9 +308,9 @@ class QuadraticGP:
 
     def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
         """The kernel's diagonal ``k(x, x)``, without forming the matrix."""
-        X2 = X * X  # squared, not X ** 4: float powers are ~10x slower on a large pool
+        X2 = _squared(X)  # squared, not X ** 4: float powers are ~10x slower on a large pool
         sq = X2.sum(1)
-        return p[0] * sq + p[1] * (sq**2 - (X2 * X2).sum(1)) / 2 + 1.0
+        return p[0] * sq + p[1] * (sq**2 - (sq if X2 is X else (X2 * X2).sum(1))) / 2 + 1.0
 
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Ks = self._kern(X, self.X, self.params)

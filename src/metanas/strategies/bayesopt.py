@@ -272,6 +272,7 @@ class Bananas(Strategy):
         self._all_keys = {k: i for i, k in enumerate(by_key)}
         self._all = list(by_key.values())
         self._all_X = self._encode(self._all)
+        self._all_X.flags.writeable = False  # fixed for the run, so the model may cache on it
         self._avail = np.ones(len(self._all), dtype=bool)
 
     def _ask_all(self) -> dict[str, Any]:
