@@ -74,6 +74,26 @@ SEARCH_CASES = [
         "'data.val_fraction' must be < 1",
     ),
     ("unknown_dataset", _edit("name: digits", "name: imagenet"), [], "unknown data set 'imagenet'"),
+    (
+        "unknown_dataset_new_store",
+        _edit("name: digits", "name: imagenet"),
+        ["--storage", "new.db"],
+        "unknown data set 'imagenet'",
+    ),
+    ("space_param_typo", _edit("widths: [16]", "width: [16]"), [], "has no parameter 'width'"),
+    ("space_param_type", _edit("widths: [16]", "widths: 16"), [], "check their types"),
+    (
+        "model_option_typo",
+        _edit("num_threads: 1}", "num_threads: 1, model_options: {stem_channel: 8}}"),
+        [],
+        "unknown option(s) ['stem_channel']",
+    ),
+    (
+        "data_option_typo",
+        _edit("limit: 200", "limit: 200, options: {max_len: 5}"),
+        [],
+        "does not take these options",
+    ),
     ("wrong_type", _edit("n_trials: 1", "n_trials: many"), [], "must be an integer"),
     ("bad_optimizer", _edit("epochs: 1,", "epochs: 1, optimizer: rmsprop,"), [], "optimizer'"),
     ("bad_export_format", _edit("[state_dict]", "[pickle]"), [], "final.formats"),
@@ -352,7 +372,9 @@ SPACE = Space([IntRange("w", 0, 9)])
 
 def _api_cases(d):
     from metanas.data.user import from_arrays, from_csv
+    from metanas.evaluation.training import TrainingEvaluator
     from metanas.execution import make_executor
+    from metanas.space import get_space
 
     x = np.random.default_rng(0).normal(size=(20, 3))
     y = np.arange(20) % 2
@@ -366,6 +388,13 @@ def _api_cases(d):
         ("labels_not_classes", lambda: from_arrays(x, y, x_test=x, y_test=y + 5), "remap"),
         ("x_nan", lambda: from_arrays(np.full((20, 3), np.nan), y), "NaN"),
         ("empty_space", lambda: Space([]), "no dimensions"),
+        ("unknown_dataset", lambda: TrainingEvaluator("imagenet", "macro"), "unknown data set"),
+        (
+            "model_option_typo",
+            lambda: TrainingEvaluator("digits", "macro", model_options={"stem_channel": 8}),
+            "unknown option(s) ['stem_channel']",
+        ),
+        ("space_param_typo", lambda: get_space("macro", width=[8]), "has no parameter 'width'"),
         ("low_above_high", lambda: IntRange("a", 5, 1), "swap them"),
         ("empty_choice", lambda: Choice("a", []), "no options"),
         ("unknown_strategy", lambda: create_study(SPACE, "magic", ev), "unknown strategy"),

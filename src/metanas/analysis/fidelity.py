@@ -84,8 +84,9 @@ def fidelity_agreement(
     budgets = sorted({float(b) for per in values.values() for b in per})
     if len(budgets) < 2:
         raise UserInputError(
-            "fidelity agreement needs results at two budgets at least; "
-            f"found {len(budgets)} ({', '.join(f'{b:g}' for b in budgets) or 'none'})."
+            "fidelity agreement needs results at two budgets at least; these have "
+            + (f"only budget {budgets[0]:g}" if budgets else "none")
+            + " (a multi-fidelity strategy or per-epoch reports give more)."
         )
     top = budgets[-1]
     sign = 1.0 if maximize else -1.0

@@ -58,6 +58,26 @@ def dataset_names() -> list[str]:
     return sorted(_LOADERS)
 
 
+def check_dataset(name: str, *, limit: int | None = None, **options: Any) -> None:
+    """Refuse an unknown data set name, a bad ``limit`` or options its loader does not take,
+    without loading anything (a search checks before it creates its store)."""
+    _load_builtins()
+    if name not in _LOADERS:
+        close = difflib.get_close_matches(name, list(_LOADERS), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserInputError(
+            f"unknown data set {name!r}; {hint}known: {', '.join(sorted(_LOADERS))}."
+        )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserInputError(f"limit must be a positive integer or None, got {limit!r}.")
+    try:
+        inspect.signature(_LOADERS[name]).bind(**options)
+    except TypeError as e:
+        raise UserInputError(
+            f"data set {name!r} does not take these options ({e}); remove them."
+        ) from e
+
+
 def load_dataset(
     name: str,
     *,
@@ -72,22 +92,8 @@ def load_dataset(
     of the training pool held out for validation; ``limit`` keeps a stratified subsample of that
     many training examples; ``options`` go to the loader (e.g. ``max_len`` for text).
     """
-    _load_builtins()
-    if name not in _LOADERS:
-        close = difflib.get_close_matches(name, list(_LOADERS), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UserInputError(
-            f"unknown data set {name!r}; {hint}known: {', '.join(sorted(_LOADERS))}."
-        )
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise UserInputError(f"limit must be a positive integer or None, got {limit!r}.")
+    check_dataset(name, seed=seed, val_fraction=val_fraction, limit=limit, **options)
     loader = _LOADERS[name]
-    try:
-        inspect.signature(loader).bind(seed=seed, val_fraction=val_fraction, **options)
-    except TypeError as e:
-        raise UserInputError(
-            f"data set {name!r} does not take these options ({e}); remove them."
-        ) from e
     data = loader(seed=seed, val_fraction=val_fraction, **options)
     if limit is not None:
         data = data.subsample_train(limit, seed=seed)

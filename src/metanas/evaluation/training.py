@@ -120,6 +120,16 @@ class TrainingEvaluator:
             raise UserInputError(
                 f"fraction must be in (0, 1], got {fraction}; use e.g. fraction=0.2."
             )
+        # a misspelt name or option fails here, before a study stores anything
+        if isinstance(dataset, str):
+            from metanas.data.registry import check_dataset
+
+            check_dataset(dataset, **self.data_options)
+        if builder is None and self.model_options:
+            from metanas.nn.registry import builder_kinds, check_model_options
+
+            if space_kind in builder_kinds():  # a builder registered later is checked at use
+                check_model_options(space_kind, self.model_options)
 
     def __getattr__(self, name: str) -> Any:
         # the recipe's fields read as the evaluator's own (ev.epochs), as before the Recipe

@@ -71,6 +71,19 @@ def get_builder(kind: str) -> Builder:
         ) from None
 
 
+def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
+    """Refuse options the ``kind`` builder does not take (before a search, not at each trial)."""
+    params = inspect.signature(get_builder(kind)).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        fixed = {"arch", "input_shape", "n_classes"}
+        unknown = sorted(set(options) - (set(params) - fixed))
+        if unknown:
+            allowed = sorted(set(params) - fixed)
+            raise UserInputError(
+                f"unknown option(s) {unknown} for {kind!r} models; use only {allowed}."
+            )
+
+
 def build_model(
     kind: str,
     arch: Mapping[str, Any],
@@ -98,13 +111,5 @@ def build_model(
         classes = 0
     if classes < 1:
         raise UserInputError(f"n_classes must be a positive int, got {n_classes!r}.")
-    params = inspect.signature(builder).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        fixed = {"arch", "input_shape", "n_classes"}
-        unknown = sorted(set(options) - (set(params) - fixed))
-        if unknown:
-            allowed = sorted(set(params) - fixed)
-            raise UserInputError(
-                f"unknown option(s) {unknown} for {kind!r} models; use only {allowed}."
-            )
+    check_model_options(kind, options)
     return builder(arch, shape, classes, **options)

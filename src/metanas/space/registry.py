@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,7 +34,29 @@ def get_space(name: str, /, **kwargs: Any) -> Space:
         raise UserInputError(
             f"unknown space {name!r}; use one of {', '.join(space_names())} or build a Space from dims."
         ) from None
-    return factory(**kwargs)
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError:
+        known = [
+            p.name
+            for p in inspect.signature(factory).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        unknown = sorted(set(kwargs) - set(known))
+        what = (
+            f"has no parameter {', '.join(map(repr, unknown))}"
+            if unknown
+            else "is missing a required parameter"
+        )
+        raise UserInputError(
+            f"space {name!r} {what}; its parameters are {', '.join(known) or 'none'}."
+        ) from None
+    try:
+        return factory(**kwargs)
+    except (TypeError, ValueError) as e:  # a parameter of the wrong kind, e.g. a number for a list
+        raise UserInputError(
+            f"space {name!r} cannot be built from params {dict(kwargs)!r}: {str(e).rstrip('.')}; check their types."
+        ) from None
 
 
 def space_from_dict(d: Mapping[str, Any]) -> Space:
