@@ -337,3 +337,40 @@ def test_warm_factory_hands_the_options_to_the_cold_strategy(
     budgets = table_budgets(nb101, "asha", None)
     cold = warm_factory(c100_store[0], default_space(nb101), nb101)("asha", 0, budgets)
     assert cold.name == "asha" and cold.budgets == [4.0, 12.0, 36.0, 108.0]
+
+
+def test_ctrl_c_during_a_search_says_what_is_kept_and_how_to_resume(tiny, capsys, monkeypatch):
+    from metanas.study import Study
+
+    real = Study.optimize
+
+    def one_then_interrupt(self, n_trials, **kw):
+        real(self, 1, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Study, "optimize", one_then_interrupt)
+    rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")
+    assert rc == 130
+    assert "the 1 finished trials of study 'past' are kept in s.db" in err
+    assert "rerun with --resume" in err and "Traceback" not in err
+    monkeypatch.setattr(Study, "optimize", real)
+    rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q", "--resume")
+    assert rc == 0, err
+    assert [t.state for t in load_study("s.db", "past").trials].count("complete") == 2
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does():
+    import os
+    import signal
+    import time
+
+    from metanas.cli import _term_as_interrupt
+
+    restore = _term_as_interrupt()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises at the next bytecode
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) is not None

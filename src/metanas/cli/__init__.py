@@ -5,11 +5,13 @@ User errors (:class:`metanas.MetanasError`) become one sentence on stderr and ex
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
 
-from metanas.cli.app import app
+from metanas.cli.app import Interrupted, app
 from metanas.types import MetanasError
 
 # command modules, each registering its commands on ``app``
@@ -36,13 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 bad input or usage, 130 interrupted)."""
     click_error, usage_error, abort = _click_exceptions()
     _load_commands()
+    restore = _term_as_interrupt()
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False)
     except MetanasError as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # a command said what it kept
+        print(_one_line(e), file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted; resume with --resume", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -52,8 +58,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except abort:
         print("aborted", file=sys.stderr)
         return 130
+    finally:
+        restore()
+    if rv == 130:  # typer turns a Ctrl-C the command did not catch into exit code 130
+        print("interrupted", file=sys.stderr)
     # standalone_mode=False hands back a command's return value or an Exit's code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def _term_as_interrupt() -> Callable[[], object]:
+    """Make SIGTERM (``kill``, a job scheduler's stop) end a command as Ctrl-C does: the study
+    releases its lock and says how to resume. Returns what restores the previous handler."""
+    main_pid = os.getpid()
+
+    def on_term(signum: int, frame: object) -> None:
+        if os.getpid() != main_pid:  # a forked worker inherited this handler: die as asked
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _click_exceptions() -> tuple[type[Exception], type[Exception], type[BaseException]]:

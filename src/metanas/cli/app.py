@@ -11,3 +11,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during a command; the message says what was kept and how to go on."""

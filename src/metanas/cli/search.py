@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import Interrupted, app
 from metanas.types import UserInputError
 
 if TYPE_CHECKING:
@@ -64,6 +64,24 @@ def strategy_space(cfg: SearchConfig, space: Space, evaluator: Any) -> Space:
     return ScreenedSpace(space, proxy.scorer(space.key), screen.candidates)
 
 
+def check_oneshot(cfg: SearchConfig, space: Space) -> None:
+    """Refuse a ``strategy.oneshot`` the search cannot use (before anything else is built)."""
+    if cfg.strategy.oneshot is None:
+        return
+    if cfg.strategy.name != "most_probable":
+        raise UserInputError(
+            "strategy.oneshot hands its op distributions to the most_probable strategy; "
+            "set strategy.name: most_probable."
+        )
+    if "probs" in cfg.strategy.params:
+        raise UserInputError("give either strategy.params.probs or strategy.oneshot, not both.")
+    if space.kind != "nb201":
+        raise UserInputError(
+            f"strategy.oneshot searches the nb201 cell space, not {space.kind!r}; "
+            "set space.name: nb201."
+        )
+
+
 def oneshot_kwargs(
     cfg: SearchConfig, space: Space, evaluator: Any, resume: bool, quiet: bool = False
 ) -> dict[str, Any]:
@@ -75,18 +93,7 @@ def oneshot_kwargs(
     osc = cfg.strategy.oneshot
     if osc is None:
         return params
-    if cfg.strategy.name != "most_probable":
-        raise UserInputError(
-            "strategy.oneshot hands its op distributions to the most_probable strategy; "
-            "set strategy.name: most_probable."
-        )
-    if "probs" in params:
-        raise UserInputError("give either strategy.params.probs or strategy.oneshot, not both.")
-    if space.kind != "nb201":
-        raise UserInputError(
-            f"strategy.oneshot searches the nb201 cell space, not {space.kind!r}; "
-            "set space.name: nb201."
-        )
+    check_oneshot(cfg, space)
     if resume and _stored_study_exists(cfg):
         return params
     from metanas.oneshot import oneshot_search
@@ -372,6 +379,7 @@ def search(
     if cfg.final.enabled:
         check_out_dir(_out_dir(out, cfg))
     space = get_space(cfg.space.name, **cfg.space.params)
+    check_oneshot(cfg, space)
     evaluator = build_evaluator(cfg, space)
     drawn_from = strategy_space(cfg, space, evaluator)
     strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
@@ -390,7 +398,13 @@ def search(
                  f"({executor_name(cfg)} executor)"
                  f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
                  f"{_start_note(cfg)}")  # fmt: skip
-        st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+        try:
+            st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted; the {st.n_finished} finished trials of study {cfg.study!r} are "
+                f"kept in {cfg.storage}: rerun with --resume to go on."
+            ) from None
     finally:
         if ex is not None:  # the study leaves a caller's executor running after a clean run
             ex.shutdown()
