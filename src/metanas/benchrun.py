@@ -25,7 +25,7 @@ from typing import Any
 from metanas.evaluation.base import continue_always
 from metanas.evaluation.tabular import TableEvaluator, TableSpace
 from metanas.space.base import Space
-from metanas.types import Result, UserInputError
+from metanas.types import Result, UserInputError, did_you_mean
 
 OPTUNA_TPE = "optuna-tpe"
 #: ``make(strategy_name, seed, options) -> Strategy``, e.g. :func:`metanas.meta.hook.warm_factory`
@@ -519,7 +519,9 @@ def parse_strategies(text: str) -> list[str]:
     known = [*strategy_names(), OPTUNA_TPE]
     for n in names:
         if n not in known:
-            raise UserInputError(f"unknown strategy {n!r}; use one of {', '.join(known)}.")
+            raise UserInputError(
+                f"unknown strategy {n!r}; {did_you_mean(n, known)}use one of {', '.join(known)}."
+            )
     if not names:
         raise UserInputError("--strategy is empty; name at least one strategy, e.g. random.")
     return names

@@ -5,8 +5,9 @@ Nothing here imports anything heavier than the standard library, so every layer 
 
 from __future__ import annotations
 
+import difflib
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,12 @@ class MetanasError(Exception):
 
 class UserInputError(MetanasError, ValueError):
     """Bad input from the user: the message names the problem and the fix in one sentence."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean 'random'? "`` for a near miss among ``known``, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 class StorageError(MetanasError):

@@ -11,12 +11,11 @@ A loader is ``loader(*, seed, val_fraction, **options) -> Dataset``; ``load_data
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from metanas.types import UserInputError
+from metanas.types import UserInputError, did_you_mean
 
 if TYPE_CHECKING:
     from metanas.data.base import Dataset
@@ -63,10 +62,9 @@ def check_dataset(name: str, *, limit: int | None = None, **options: Any) -> Non
     without loading anything (a search checks before it creates its store)."""
     _load_builtins()
     if name not in _LOADERS:
-        close = difflib.get_close_matches(name, list(_LOADERS), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserInputError(
-            f"unknown data set {name!r}; {hint}known: {', '.join(sorted(_LOADERS))}."
+            f"unknown data set {name!r}; {did_you_mean(name, _LOADERS)}"
+            f"known: {', '.join(sorted(_LOADERS))}."
         )
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserInputError(f"limit must be a positive integer or None, got {limit!r}.")

@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from metanas.space.base import Space
-from metanas.types import Budget, Candidate, MetanasError, Result, UserInputError
+from metanas.types import (
+    Budget,
+    Candidate,
+    MetanasError,
+    Result,
+    UserInputError,
+    did_you_mean,
+)
 
 
 class SpaceExhausted(MetanasError):
@@ -171,7 +178,8 @@ def strategy_class(name: str) -> type[Strategy]:
         return _REGISTRY[name]
     except KeyError:
         raise UserInputError(
-            f"unknown strategy {name!r}; use one of {', '.join(strategy_names())}."
+            f"unknown strategy {name!r}; {did_you_mean(name, strategy_names())}"
+            f"use one of {', '.join(strategy_names())}."
         ) from None
 
 
