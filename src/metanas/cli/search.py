@@ -88,12 +88,12 @@ def oneshot_kwargs(
     """The strategy's options, with ``probs`` from a one-shot search when the config asks for one.
 
     Skipped for a study that is being resumed: it rebuilds its strategy from the stored options.
+    The config passed :func:`check_oneshot` before the evaluator was built.
     """
     params = dict(cfg.strategy.params)
     osc = cfg.strategy.oneshot
     if osc is None:
         return params
-    check_oneshot(cfg, space)
     if resume and _stored_study_exists(cfg):
         return params
     from metanas.oneshot import oneshot_search

@@ -34,12 +34,13 @@ def get_space(name: str, /, **kwargs: Any) -> Space:
         raise UserInputError(
             f"unknown space {name!r}; use one of {', '.join(space_names())} or build a Space from dims."
         ) from None
+    signature = inspect.signature(factory)
     try:
-        inspect.signature(factory).bind(**kwargs)
+        signature.bind(**kwargs)
     except TypeError:
         known = [
             p.name
-            for p in inspect.signature(factory).parameters.values()
+            for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
         unknown = sorted(set(kwargs) - set(known))
