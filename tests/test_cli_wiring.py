@@ -359,6 +359,32 @@ def test_ctrl_c_during_a_search_says_what_is_kept_and_how_to_resume(tiny, capsys
     assert [t.state for t in load_study("s.db", "past").trials].count("complete") == 2
 
 
+def test_a_study_another_process_optimizes_is_refused_before_the_header(tiny, capsys):
+    import os
+    import socket
+    import sqlite3
+    import time
+
+    assert _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")[0] == 0
+    with SQLiteStore("s.db") as store:
+        info = store.get_study("past")
+        assert info is not None
+        study_id = info.id
+    con = sqlite3.connect("s.db")  # a live process (our parent) holds the study
+    host, pid = socket.gethostname(), os.getppid()
+    con.execute("INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
+                (study_id, f"{host}:{pid}", host, pid, time.time()))  # fmt: skip
+    con.commit()
+    con.close()
+    rc, _, err = _run(
+        capsys, "search", "tiny.yaml", "--storage", "s.db", "--resume", "--n-trials", "3"
+    )
+    assert rc == 2
+    assert f"being optimized by process {pid}" in err
+    assert "search of" not in err  # no header for a search that does not run
+    assert len(load_study("s.db", "past").trials) == 2
+
+
 def test_sigterm_ends_a_command_as_ctrl_c_does():
     import os
     import signal

@@ -92,6 +92,8 @@ def test_second_process_on_same_study_is_refused_then_resumes(tmp_path):
         second.optimize(60)
     with pytest.raises(StudyBusy):
         second.ask()
+    with pytest.raises(StudyBusy), second.exclusive():
+        raise AssertionError("the block of a refused process must not run")
     assert len(second.trials) == n_before  # the refused process recorded nothing
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err

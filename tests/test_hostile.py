@@ -103,7 +103,12 @@ SEARCH_CASES = [
     ("path_study_name", _edit("study: tiny", "study: ../../etc/passwd"), [], "is not allowed"),
     ("path_study_flag", BASE, ["--study", "a/b"], "study name 'a/b' is not allowed"),
     ("zero_trials_flag", BASE, ["--n-trials", "0"], "--n-trials"),
-    ("existing_study", _edit("study: tiny", "study: keep"), [], "already exists"),
+    (
+        "existing_study",
+        _edit("study: tiny", "study: keep"),
+        [],
+        "add --resume to continue it, or name a new one with --study",
+    ),
     ("unwritable_out", BASE, ["--out", "/proc/metanas-x/model"], "pass --out with a writable"),
     ("out_is_a_file", BASE, ["--out", "t.csv"], "pass --out with a writable"),
     ("negative_seed", _edit("study: tiny", "study: tiny\nseed: -1"), [], "'seed' must be >= 0"),

@@ -16,7 +16,7 @@ from metanas.space import Choice, IntRange, Space
 from metanas.storage import SQLiteStore
 from metanas.strategies.base import ReplayMismatch, Strategy
 from metanas.study import Study, StudyStopped, create_study, load_study
-from metanas.types import Budget, Decision, Result, TrialState, UserInputError
+from metanas.types import Budget, Decision, Result, StudyExists, TrialState, UserInputError
 
 SPACE = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="toy")
 
@@ -165,7 +165,7 @@ def test_exhausted_grid_stops():
 def test_existing_name_needs_resume(tmp_path):
     db = tmp_path / "s.db"
     create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="x").optimize(2)
-    with pytest.raises(UserInputError, match=r"already exists.*; pass --resume"):
+    with pytest.raises(StudyExists, match=r"already exists.*; pass resume=True to continue it"):
         create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="x")
     with pytest.raises(UserInputError, match="study name"):
         create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="a/b")

@@ -27,7 +27,7 @@ from metanas.strategies.base import (
     get_strategy,
     strategy_class,
 )
-from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, UserInputError
+from metanas.types import Budget, Candidate, Result, StudyExists, TaskInfo, Trial, UserInputError
 
 if TYPE_CHECKING:
     from metanas.space.base import Space
@@ -93,10 +93,7 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
     check_study_name(name)
     info = store.get_study(name)
     if info is not None and not study.resume:
-        raise UserInputError(
-            f"study {name!r} already exists in {getattr(store, 'path', store)}; pass --resume "
-            "(resume=True) or another name."
-        )
+        raise StudyExists(name, str(getattr(store, "path", store)))
     if study.objective is None:
         study.objective = (info.config.get("objective") if info else None) or getattr(
             study.evaluator, "objective", "value"

@@ -24,10 +24,11 @@ replayed exactly from the store, which needs one writer per study.)
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -341,6 +342,19 @@ class Study:
             if took:
                 self._release()
         return self
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Study]:
+        """Hold the study's one-writer lock for the block: another process already optimizing
+        it is refused here, before anything is printed or built (``optimize``, ``ask`` and
+        ``tell`` take the lock by themselves)."""
+        self._open()
+        took = self._acquire()
+        try:
+            yield self
+        finally:
+            if took:
+                self._release()
 
     def ask(self) -> Candidate:
         """The next candidate to evaluate (a trial a crash left running comes first)."""

@@ -23,6 +23,17 @@ class UserInputError(MetanasError, ValueError):
     """Bad input from the user: the message names the problem and the fix in one sentence."""
 
 
+class StudyExists(UserInputError):
+    """A new study was given the name of a stored one (``resume=True`` continues it)."""
+
+    def __init__(self, name: str, where: str) -> None:
+        super().__init__(
+            f"study {name!r} already exists in {where}; pass resume=True to continue it, or "
+            "another study name."
+        )
+        self.name, self.where = name, where
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'random'? "`` for a near miss among ``known``, else ``""``."""
     close = difflib.get_close_matches(name, list(known), n=1)

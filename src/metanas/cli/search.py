@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from metanas.cli.app import Interrupted, app
-from metanas.types import UserInputError
+from metanas.types import StudyExists, UserInputError
 
 if TYPE_CHECKING:
     from metanas.config import SearchConfig
@@ -385,26 +385,33 @@ def search(
     strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
     ex = _executor(cfg)
     try:
-        st = create_study(
-            drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
-            seed=cfg.seed, resume=resume, strategy_kwargs=strategy_kwargs, executor=ex,
-            warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
-            start_from=cfg.strategy.start_from,
-        )  # fmt: skip
-        timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
-        if not quiet:
-            _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
-                 f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
-                 f"({executor_name(cfg)} executor)"
-                 f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
-                 f"{_start_note(cfg)}")  # fmt: skip
         try:
-            st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
-        except KeyboardInterrupt:
-            raise Interrupted(
-                f"interrupted; the {st.n_finished} finished trials of study {cfg.study!r} are "
-                f"kept in {cfg.storage}: rerun with --resume to go on."
+            st = create_study(
+                drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
+                seed=cfg.seed, resume=resume, strategy_kwargs=strategy_kwargs, executor=ex,
+                warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
+                start_from=cfg.strategy.start_from,
+            )  # fmt: skip
+        except StudyExists as e:
+            raise UserInputError(
+                f"study {e.name!r} already exists in {e.where}; add --resume to continue it, or "
+                "name a new one with --study."
             ) from None
+        timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
+        with st.exclusive():  # a second process on this study is refused before the header
+            if not quiet:
+                _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
+                     f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
+                     f"({executor_name(cfg)} executor)"
+                     f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
+                     f"{_start_note(cfg)}")  # fmt: skip
+            try:
+                st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"interrupted; the {st.n_finished} finished trials of study {cfg.study!r} "
+                    f"are kept in {cfg.storage}: rerun with --resume to go on."
+                ) from None
     finally:
         if ex is not None:  # the study leaves a caller's executor running after a clean run
             ex.shutdown()

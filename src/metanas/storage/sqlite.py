@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from metanas.storage.base import Duplicate, StudyInfo
-from metanas.types import Budget, StorageError, TaskInfo, Trial, TrialState, UserInputError
+from metanas.types import (
+    Budget,
+    StorageError,
+    StudyExists,
+    TaskInfo,
+    Trial,
+    TrialState,
+    UserInputError,
+)
 
 SCHEMA_VERSION = 1
 _APP = "metanas"
@@ -338,9 +346,7 @@ class SQLiteStore:
                     ),
                 )
         except sqlite3.IntegrityError:
-            raise UserInputError(
-                f"study {name!r} already exists in {self.path!r}; pass --resume (resume=True) or another name."
-            ) from None
+            raise StudyExists(name, str(self.path)) from None
         return int(cur.lastrowid or 0)
 
     def update_config(self, study_id: int, config: Mapping[str, Any]) -> None:
