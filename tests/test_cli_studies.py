@@ -44,6 +44,20 @@ def test_lists_studies(db, capsys):
         assert text in out
 
 
+def test_trials_a_stopped_process_left_running_are_marked_stopped(db, capsys):
+    st = create_study(
+        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="alpha", resume=True
+    )
+    st.ask()  # a trial starts and its process holds the study
+    assert main(["studies", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "1 stopped" not in out and "runs them again" not in out  # alive: really running
+    st._release()  # as an interrupted search does (a killed one's lock goes stale)
+    assert main(["studies", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "1 stopped" in out and "--resume` runs them again" in out
+
+
 def test_shows_top_trials(db, capsys):
     assert main(["studies", str(db), "--study", "alpha", "--top", "3"]) == 0
     out = capsys.readouterr().out

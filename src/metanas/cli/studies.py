@@ -54,18 +54,27 @@ def studies(
             for col in ("complete", "failed", "running", "best"):
                 table.add_column(col, justify="right", no_wrap=True)
             table.add_column("created", no_wrap=True)
+            stopped = False
             for s in store.studies():
+                running = str(s.n_running)
+                if s.n_running and store.writer(s.id) is None:
+                    running, stopped = f"{s.n_running} stopped", True
                 table.add_row(
                     s.name,
                     str(s.config.get("strategy", "?")),
                     str(s.space.get("name", s.space.get("kind", "?"))),
                     str(s.n_complete),
                     str(s.n_failed),
-                    str(s.n_running),
+                    running,
                     _fmt(s.best_value),
                     dt.datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M"),
                 )
             console.print(table)
+            if stopped:
+                console.print(
+                    "stopped: trials left running by a process that ended (interrupted or "
+                    "killed); `metanas search ... --resume` runs them again."
+                )
             return
         from metanas.study import load_study
 

@@ -503,6 +503,17 @@ class SQLiteStore:
                 (study_id, owner, host, int(pid), now),
             )
 
+    def writer(self, study_id: int, *, stale_after: float = LOCK_STALE_S) -> str | None:
+        """The live process optimizing the study (``host:pid``), or ``None``: trials still
+        ``running`` without one were left by a process that stopped, and a resume redoes them."""
+        try:
+            row = self._conn.execute(
+                "SELECT owner, host, pid, heartbeat FROM locks WHERE study_id = ?", (study_id,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a store from before locks existed
+            return None
+        return None if row is None or _stale(row, time.time(), stale_after) else str(row[0])
+
     def heartbeat(self, study_id: int, owner: str) -> None:
         with self._write_errors():
             self._conn.execute(
