@@ -308,6 +308,45 @@ def test_manual_ask_tell():
     assert s.best_trial.value == 9.0
 
 
+def test_tell_takes_only_this_studys_candidates_and_numbers(tmp_path):
+    db = tmp_path / "s.db"
+    a = create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="a")
+    b = create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="b")
+    ca, cb = a.ask(), b.ask()
+    assert (ca.id, ca.key) == (cb.id, cb.key)  # same seed: alike in all but the study
+    with pytest.raises(UserInputError, match="was not asked by this study 'a'"):
+        a.tell(cb, 0.9)
+    with pytest.raises(UserInputError, match="was not asked"):
+        a.tell("x", 0.9)  # type: ignore[arg-type]
+    for bad, msg in [
+        ("abc", "tell\\(\\) got str 'abc'; give a number"),
+        (None, "got NoneType"),
+        ([1, 2], "got list"),
+        ({"value": "x"}, "metric 'value' is 'x', not a number"),
+    ]:
+        with pytest.raises(UserInputError, match=msg):
+            a.tell(ca, bad)  # type: ignore[arg-type]
+    assert [t.state for t in load_study(db, "a").trials] == [TrialState.RUNNING]
+    assert a.tell(ca, float("inf")).error == "objective 'value' is inf, not a finite number"
+    assert b.tell(cb, {"acc": 0.5}).error.startswith(
+        "objective 'value' is not among the reported metrics ['acc']; report it, or set"
+    )
+    assert a.best_trial is None and b.best_trial is None
+
+
+def test_objective_function_with_a_non_numeric_or_infinite_metric_fails_the_trial():
+    outs = iter([{"value": 1.0, "note": "hi"}, float("-inf"), {"value": 2.0}])
+    s = Study(
+        SPACE, ListStrategy(SPACE, archs=_archs(1, 2, 3)), FunctionEvaluator(lambda a: next(outs))
+    )
+    s.optimize(3)
+    assert [t.error for t in s.trials[:2]] == [
+        "objective function: metric 'note' is 'hi', not a number; report only numbers as metrics.",
+        "objective 'value' is -inf, not a finite number",
+    ]
+    assert s.best_trial is not None and s.best_trial.value == 2.0
+
+
 def test_budget_is_passed_and_part_of_dedupe_key():
     seen: list[Budget | None] = []
 
@@ -427,7 +466,9 @@ def test_function_evaluator_forms():
     rep = lambda step, m: Decision.CONTINUE  # noqa: E731
     assert FunctionEvaluator(lambda a: 2).evaluate({}, None, rep).value == 2.0
     r = FunctionEvaluator(lambda a: float("nan")).evaluate({}, None, rep)
-    assert r.state is TrialState.FAILED and "NaN" in r.error
+    assert (
+        r.state is TrialState.FAILED and r.error == "objective 'value' is nan, not a finite number"
+    )
     r = FunctionEvaluator(lambda a: "x").evaluate({}, None, rep)
     assert r.state is TrialState.FAILED
     r = FunctionEvaluator(lambda a: {"acc": 2}).evaluate({}, None, rep)

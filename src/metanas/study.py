@@ -40,7 +40,7 @@ from metanas._resume import (
     resumed_strategy,
     stored_space,
 )
-from metanas.evaluation.base import objective_value
+from metanas.evaluation.base import as_metrics, objective_value
 from metanas.space.base import Space
 from metanas.space.wrapper import SeededSpace, seeds_of
 from metanas.storage.base import Duplicate
@@ -182,13 +182,14 @@ class Study:
         else:
             v = None
         if v is None and r.state is TrialState.COMPLETE:
-            return replace(
-                r,
-                value=None,
-                state=TrialState.FAILED,
-                error=f"objective {self.objective!r} missing or NaN in metrics {sorted(r.metrics)}; "
-                "set objective= to a reported metric.",
-            )
+            if self.objective in r.metrics:
+                error = f"objective {self.objective!r} is {r.metrics[self.objective]}, not a finite number"
+            else:
+                error = (
+                    f"objective {self.objective!r} is not among the reported metrics "
+                    f"{sorted(r.metrics)}; report it, or set objective= to one of them."
+                )
+            return replace(r, value=None, state=TrialState.FAILED, error=error)
         return replace(r, value=v)
 
     def _effective_budget(self, b: Budget | None) -> Budget | None:
@@ -372,16 +373,25 @@ class Study:
     def tell(self, candidate: Candidate, result: Result | float | Mapping[str, float]) -> Trial:
         """Record the result of a candidate from :meth:`ask` (a number, metrics or a Result)."""
         self._open()
-        number = self._number_of.get(candidate.id)
-        if number is None or self._cands[number].key != candidate.key:
+        number = self._number_of.get(getattr(candidate, "id", None))  # type: ignore[arg-type]
+        # the very object ask() gave: another study's (or an earlier process') candidate may
+        # carry the same id and key
+        if number is None or self._cands[number] is not candidate:
             raise UserInputError(
-                f"candidate {candidate.id} was not asked by study {self._name!r}; tell only what ask() gave."
+                f"{type(candidate).__name__} {getattr(candidate, 'id', candidate)!r} was not "
+                f"asked by this study {self._name!r}; tell only a candidate its ask() returned."
             )
         if not isinstance(result, Result):
             assert self.objective is not None
-            metrics = (
-                dict(result) if isinstance(result, Mapping) else {self.objective: float(result)}
-            )
+            if isinstance(result, Mapping):
+                metrics = as_metrics(result)
+            elif isinstance(result, numbers.Real):
+                metrics = {self.objective: float(result)}
+            else:
+                raise UserInputError(
+                    f"tell() got {type(result).__name__} {result!r}; give a number, a mapping "
+                    "of metric names to numbers, or a Result."
+                )
             result = Result(value=None, metrics=metrics)
         self._acquire()
         return self._finish(number, result)

@@ -7,10 +7,11 @@ nothing of strategies or storage and must be picklable, so executors can ship th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from metanas.types import Architecture, Budget, Decision, Result, TaskInfo
+from metanas.types import Architecture, Budget, Decision, Result, TaskInfo, UserInputError
 
 
 class Reporter(Protocol):
@@ -35,11 +36,25 @@ class Evaluator(Protocol):
 def objective_value(
     metrics: Mapping[str, Any], objective: str, minimize: bool = False
 ) -> float | None:
-    """The strategy-facing value (higher is better) of ``objective`` in ``metrics``."""
+    """The strategy-facing value (higher is better) of ``objective`` in ``metrics``; ``None``
+    when it is missing, NaN or infinite (an infinite value would outrank every real one)."""
     v = metrics.get(objective)
     if v is None:
         return None
     v = float(v)
-    if v != v:  # NaN
+    if not math.isfinite(v):
         return None
     return -v if minimize else v
+
+
+def as_metrics(out: Mapping[Any, Any]) -> dict[str, float]:
+    """``out`` as metric name -> number; a value that is no number is named in the error."""
+    metrics = {}
+    for k, v in out.items():
+        try:
+            metrics[str(k)] = float(v)
+        except (TypeError, ValueError):
+            raise UserInputError(
+                f"metric {str(k)!r} is {v!r}, not a number; report only numbers as metrics."
+            ) from None
+    return metrics

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from metanas.evaluation.base import Reporter
+from metanas.evaluation.base import Reporter, as_metrics
 from metanas.types import Architecture, Budget, Result, TaskInfo, TrialState, UserInputError
 
 
@@ -61,7 +61,10 @@ class FunctionEvaluator:
         if isinstance(out, Result):
             return out
         if isinstance(out, Mapping):
-            metrics = {str(k): float(v) for k, v in out.items()}
+            try:
+                metrics = as_metrics(out)
+            except UserInputError as e:
+                return Result.failed(f"objective function: {e}")
             if self.objective not in metrics:  # the study may optimise another metric
                 return Result(value=None, metrics=metrics)
         else:
@@ -72,12 +75,12 @@ class FunctionEvaluator:
                     f"objective function returned {type(out).__name__}, not a number or a mapping of metrics."
                 )
         value = metrics[self.objective]
-        if math.isnan(value):
+        if not math.isfinite(value):
             return Result(
                 value=None,
                 metrics=metrics,
                 state=TrialState.FAILED,
-                error=f"objective {self.objective!r} is NaN",
+                error=f"objective {self.objective!r} is {value}, not a finite number",
             )
         return Result(value=value, metrics=metrics)
 
