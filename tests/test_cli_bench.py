@@ -11,6 +11,7 @@ import pytest
 from metanas.cli import main
 from metanas.evaluation.tabular import nb201_table
 from metanas.space.nb201 import nb201_to_string
+from metanas.types import UserInputError
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -146,7 +147,10 @@ def test_bench_gives_budgeted_strategies_the_table_fidelities(tmp_path: Path) ->
 
     ev = nb101_table()
     assert table_budgets(ev, "asha", None) == {"budgets": (4.0, 12.0, 36.0, 108.0)}
-    assert table_budgets(ev, "asha", {"min_budget": 1}) == {"min_budget": 1}
+    rungs = {"min_budget": 12, "max_budget": 108}  # 12, 36, 108: the table holds them
+    assert table_budgets(ev, "asha", rungs) == rungs
+    with pytest.raises(UserInputError, match="rungs 1/3/9/27 epochs include 1/3/9/27 epochs, wh"):
+        table_budgets(ev, "asha", {"min_budget": 1})  # answered from 4 and 12 epochs only
     assert table_budgets(ev, "bananas", None) == {}
     # with the schedulers' own rungs (1 to 27 epochs) the table answered at 4 and 12 epochs
     # only, whose best is 0.878; both paths now reach the 36- and 108-epoch results

@@ -347,6 +347,20 @@ def test_objective_function_with_a_non_numeric_or_infinite_metric_fails_the_tria
     assert s.best_trial is not None and s.best_trial.value == 2.0
 
 
+def test_schedulers_on_a_table_run_at_its_fidelities():
+    from metanas.evaluation.tabular import nb201_table
+
+    ev = nb201_table("cifar10")
+    s = create_study("nb201", "asha", ev, seed=0)
+    s.optimize(30)  # asha's own rungs would be 1/3/9/27 epochs, all answered at 12
+    assert sorted({t.budget.epochs for t in s.trials}) == [12.0, 200.0]
+    assert s.best_trial.budget.epochs == 200.0
+    with pytest.raises(UserInputError, match="rungs 50/200 epochs include 50 epochs, which the"):
+        create_study("nb201", "hyperband", ev, strategy_kwargs={"budgets": (50, 200)})
+    with pytest.raises(UserInputError, match="budgets must be a list of numbers"):
+        create_study("nb201", "hyperband", ev, strategy_kwargs={"budgets": "12,200"})
+
+
 def test_budget_is_passed_and_part_of_dedupe_key():
     seen: list[Budget | None] = []
 

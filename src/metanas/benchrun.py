@@ -485,19 +485,14 @@ def run_bench(
 def table_budgets(
     ev: TableEvaluator, name: str, options: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """``options`` with the table's fidelities as ``budgets`` when ``name`` uses budgets, the
-    table has several and the options set none: a scheduler's own default rungs (1 to 27
-    epochs) would otherwise be answered from the table's lowest fidelities only."""
-    from metanas.strategies import strategy_class
+    """``options`` with the table's fidelities as ``budgets`` when ``name`` uses budgets and the
+    options set none (:func:`~metanas.strategies.multifidelity.fidelity_rungs`)."""
+    from metanas.strategies.multifidelity import fidelity_rungs
 
     opts = dict(options or {})
-    if name == OPTUNA_TPE or len(ev.fidelities) < 2:
+    if name == OPTUNA_TPE:
         return opts
-    if {"budgets", "min_budget", "max_budget"} & set(opts):
-        return opts
-    if strategy_class(opts.get("strategy", name)).uses_budgets:
-        opts["budgets"] = tuple(sorted(ev.fidelities))
-    return opts
+    return fidelity_rungs(opts.get("strategy", name), ev.fidelities, opts)
 
 
 def default_space(ev: TableEvaluator) -> Space:

@@ -50,7 +50,6 @@ from metanas.strategies.base import (
     Strategy,
     check_can_start_from,
     get_strategy,
-    strategy_class,
 )
 from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
 
@@ -538,7 +537,12 @@ def create_study(
 
     _check_arguments(seed, strategy_kwargs, evaluator)
     if isinstance(strategy, str):  # before the store: a typo must not leave an empty file
-        strategy_class(strategy)
+        from metanas.strategies.multifidelity import fidelity_rungs
+
+        # a table's fidelities as a scheduler's rungs; stored, so a resume rebuilds the same
+        strategy_kwargs = fidelity_rungs(
+            strategy, getattr(evaluator, "fidelities", None) or (), strategy_kwargs
+        )
     if study_name is not None:
         check_study_name(study_name)
     store = open_store(storage)

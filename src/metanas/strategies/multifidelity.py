@@ -35,15 +35,17 @@ Example:
 from __future__ import annotations
 
 import bisect
+import inspect
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from metanas.space.base import Space
-from metanas.strategies.base import Strategy, register_strategy
+from metanas.strategies.base import Strategy, register_strategy, strategy_class
 from metanas.strategies.bayesopt import Bananas, tpe_propose
 from metanas.types import Budget, Candidate, Result, UserInputError
 
@@ -53,10 +55,20 @@ def rung_budgets(
 ) -> list[float]:
     """The ascending list of rung budgets."""
     if budgets is not None:
-        bs = sorted(float(b) for b in budgets)
-        if not bs or bs[0] <= 0 or len(set(bs)) != len(bs):
+        try:
+            if isinstance(budgets, str):
+                raise TypeError
+            bs = sorted(float(b) for b in budgets)
+        except (TypeError, ValueError):
+            raise UserInputError(
+                f"budgets must be a list of numbers such as [12, 200], got {budgets!r}."
+            ) from None
+        if not bs or bs[0] <= 0 or len(set(bs)) != len(bs) or not math.isfinite(bs[-1]):
             raise UserInputError(f"budgets must be distinct positive numbers, got {list(budgets)}.")
         return bs
+    for k, v in (("min_budget", min_budget), ("max_budget", max_budget), ("eta", eta)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise UserInputError(f"{k} must be a finite number, got {v!r}.")
     if not (0 < min_budget <= max_budget):
         raise UserInputError(
             f"need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}."
@@ -65,6 +77,39 @@ def rung_budgets(
         raise UserInputError(f"eta must be above 1, got {eta}; use e.g. eta=3.")
     s_max = math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
     return [float(max_budget * eta ** -(s_max - i)) for i in range(s_max + 1)]
+
+
+def fidelity_rungs(
+    name: str, fidelities: Iterable[float], options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """``options`` of strategy ``name`` with an evaluator's ``fidelities`` (a table's 12 and 200
+    epochs, say) as the rungs when the strategy uses budgets and the options set none: its
+    default rungs (1 to 27 epochs) would all be answered from the lowest fidelity. Rungs set
+    by the options must be among the fidelities, which are all such an evaluator can answer."""
+    fids = sorted(float(f) for f in fidelities)
+    opts = dict(options or {})
+    cls = strategy_class(name)
+    if len(fids) < 2 or not cls.uses_budgets:
+        return opts
+    if not {"budgets", "min_budget", "max_budget"} & set(opts):
+        opts["budgets"] = tuple(fids)
+        return opts
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    min_b, max_b, eta = (
+        opts.get(k, params[k].default) for k in ("min_budget", "max_budget", "eta")
+    )
+    rungs = rung_budgets(min_b, max_b, eta, opts.get("budgets"))
+    off = [b for b in rungs if b not in fids]
+    if off:
+        raise UserInputError(
+            f"{name}'s rungs {_epochs(rungs)} include {_epochs(off)}, which the evaluator does "
+            f"not hold (it has {_epochs(fids)}); set budgets among those, or none to use them all."
+        )
+    return opts
+
+
+def _epochs(bs: Iterable[float]) -> str:
+    return "/".join(f"{b:g}" for b in bs) + " epochs"
 
 
 #: new-architecture samplers of every scheduler; BOHB adds "tpe"
