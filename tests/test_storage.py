@@ -184,6 +184,22 @@ def test_read_only_file_names_path_and_fix(tmp_path, monkeypatch):
     assert len(SQLiteStore(p, readonly=True).studies()) == 0
 
 
+def test_a_store_that_is_not_writable_is_read_without_side_files(tmp_path, monkeypatch):
+    p = tmp_path / "s.db"
+    w = SQLiteStore(p)
+    sid = w.create_study("a", SPACE, TaskInfo(), {})
+    w.record(sid, _trial(0))
+    w.close()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["s.db"]
+    # as a non-root user sees a 0444 file: side files made now would be as unwritable as it
+    # and break the store once it is made writable again
+    monkeypatch.setattr("metanas.storage.sqlite.os.access", lambda path, mode: False)
+    r = SQLiteStore(p, readonly=True)
+    assert len(r.trials(sid)) == 1
+    r.close()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["s.db"]
+
+
 def test_readonly_open_never_creates(tmp_path):
     p = tmp_path / "s.db"
     with pytest.raises(UserInputError, match="no store at"):

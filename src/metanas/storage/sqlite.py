@@ -187,6 +187,8 @@ class SQLiteStore:
         try:
             if self.readonly and not memory:
                 uri = "file:" + Path(self.path).absolute().as_posix() + "?mode=ro"
+                if self._unwritable_and_settled():
+                    uri += "&immutable=1"
                 conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_MS / 1000, isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
@@ -205,6 +207,16 @@ class SQLiteStore:
                 f"{self.path!r} is not a usable metanas store ({e}); pick another file or restore a backup."
             ) from None
         return conn
+
+    def _unwritable_and_settled(self) -> bool:
+        """Whether a read-only open must not touch the store's side files: the file or its
+        directory is not writable (a plain read-only open would fail, or leave ``-shm`` and
+        ``-wal`` files as unwritable as the store, which break it once it is made writable
+        again), and no ``-wal`` file holds changes not yet in the store itself."""
+        p = Path(self.path)
+        if os.access(p, os.W_OK) and os.access(p.parent, os.W_OK):
+            return False
+        return not Path(f"{self.path}-wal").exists()
 
     def _check_file(self) -> None:
         p = Path(self.path)
