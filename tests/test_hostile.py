@@ -13,6 +13,7 @@ from metanas.cli import main
 from metanas.evaluation.function import FunctionEvaluator
 from metanas.space import Choice, FloatRange, IntRange, Space
 from metanas.storage.sqlite import SQLiteStore
+from metanas.strategies.random import RandomSearch
 from metanas.study import create_study, load_study
 from metanas.types import MetanasError, StorageError, UserInputError
 
@@ -462,6 +463,41 @@ def _api_cases(d):
         ("choice_of_text", lambda: Choice("a", "abc"), "list of options"),
         ("choice_of_number", lambda: Choice("a", 5), "list of options"),
         ("space_of_numbers", lambda: Space([1, 2]), "as a dimension"),
+        ("strategy_number", lambda: create_study(SPACE, 3, ev, storage=d / "n.db"), "got 3"),
+        (
+            "strategy_class",
+            lambda: create_study(SPACE, RandomSearch, ev, storage=d / "n.db"),
+            "got the class RandomSearch; build a class as Cls(space, seed=...)",
+        ),
+        (
+            "n_trials_to_create_study",
+            lambda: create_study(SPACE, "random", ev, storage=d / "n.db", n_trials=5),
+            "unknown argument 'n_trials' (give the number of trials to optimize())",
+        ),
+        (
+            "seed_in_strategy_kwargs",
+            lambda: create_study(
+                SPACE, "random", ev, storage=d / "n.db", strategy_kwargs={"seed": 1}
+            ),
+            "pass it as create_study's seed argument",
+        ),
+        (
+            "executor_name",
+            lambda: create_study(SPACE, "random", ev, storage=d / "n.db", executor="pool"),
+            "executor must be an executor such as make_executor('pool', workers=2), got str",
+        ),
+        (
+            "budget_number",
+            lambda: create_study(SPACE, "random", ev, storage=d / "n.db", budget=5),
+            "budget must be a Budget such as Budget(epochs=12), got int 5",
+        ),
+        (
+            "other_strategy_on_resume",
+            lambda: create_study(
+                SPACE, "evolution", ev, storage=d / "s.db", study_name="keep", resume=True
+            ),
+            "was created with strategy 'random', not 'evolution'",
+        ),
         (  # refused before a store file is made (the world snapshot would show a new one)
             "unknown_strategy_no_store",
             lambda: create_study(SPACE, "rnadom", ev, storage=d / "typo.db"),

@@ -191,9 +191,15 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
         seed=5,
         strategy_kwargs=kw,
     ).optimize(12)
-    # the strategy name, options and seed given here are ignored: the stored ones win
+    # another strategy is refused; the options and seed given here are ignored: the stored win
+    with pytest.raises(UserInputError, match="created with strategy 'evolution', not 'random'"):
+        create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True)  # fmt: skip
+    with pytest.raises(UserInputError, match="created to maximize its objective, not to minimize"):
+        create_study(SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, direction="minimize")  # fmt: skip
     s = create_study(
-        SPACE, "random", FunctionEvaluator(score), storage=db, study_name="e", seed=99, resume=True
+        SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e", seed=99, resume=True
     )
     assert s.strategy.name == "evolution" and s.strategy.population_size == 6
     s.optimize(30)

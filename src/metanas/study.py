@@ -51,7 +51,16 @@ from metanas.strategies.base import (
     check_can_start_from,
     get_strategy,
 )
-from metanas.types import Budget, Candidate, Result, TaskInfo, Trial, TrialState, UserInputError
+from metanas.types import (
+    Budget,
+    Candidate,
+    Result,
+    TaskInfo,
+    Trial,
+    TrialState,
+    UserInputError,
+    did_you_mean,
+)
 
 _DIRECTIONS = ("maximize", "minimize")
 
@@ -446,8 +455,42 @@ def _as_space(space: Space | str | None) -> Space | None:
     return space
 
 
-def _check_arguments(seed: Any, strategy_kwargs: Any, evaluator: Any) -> None:
+#: what create_study hands on to :class:`Study`, and the type each must have
+_STUDY_ARGS: dict[str, tuple[tuple[type, ...], str]] = {
+    "objective": ((str,), "a metric name such as 'val_acc'"),
+    "direction": ((str,), "'maximize' or 'minimize'"),
+    "budget": ((Budget,), "a Budget such as Budget(epochs=12)"),
+    "dedupe": ((bool,), "True or False"),
+    "task": ((TaskInfo,), "a TaskInfo"),
+    "executor": ((object,), "an executor such as make_executor('pool', workers=2)"),
+}
+
+
+def _check_arguments(
+    seed: Any, strategy: Any, strategy_kwargs: Any, evaluator: Any, study_kwargs: Mapping[str, Any]
+) -> None:
     """Refuse, before the store is touched, arguments that would fail later and less clearly."""
+    if strategy is not None and not isinstance(strategy, (str, Strategy)):
+        what = f"the class {strategy.__name__}" if isinstance(strategy, type) else repr(strategy)
+        raise UserInputError(
+            f"strategy must be a registered name such as 'bananas' or a Strategy instance, got "
+            f"{what}; build a class as Cls(space, seed=...) or register it with a name."
+        )
+    for k, v in study_kwargs.items():
+        if k not in _STUDY_ARGS:
+            import inspect
+
+            named = [p for p in inspect.signature(create_study).parameters if p != "study_kwargs"]
+            known = [*named, *_STUDY_ARGS]
+            hint = " (give the number of trials to optimize())" if k == "n_trials" else ""
+            raise UserInputError(
+                f"create_study got an unknown argument {k!r}{hint}; "
+                f"{did_you_mean(k, known)}it takes {', '.join(known)}."
+            )
+        types, example = _STUDY_ARGS[k]
+        bad = not isinstance(v, types) if k != "executor" else not hasattr(v, "submit")
+        if v is not None and bad:
+            raise UserInputError(f"{k} must be {example}, got {type(v).__name__} {v!r}.")
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
     ):
@@ -457,10 +500,34 @@ def _check_arguments(seed: Any, strategy_kwargs: Any, evaluator: Any) -> None:
             "strategy_kwargs must be a mapping of option names to values, got "
             f"{type(strategy_kwargs).__name__}; e.g. strategy_kwargs={{'population_size': 8}}."
         )
+    for k in sorted({"seed", "space"} & set(strategy_kwargs or {})):
+        raise UserInputError(
+            f"strategy_kwargs holds {k!r}, which create_study gives the strategy itself; "
+            f"pass it as create_study's {k} argument instead."
+        )
     if evaluator is not None and not callable(getattr(evaluator, "evaluate", None)):
         raise UserInputError(
             f"evaluator {type(evaluator).__name__} has no evaluate(arch, budget, report) method; "
             "wrap a plain function as FunctionEvaluator(fn)."
+        )
+
+
+def _check_resumed(info: Any, strategy: Any, direction: str | None, store: Any) -> None:
+    """Refuse to resume a study as what it is not: another strategy or direction."""
+    cfg = info.config
+    where = f"study {info.name!r} in {getattr(store, 'path', store)}"
+    if isinstance(strategy, str):
+        stored = cfg.get("strategy")
+        inner = (cfg.get("strategy_kwargs") or {}).get("inner") if stored == "warm_start" else None
+        if strategy not in (stored, inner):
+            raise UserInputError(
+                f"{where} was created with strategy {inner or stored!r}, not {strategy!r}; resume "
+                "it with that strategy, or give the new search another study name."
+            )
+    if direction is not None and cfg.get("direction") and direction != cfg["direction"]:
+        raise UserInputError(
+            f"{where} was created to {cfg['direction']} its objective, not to {direction} it; "
+            "resume it as it was, or give the new search another study name."
         )
 
 
@@ -499,7 +566,7 @@ def _check_starts(strategy: Any) -> None:
 
 def create_study(
     space: Space | str | None,
-    strategy: str | Strategy = "bananas",
+    strategy: str | Strategy | None = None,
     evaluator: Any = None,
     *,
     storage: Any = None,
@@ -518,7 +585,9 @@ def create_study(
     sample-efficient on our benchmarks (``benchmarks/README.md``).
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
-    replays the stored asks and tells, and re-runs the trials a crash left running.
+    replays the stored asks and tells, and re-runs the trials a crash left running; a strategy
+    name or a direction that differs from the stored one is refused, other settings given with
+    ``resume=True`` are the stored ones.
     ``warm_start=True`` (or a store path) starts a new study from what the store's earlier
     studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`);
     ``warm_options`` are the warm start's own options, e.g. ``{"budget": n_trials}`` so its
@@ -535,7 +604,7 @@ def create_study(
     import metanas.meta.warmstart  # registers warm_start, for resumes
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
-    _check_arguments(seed, strategy_kwargs, evaluator)
+    _check_arguments(seed, strategy, strategy_kwargs, evaluator, study_kwargs)
     if isinstance(strategy, str):  # before the store: a typo must not leave an empty file
         from metanas.strategies.multifidelity import fidelity_rungs
 
@@ -550,6 +619,7 @@ def create_study(
     space = _as_space(space)
     given_instance = isinstance(strategy, Strategy)
     if info is not None and resume:
+        _check_resumed(info, strategy, study_kwargs.get("direction"), store)
         if space is None:
             from metanas.space import space_from_dict
 
@@ -562,6 +632,7 @@ def create_study(
             "create_study needs a space (a Space or a registered name such as 'nb201')."
         )
     else:
+        strategy = "bananas" if strategy is None else strategy
         if start_from:  # the strategy is built on the seeded space below
             space = _seeded(space, start_from, strategy, warm_start)
         if warm_start:
