@@ -378,6 +378,8 @@ SPACE = Space([IntRange("w", 0, 9)])
 
 def _api_cases(d):
     from metanas.data.user import from_arrays, from_csv
+    from metanas.evaluation.proxies.evaluator import ProxyEvaluator
+    from metanas.evaluation.tabular import nb101_table, nb201_table
     from metanas.evaluation.training import TrainingEvaluator
     from metanas.execution import make_executor
     from metanas.space import get_space
@@ -498,6 +500,40 @@ def _api_cases(d):
             ),
             "was created with strategy 'random', not 'evolution'",
         ),
+        (
+            "unknown_activation",
+            lambda: get_space("mlp", activations=["swish"]),
+            "space 'mlp': activations ['swish'] are not built by metanas; choose among relu,",
+        ),
+        ("zero_width", lambda: get_space("mlp", widths=[0, 8]), "widths must be positive integ"),
+        ("widths_text", lambda: get_space("mlp", widths="16"), "widths must be a non-empty list"),
+        ("unknown_cell", lambda: get_space("rnn_text", cells=["tcn"]), "cells ['tcn'] are not"),
+        ("dropout_one", lambda: get_space("mlp", dropouts=[1.0]), "dropouts must be numbers in"),
+        ("proxy_typo", lambda: ProxyEvaluator("synflw"), "did you mean 'synflow'?"),
+        (
+            "model_kind_typo",
+            lambda: TrainingEvaluator("digits", "mlpp"),
+            "no model builder for space kind 'mlpp'; did you mean 'mlp'?",
+        ),
+        (
+            "space_of_another_kind_for_the_networks",
+            lambda: create_study(
+                "rnn_text", "random", TrainingEvaluator("digits", "mlp"), storage=d / "n.db"
+            ),
+            "builds mlp networks, but the space is a rnn_text space",
+        ),
+        (
+            "space_of_another_kind_for_the_table",
+            lambda: create_study("macro", "random", nb201_table(), storage=d / "n.db"),
+            "holds nb201 architectures, not macro ones",
+        ),
+        (
+            "space_mostly_not_in_the_table",
+            lambda: create_study("nb101", "random", nb101_table(), storage=d / "n.db"),
+            "search evaluator.restrict()",
+        ),
+        ("function_without_arch", lambda: FunctionEvaluator(lambda: 1), "takes no arguments"),
+        ("function_not_callable", lambda: FunctionEvaluator(3), "needs a function fn(arch)"),
         (  # refused before a store file is made (the world snapshot would show a new one)
             "unknown_strategy_no_store",
             lambda: create_study(SPACE, "rnadom", ev, storage=d / "typo.db"),

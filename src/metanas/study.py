@@ -614,9 +614,12 @@ def create_study(
         )
     if study_name is not None:
         check_study_name(study_name)
+    space = _as_space(space)
+    check_space = getattr(evaluator, "check_space", None)
+    if space is not None and callable(check_space):  # e.g. does a table hold this space's cells?
+        check_space(space)
     store = open_store(storage)
     info = store.get_study(study_name) if study_name is not None else None
-    space = _as_space(space)
     given_instance = isinstance(strategy, Strategy)
     if info is not None and resume:
         _check_resumed(info, strategy, study_kwargs.get("direction"), store)

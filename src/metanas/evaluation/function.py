@@ -29,9 +29,15 @@ class FunctionEvaluator:
     def __init__(
         self, fn: Callable[..., Any], objective: str = "value", task: TaskInfo | None = None
     ) -> None:
+        if not callable(fn):
+            raise UserInputError(
+                f"FunctionEvaluator needs a function fn(arch) or fn(arch, budget, report), got "
+                f"{type(fn).__name__} {fn!r}."
+            )
         self.fn = fn
         self.objective = objective
         self.task = task
+        self._arity()  # a function that takes no architecture is refused now, not per trial
 
     def _arity(self) -> int:
         """How many of (arch, budget, report) ``fn`` accepts."""

@@ -429,6 +429,23 @@ class TableEvaluator:
     def task_info(self) -> TaskInfo:
         return TaskInfo(name=self.name, modality="table", n_samples=len(self.table))
 
+    def check_space(self, space: Space, n: int = 32) -> None:
+        """Refuse a space this table cannot answer, before a study stores anything: another
+        kind, or one whose samples are mostly not in the table (most trials would fail)."""
+        table = Path(self.path).name
+        if space.kind != self.space_name:
+            raise UserInputError(
+                f"table {table} holds {self.space_name} architectures, not {space.kind} ones; "
+                f"search space {self.space_name!r} with it."
+            )
+        rng = np.random.default_rng(0)
+        held = sum(self.contains(space.sample(rng)) for _ in range(n))
+        if held < n / 2:
+            raise UserInputError(
+                f"table {table} holds only {held} of {n} architectures sampled from this space; "
+                "search evaluator.restrict() (the space limited to the table's rows) instead."
+            )
+
     def restrict(self, space: Space | None = None) -> TableSpace:
         """``space`` (default: the table's space) limited to the architectures the table holds."""
         return TableSpace(space if space is not None else _space(self.space_name), self)

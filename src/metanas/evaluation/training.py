@@ -48,6 +48,7 @@ from metanas.types import (
     TaskInfo,
     TrialState,
     UserInputError,
+    did_you_mean,
 )
 
 #: builds ``nn.Module`` from (kind, arch, input_shape, n_classes, **options); default metanas.nn
@@ -125,11 +126,30 @@ class TrainingEvaluator:
             from metanas.data.registry import check_dataset
 
             check_dataset(dataset, **self.data_options)
-        if builder is None and self.model_options:
+        if builder is None:
             from metanas.nn.registry import builder_kinds, check_model_options
 
-            if space_kind in builder_kinds():  # a builder registered later is checked at use
+            kinds = builder_kinds()
+            if space_kind not in kinds:
+                raise UserInputError(
+                    f"no model builder for space kind {space_kind!r}; "
+                    f"{did_you_mean(space_kind, kinds)}use one of {', '.join(kinds)}, register "
+                    "one with metanas.nn.register_builder first, or pass builder=."
+                )
+            if self.model_options:
                 check_model_options(space_kind, self.model_options)
+
+    def check_space(self, space: Any) -> None:
+        """Refuse a space of another built-in kind than the networks this evaluator builds."""
+        from metanas.nn.registry import builder_kinds
+
+        kind = getattr(space, "kind", None)
+        if self.builder is None and kind != self.space_kind and kind in builder_kinds():
+            raise UserInputError(
+                f"this evaluator builds {self.space_kind} networks, but the space is a {kind} "
+                f"space; build the evaluator with space_kind={kind!r}, or search a "
+                f"{self.space_kind} space."
+            )
 
     def __getattr__(self, name: str) -> Any:
         # the recipe's fields read as the evaluator's own (ev.epochs), as before the Recipe

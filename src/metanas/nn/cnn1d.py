@@ -23,8 +23,7 @@ from torch import nn
 
 from metanas.nn._common import check_shape, get_choice, get_int
 from metanas.nn.registry import register_builder
-
-CNN1D_POOLS = ("avg", "max")
+from metanas.space.models import CNN1D_POOLS
 
 
 class CNN1d(nn.Module):

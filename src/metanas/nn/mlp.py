@@ -21,8 +21,7 @@ from torch import nn
 
 from metanas.nn._common import get_choice, get_fraction, get_int
 from metanas.nn.registry import register_builder
-
-MLP_ACTIVATIONS = ("relu", "gelu", "tanh")
+from metanas.space.models import MLP_ACTIVATIONS
 
 _ACT: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 

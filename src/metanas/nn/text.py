@@ -35,9 +35,9 @@ from torch import nn
 
 from metanas.nn._common import check_shape, get_choice, get_int
 from metanas.nn.registry import register_builder
+from metanas.space.models import TEXT_CELLS
 from metanas.types import UserInputError
 
-TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
 TEXT_POOLS = ("mean", "max", "meanmax")
 PAD_ID = 0
 

@@ -18,6 +18,43 @@ from metanas.space.dims import Choice, Condition, Dim, IntRange
 from metanas.space.registry import register_space
 from metanas.types import UserInputError
 
+#: the options ``nn/`` builds for each space's named choices
+TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
+MLP_ACTIVATIONS = ("relu", "gelu", "tanh")
+CNN1D_POOLS = ("avg", "max")
+
+
+def _names(values: Any, what: str, known: Sequence[str]) -> tuple[str, ...]:
+    """``values`` as a tuple of options, each one of ``known``."""
+    out = _options(values, what)
+    unknown = [v for v in out if v not in known]
+    if unknown:
+        raise UserInputError(
+            f"{what} {unknown} are not built by metanas; choose among {', '.join(known)}."
+        )
+    return out
+
+
+def _sizes(values: Any, what: str) -> tuple[int, ...]:
+    """``values`` as a tuple of positive integers (layer widths, channels, kernel sizes)."""
+    out = _options(values, what)
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in out):
+        raise UserInputError(f"{what} must be positive integers, got {list(out)}.")
+    return out
+
+
+def _fractions(values: Any, what: str) -> tuple[float, ...]:
+    out = _options(values, what)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1 for v in out):
+        raise UserInputError(f"{what} must be numbers in [0, 1), got {list(out)}.")
+    return out
+
+
+def _options(values: Any, what: str) -> tuple[Any, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise UserInputError(f"{what} must be a non-empty list, got {values!r}; e.g. [32, 64].")
+    return tuple(values)
+
 
 def _max_layers(value: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -51,12 +88,12 @@ class RNNTextSpace(_ParamSpace):
 
     def __init__(
         self,
-        cells: Sequence[str] = ("rnn", "gru", "lstm", "attention"),
+        cells: Sequence[str] = TEXT_CELLS,
         units: Sequence[int] = (32, 64, 128),
         max_layers: int = 3,
         name: str = "rnn_text",
     ) -> None:
-        cells, units = tuple(cells), tuple(units)
+        cells, units = _names(cells, "cells", TEXT_CELLS), _sizes(units, "units")
         max_layers = _max_layers(max_layers, "max_layers")
         dims: list[Dim] = [
             Choice("cell", cells),
@@ -79,11 +116,13 @@ class MLPSpace(_ParamSpace):
         self,
         max_depth: int = 4,
         widths: Sequence[int] = (32, 64, 128, 256),
-        activations: Sequence[str] = ("relu", "gelu", "tanh"),
+        activations: Sequence[str] = MLP_ACTIVATIONS,
         dropouts: Sequence[float] = (0.0, 0.1, 0.3),
         name: str = "mlp",
     ) -> None:
-        widths, activations, dropouts = tuple(widths), tuple(activations), tuple(dropouts)
+        widths = _sizes(widths, "widths")
+        activations = _names(activations, "activations", MLP_ACTIVATIONS)
+        dropouts = _fractions(dropouts, "dropouts")
         max_depth = _max_layers(max_depth, "max_depth")
         dims: list[Dim] = [IntRange("depth", 1, max_depth)]
         dims += [Choice(f"width_{i}", widths, when=_when(i)) for i in range(1, max_depth + 1)]
@@ -111,10 +150,11 @@ class CNN1DSpace(_ParamSpace):
         max_depth: int = 4,
         channels: Sequence[int] = (16, 32, 64),
         kernels: Sequence[int] = (3, 5, 7),
-        pools: Sequence[str] = ("avg", "max"),
+        pools: Sequence[str] = CNN1D_POOLS,
         name: str = "cnn1d",
     ) -> None:
-        channels, kernels, pools = tuple(channels), tuple(kernels), tuple(pools)
+        channels, kernels = _sizes(channels, "channels"), _sizes(kernels, "kernels")
+        pools = _names(pools, "pools", CNN1D_POOLS)
         max_depth = _max_layers(max_depth, "max_depth")
         dims: list[Dim] = [IntRange("depth", 1, max_depth)]
         for i in range(1, max_depth + 1):
@@ -133,7 +173,7 @@ class CNN1DSpace(_ParamSpace):
 
 @register_space("rnn_text")
 def rnn_text_space(
-    cells: Sequence[str] = ("rnn", "gru", "lstm", "attention"),
+    cells: Sequence[str] = TEXT_CELLS,
     units: Sequence[int] = (32, 64, 128),
     max_layers: int = 3,
 ) -> RNNTextSpace:
@@ -145,7 +185,7 @@ def rnn_text_space(
 def mlp_space(
     max_depth: int = 4,
     widths: Sequence[int] = (32, 64, 128, 256),
-    activations: Sequence[str] = ("relu", "gelu", "tanh"),
+    activations: Sequence[str] = MLP_ACTIVATIONS,
     dropouts: Sequence[float] = (0.0, 0.1, 0.3),
 ) -> MLPSpace:
     """MLP for tabular data: depth 1-4, per-layer width, activation, dropout."""
@@ -157,13 +197,16 @@ def cnn1d_space(
     max_depth: int = 4,
     channels: Sequence[int] = (16, 32, 64),
     kernels: Sequence[int] = (3, 5, 7),
-    pools: Sequence[str] = ("avg", "max"),
+    pools: Sequence[str] = CNN1D_POOLS,
 ) -> CNN1DSpace:
     """1-D CNN for time series: depth 1-4, per-layer channels and kernel, global pooling."""
     return CNN1DSpace(max_depth=max_depth, channels=channels, kernels=kernels, pools=pools)
 
 
 __all__ = [
+    "CNN1D_POOLS",
+    "MLP_ACTIVATIONS",
+    "TEXT_CELLS",
     "CNN1DSpace",
     "MLPSpace",
     "RNNTextSpace",

@@ -54,6 +54,8 @@ def get_space(name: str, /, **kwargs: Any) -> Space:
         ) from None
     try:
         return factory(**kwargs)
+    except UserInputError as e:  # the factory named the parameter and the fix
+        raise UserInputError(f"space {name!r}: {e}") from None
     except (TypeError, ValueError) as e:  # a parameter of the wrong kind, e.g. a number for a list
         raise UserInputError(
             f"space {name!r} cannot be built from params {dict(kwargs)!r}: {str(e).rstrip('.')}; check their types."
