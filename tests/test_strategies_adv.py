@@ -96,10 +96,15 @@ def test_learns_better_than_random_on_toy(name):
         _, cands, _ = run(strategy, flat_space(), flat_obj, 40, seed=seed)
         return max(flat_obj(c.arch) for c in cands)
 
-    seeds = range(4)
+    # Random search reaches about 3.9 of 6 here, reinforce/tpe/bananas 5.5-6. Over 12 seeds a
+    # reinforce that never updates its logits scores 3.96, so a margin of 0.75 tells them apart;
+    # bananas is 6.0 on every seed, so 4 of its (slower) runs are enough. qlearning only beats
+    # random by about 0.3 on this toy, so it keeps no margin.
+    seeds = range(4 if name == "bananas" else 12)
+    margin = {"qlearning": 0.0}.get(name, 0.75)
     ours = np.mean([best(name, s) for s in seeds])
     rand = np.mean([best("random", s) for s in seeds])
-    assert ours > rand, (ours, rand)
+    assert ours > rand + margin, (ours, rand)
 
 
 @pytest.mark.parametrize("predictor", ["mlp", "quadratic", "rf", "gb", "gp"])
