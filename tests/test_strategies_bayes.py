@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -124,6 +126,66 @@ def test_ts_in_local_pool_space():
         keys.add(c.key)
         st.tell(c, Result(value=float(sum(c.arch.values()))))
     assert len(keys) == 15
+
+
+@pytest.mark.parametrize("pool", ["all", "local"])
+def test_ts_asks_the_argmax_of_one_members_predictions(pool, monkeypatch):
+    # ensemble Thompson sampling: each ask is the best architecture of the pool in the opinion
+    # of one member of the ensemble (not of the mean, nor of a sample around it)
+    if pool == "all":
+        space = flat_space()
+        values = [tuple(range(4))] * 6
+    else:
+        space = Space([Choice(f"x{i}", tuple(range(10))) for i in range(6)], name="big")
+        values = [tuple(range(10))] * 6
+    pools: list[list[dict]] = []
+    if pool == "local":  # record the pool each model-based ask scores
+        real = bayesopt.candidate_pool
+
+        def recorded(*args, **kw):
+            out = real(*args, **kw)
+            pools.append(out)
+            return out
+
+        monkeypatch.setattr(bayesopt, "candidate_pool", recorded)
+    st = get_strategy(
+        "bananas",
+        space,
+        seed=2,
+        acquisition="ts",
+        predictor="mlp",
+        pool=pool,
+        pool_max=1000,
+        sweep_after=0,
+        **FAST,
+    )
+    assert st.pool == pool
+    n_checked, n_members = 0, set()
+    for j in range(20):
+        seen = set(st.seen)
+        c = st.ask()
+        if j >= st.n_init:
+            if pool == "all":
+                cands = [
+                    a
+                    for a in (
+                        dict(zip([d.name for d in space.dims], v))
+                        for v in itertools.product(*values)
+                    )
+                    if space.key(a) not in seen
+                ]
+            else:
+                assert len(pools) == j - st.n_init + 1
+                cands = pools[-1]
+            P = st._model.predict_members(st._encode(cands))
+            mine = P[:, [space.key(a) for a in cands].index(c.key)]
+            best_of = np.flatnonzero(mine >= P.max(1) - 1e-5)  # members whose argmax it is
+            assert len(best_of), (j, mine, P.max(1))
+            n_members.add(int(best_of[0]))
+            n_checked += 1
+        st.tell(c, Result(value=flat_obj(c.arch) if pool == "all" else sum(c.arch.values())))
+    assert n_checked == 15
+    assert len(n_members) > 1  # a different member speaks at different asks
 
 
 def test_failed_trials_teach_bananas_to_avoid_their_region() -> None:
