@@ -18,13 +18,30 @@ def test_run_strategy_passes_options_and_label():
     assert a.keys != c.keys
 
 
-def test_run_to_target_counts_only_full_fidelity():
+def test_run_to_target_counts_only_full_fidelity(monkeypatch):
+    from metanas import benchrun
+
+    evaluated = []  # (epochs, value) of every evaluation, in order
+    real = benchrun._evaluate
+
+    def recorded(ev, arch, budget):
+        res = real(ev, arch, budget)
+        evaluated.append((res.metrics["epochs"], res.value))
+        return res
+
+    monkeypatch.setattr(benchrun, "_evaluate", recorded)
     ev = nb101_table()
     space = default_space(ev)
     vals = ev.values()
     easy = float(sorted(vals)[len(vals) // 2])  # the median: a few full evaluations suffice
     r = run_to_target(ev, space, "asha", 0, easy, 1e9, {"budgets": (4, 12, 36, 108)})
     assert math.isfinite(r.cost) and r.cost > 0 and r.best_value >= easy
+    assert r.n_evaluations == len(evaluated)
+    # the run stopped at the first fully trained (108 epochs) result to reach the target ...
+    assert evaluated[-1] == (108.0, r.best_value)
+    assert all(v < easy for e, v in evaluated[:-1] if e == 108.0)
+    # ... and went on past lower-fidelity results that had already reached it
+    assert any(v >= easy for e, v in evaluated[:-1] if e < 108.0)
     # unreachable target: runs until the cost cap and reports inf
     r2 = run_to_target(ev, space, "random", 0, 2.0, 2e5)
     assert r2.cost == math.inf and r2.n_evaluations >= 1

@@ -163,11 +163,32 @@ def test_default_sampler_unchanged_and_bad_options() -> None:
         get_strategy("hyperband", space(), seed=0, sampler="mutation", random_fraction=2)
 
 
-def test_time_to_target_charges_and_stalls() -> None:
+def test_time_to_target_charges_and_stalls(monkeypatch) -> None:
+    from metanas import benchrun
+
+    evaluated: list[tuple[float, float]] = []  # (epochs, value) of every evaluation, in order
+    real = benchrun._evaluate
+
+    def recorded(ev, arch, budget):
+        res = real(ev, arch, budget)
+        evaluated.append((res.metrics["epochs"], res.value))
+        return res
+
+    monkeypatch.setattr(benchrun, "_evaluate", recorded)
     ev = nb101_table()
     sp = default_space(ev)
-    easy = float(np.quantile(ev.values(), 0.9))
     opts = {"budgets": (4, 12, 36, 108)}
+    # only a fully trained (108 epochs) result ends a run, in either convention: with the median
+    # as target, hyperband's seed 0 first reaches it at lower fidelities and goes on
+    median = float(np.quantile(ev.values(), 0.5))
+    for charge in ("full", "continue"):
+        evaluated.clear()
+        r = time_to_target(ev, sp, "hyperband", 0, median, 1e9, opts, charge)
+        assert r.n_evaluations == len(evaluated) and math.isfinite(r.cost)
+        assert evaluated[-1] == (108.0, r.best_value) and r.best_value >= median
+        assert all(v < median for e, v in evaluated[:-1] if e == 108.0)
+        assert any(v >= median for e, v in evaluated[:-1] if e < 108.0)
+    easy = float(np.quantile(ev.values(), 0.9))
     full = time_to_target(ev, sp, "hyperband", 0, easy, 1e9, opts, "full")
     cont = time_to_target(ev, sp, "hyperband", 0, easy, 1e9, opts, "continue")
     assert full.best_value is not None and full.best_value >= easy
