@@ -174,6 +174,37 @@ def test_augment_keeps_shape_and_learns() -> None:
     # every output row of a sample comes from its own (possibly flipped/shifted) input or padding
     assert set(out[0].unique().tolist()) <= set(x[0].unique().tolist()) | {0.0}
 
+    # which view each output is: a flip (or not), then a shift by (dy, dx) with zero padding
+    img = torch.arange(1, 1 + 2 * 6 * 7, dtype=torch.float32).reshape(2, 6, 7)  # no symmetry
+    s = 2
+    views = {}
+    for f in (False, True):
+        src = img.flip(2) if f else img
+        padded = torch.nn.functional.pad(src, (s, s, s, s))
+        for dy in range(-s, s + 1):
+            for dx in range(-s, s + 1):
+                views[(f, dy, dx)] = padded[:, s + dy : s + dy + 6, s + dx : s + dx + 7]
+    seen = []
+    for seed in range(4):
+        out = _augment(img.expand(200, 2, 6, 7), torch.Generator().manual_seed(seed), shift=s)
+        assert out.shape == (200, 2, 6, 7)
+        for o in out:
+            match = [k for k, v in views.items() if torch.equal(o, v)]
+            assert len(match) == 1, "an output that is no flip/shift of its input"
+            seen.append(match[0])
+    n = len(seen)
+    # fair coins: half the views flipped, each of the 5 offsets about a fifth of the time per axis
+    assert 0.43 < sum(f for f, _, _ in seen) / n < 0.57
+    for axis in (1, 2):
+        for d in range(-s, s + 1):
+            assert 0.14 < sum(k[axis] == d for k in seen) / n < 0.26, (axis, d)
+    assert sum(k == (False, 0, 0) for k in seen) / n < 0.06  # the input itself: 1 in 50
+    # shift=0 only flips
+    out = _augment(img.expand(200, 2, 6, 7), torch.Generator().manual_seed(0), shift=0)
+    flipped = [torch.equal(o, img.flip(2)) for o in out]
+    assert all(f or torch.equal(o, img) for f, o in zip(flipped, out))
+    assert 70 < sum(flipped) < 130
+
 
 def test_fit_stops_when_on_epoch_says_so(data: Dataset) -> None:
     model = tiny_builder("tiny", {"w": 4}, (8,), 3)
