@@ -97,14 +97,27 @@ def test_neighbours_are_valid_and_one_dim_away(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_with_value_sets_one_dimension_or_says_none(name: str) -> None:
     space = get_space(name)
+    n_set = 0
     for seed in range(4):
         arch = space.sample(seed)
+        # the values one change of each dimension can reach while the space stays valid
+        reachable = {(k, repr(v)) for n in space.neighbours(arch) for k, v in n.items()}
         for d in space.active(arch):
             assert space.with_value(arch, d.name, arch[d.name], seed) == arch
             for v in d.neighbours(arch[d.name])[:3]:
                 child = space.with_value(arch, d.name, v, seed)
-                if child is not None:  # None: the change breaks the space's constraints
-                    assert child[d.name] == v and space.validate(child) == child
+                if (
+                    d.name,
+                    repr(v),
+                ) in reachable:  # a valid architecture has it: None would be wrong
+                    assert child is not None, (d.name, v)
+                if child is None:  # None: the change breaks the space's constraints
+                    continue
+                n_set += 1
+                assert child[d.name] == v and space.validate(child) == child
+                # only that dimension changes (others may be activated or dropped)
+                assert all(child[k] == arch[k] for k in arch if k in child and k != d.name)
+    assert n_set > 0
 
 
 @pytest.mark.parametrize("name", NAMES)
