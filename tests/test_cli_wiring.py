@@ -392,11 +392,19 @@ def test_sigterm_ends_a_command_as_ctrl_c_does():
 
     from metanas.cli import _term_as_interrupt
 
-    restore = _term_as_interrupt()
+    def before(signum, frame):  # a handler of our own, to see that exactly it comes back
+        raise AssertionError("SIGTERM reached the handler that was there before")
+
+    original = signal.signal(signal.SIGTERM, before)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler raises at the next bytecode
+        restore = _term_as_interrupt()
+        assert signal.getsignal(signal.SIGTERM) is not before
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # the handler raises at the next bytecode
+        finally:
+            restore()
+        assert signal.getsignal(signal.SIGTERM) is before
     finally:
-        restore()
-    assert signal.getsignal(signal.SIGTERM) is not None
+        signal.signal(signal.SIGTERM, original)
