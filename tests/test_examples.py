@@ -80,6 +80,22 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     assert out["best_val_acc"] in [pytest.approx(t.value) for t in study.trials]
     assert 0.0 < out["finalist_mean_val_acc"] <= 1.0
     assert len(out["ensemble"]) == 2 and out["ensemble"][0] == arch
+    # ... the top of that ranking: the finalist with the highest printed mean, and the ensemble's
+    # second member the next one
+    import re
+
+    finalists = [
+        (float(mean), name)
+        for name, mean in re.findall(
+            r"^\s*finalist (.*?)\s+val_acc=\S+, \S+: mean ([0-9.]+)$", printed, re.M
+        )
+    ]
+    assert len(finalists) == 3, printed
+    finalists.sort(reverse=True)
+    describe = metanas.get_space("rnn_text", units=(32, 64, 128)).describe
+    assert out["finalist_mean_val_acc"] == pytest.approx(finalists[0][0], abs=6e-5)
+    assert describe(arch) in [n for m, n in finalists if m == finalists[0][0]], finalists
+    assert describe(out["ensemble"][1]) in [n for m, n in finalists if m == finalists[1][0]]
     assert 0.0 <= out["ensemble_test_acc"] <= 1.0
     # the ensemble is exported as tested and reloads as a one-logit classifier
     import torch
