@@ -39,9 +39,19 @@ def test_lists_studies(db, capsys):
     out = capsys.readouterr().out
     from metanas.study import load_study
 
+    best_alpha = max(t.value for t in load_study(db, "alpha").trials)
     best_beta = min(t.value for t in load_study(db, "beta").trials)  # minimised
-    for text in ("alpha", "beta", "random", "grid", "widths", "12", f"{best_beta:g}"):
-        assert text in out
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│┃").split("│" if "│" in line else "┃")]
+        if len(cells) > 1:
+            rows[cells[0]] = cells[1:]
+    head = ["strategy", "space", "complete", "failed", "running", "best", "created"]
+    assert rows["name"] == head, out
+    # name -> strategy, space, complete, failed, running, best (then the date)
+    assert rows["alpha"][:6] == ["random", "widths", "12", "0", "0", f"{best_alpha:g}"], out
+    assert rows["beta"][:6] == ["grid", "widths", "5", "0", "0", f"{best_beta:g}"], out
+    assert set(rows) == {"name", "alpha", "beta"}
 
 
 def test_trials_a_stopped_process_left_running_are_marked_stopped(db, capsys):
