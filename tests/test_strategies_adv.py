@@ -237,15 +237,10 @@ def test_bananas_full_pool_learns_on_toy():
     assert full > rand + 0.5, (full, rand)
 
 
-@pytest.mark.parametrize(
-    "patience,improving,lo,hi", [(0, False, 0, 0), (8, True, 0, 0), (8, False, 8, 24)]
-)
-def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
-    """With ``on_stuck="explore"``, once ``patience`` results in a row bring no new best, about
-    half the picks are random unseen architectures (32 asks after that: 16 expected); a run
-    that keeps improving, or ``patience=0``, never leaves the model's picks."""
+def _bananas_explore_picks(seed: int, patience: int, improving: bool) -> int:
+    """Random unseen picks of a 40-ask ``on_stuck="explore"`` run, beyond its ``n_init``."""
     st = get_strategy(
-        "bananas", flat_space(), seed=0, patience=patience, on_stuck="explore", **FAST["bananas"]
+        "bananas", flat_space(), seed=seed, patience=patience, on_stuck="explore", **FAST["bananas"]
     )
     randoms = []
     sample = st.sample_unseen
@@ -253,8 +248,23 @@ def test_bananas_explores_only_once_stuck(patience, improving, lo, hi):
     for i in range(40):
         c = st.ask()
         st.tell(c, Result(value=float(i) if improving else 0.0))
-    n_init = FAST["bananas"]["n_init"]
-    assert lo <= len(randoms) - n_init <= hi, len(randoms)
+    return len(randoms) - FAST["bananas"]["n_init"]
+
+
+@pytest.mark.parametrize("patience,improving", [(0, False), (8, True)])
+def test_bananas_explores_only_once_stuck(patience, improving):
+    """A run that keeps improving, or ``patience=0``, never leaves the model's picks."""
+    assert _bananas_explore_picks(0, patience, improving) == 0
+
+
+def test_bananas_explores_half_the_picks_once_stuck():
+    """With ``on_stuck="explore"``, once ``patience`` results in a row bring no new best, about
+    half the picks are random unseen architectures. Flat results: the first stays best, so asks
+    9-39 (31 per run) are stuck; over 6 seeds (186 picks, sd of the share 0.037) the share is
+    0.5 within 3 sd, which a share of 0.75 is far outside."""
+    picks = [_bananas_explore_picks(seed, 8, False) for seed in range(6)]
+    assert all(0 < p < 31 for p in picks), picks  # some of each on every seed
+    assert 0.39 < sum(picks) / (6 * 31) < 0.61, picks
 
 
 @pytest.mark.parametrize(
