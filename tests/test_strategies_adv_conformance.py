@@ -6,7 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from metanas.space import Space
 from metanas.strategies import bayesopt, multifidelity, qlearning, reinforce
+from metanas.strategies.base import Strategy, get_strategy
 from strategy_conformance import StrategyConformance
 
 assert bayesopt and multifidelity and qlearning and reinforce  # registration side effect
@@ -52,8 +54,8 @@ class TestQLearningEdit(StrategyConformance):
     strategy = "qlearning"
     params: ClassVar[dict[str, Any]] = {"baseline": {"depth": 1, "op": "conv", "k": 0}}
 
-    def test_exhausting_a_small_space(self) -> None:  # the baseline is not in the tiny space
-        pass
+    def make_tiny(self, space: Space) -> Strategy:  # the toy baseline is not in the tiny space
+        return get_strategy(self.strategy, space, seed=0, baseline={"a": 1, "b": "y"})
 
 
 class _MF(StrategyConformance):
