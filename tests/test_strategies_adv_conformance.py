@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from metanas.space import Space
 from metanas.strategies import bayesopt, multifidelity, qlearning, reinforce
-from metanas.strategies.base import Strategy, get_strategy
-from strategy_conformance import StrategyConformance
+from metanas.strategies.base import AskEvent, Strategy, get_strategy
+from strategy_conformance import StrategyConformance, drive, keys_of, toy_space
 
 assert bayesopt and multifidelity and qlearning and reinforce  # registration side effect
 
@@ -30,6 +31,39 @@ class TestBananasRestarts(StrategyConformance):
 class TestBananasRF(StrategyConformance):
     strategy = "bananas"
     params: ClassVar[dict[str, Any]] = {"n_init": 4, "predictor": "rf", "acquisition": "ucb"}
+
+
+def test_bananas_rf_same_seed_same_asks_and_replay_continues() -> None:
+    """TestBananasRF's determinism and replay checks on a small budget, outside the slow suite:
+    the forest is seeded from the strategy's generator, so a second run with the same seed
+    regenerates the first one's asks while it replays them (a mismatch raises ReplayMismatch),
+    asks on exactly as the first did, and ends with the same forest; an unseeded forest
+    predicts differently (and its picks soon diverge)."""
+
+    def make() -> Strategy:
+        return get_strategy(
+            "bananas", toy_space(), seed=7, n_init=3, predictor="rf", acquisition="ucb"
+        )
+
+    first = make()
+    events = drive(first, 8)
+    keys = keys_of(events)
+    assert len(keys) == 8 and len(set(keys)) == 8
+    # replay up to the 5th ask (3 random picks, 2 model-based), then ask on (3 more)
+    cut = [i for i, ev in enumerate(events) if isinstance(ev, AskEvent)][5]
+    fresh = make()
+    fresh.replay(events[:cut])
+    for ev in events[cut:]:
+        if isinstance(ev, AskEvent):
+            assert fresh.ask().key == ev.candidate.key
+        else:
+            fresh.tell(ev.candidate, ev.result)
+    assert fresh.n_asked == 8
+    # the last model-based ask fitted a forest on the same results in both: the same forest
+    assert first._model is not None and fresh._model is not None
+    X = first._encode([ev.candidate.arch for ev in events if isinstance(ev, AskEvent)])
+    for a, b in zip(first._model.predict(X), fresh._model.predict(X)):
+        np.testing.assert_array_equal(a, b)
 
 
 class TestTPE(StrategyConformance):
