@@ -111,3 +111,25 @@ def test_bad_input(tmp_path) -> None:
     (tmp_path / "arch.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not valid JSON"):
         read_manifest(tmp_path)
+
+
+def test_a_model_that_is_not_its_architectures_network_is_refused_before_writing(tmp_path):
+    from metanas.nn import build_model
+    from metanas.space import get_space
+
+    space = get_space("mlp", max_depth=2, widths=[8, 16], dropouts=[0.0])
+    arch = {"depth": 1, "width_1": 8, "activation": "relu", "dropout": 0.0}
+    other = {**arch, "width_1": 16}
+    model = build_model("mlp", arch, (5,), 3)
+    x = torch.randn(4, 5)
+    out = tmp_path / "m"
+    with pytest.raises(UserInputError, match=r"do not fit the network of mlp 16 relu.*difference"):
+        export_model(model, space, other, out, example_input=x)
+    with pytest.raises(UserInputError, match=r"cannot run example_input of shape \(4, 7\)"):
+        export_model(model, space, arch, out, example_input=torch.randn(4, 7))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserInputError, match="is a file; give a directory"):
+        export_model(model, space, arch, tmp_path / "file", example_input=x)
+    assert not out.exists()
+    export_model(model, space, arch, out, example_input=x, formats=("state_dict",))
+    assert torch.equal(load_model(out)(x), model.eval()(x))

@@ -129,11 +129,22 @@ def export_model(
             "pass member_archs (one architecture per member) exactly when exporting an Ensemble."
         )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"out_dir {str(out)!r} is a file; give a directory to export into.")
     model = model.cpu().eval()
     x = example_input.detach().cpu()
-    with torch.inference_mode():
-        expected = model(x)
+    try:
+        with torch.inference_mode():
+            expected = model(x)
+    except RuntimeError as e:  # most often an input of the wrong shape
+        raise UserInputError(
+            f"the model cannot run example_input of shape {tuple(x.shape)} "
+            f"({str(e).splitlines()[0]}); pass a small batch (B, *input_shape) it was trained on."
+        ) from None
+    _check_rebuilds(
+        net, space, arch, member_archs, tuple(x.shape[1:]), int(expected.shape[1]), model_options
+    )
+    out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "kind": space.kind,
@@ -224,6 +235,37 @@ def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
     if manifest.get("test_time_augmentation"):
         model = TestTimeAugmented(model)
     return model.eval()
+
+
+def _check_rebuilds(
+    net: nn.Module,
+    space: Any,
+    arch: Mapping[str, Any],
+    member_archs: Sequence[Mapping[str, Any]] | None,
+    input_shape: tuple[int, ...],
+    n_classes: int,
+    model_options: Mapping[str, Any] | None,
+) -> None:
+    """Refuse weights that the network :func:`load_model` rebuilds could not take: the model
+    must be the one built from ``arch`` (each member from its own), with ``model_options``."""
+    from metanas.nn import build_model
+    from metanas.nn.registry import builder_kinds
+
+    kind = getattr(space, "kind", None)
+    if kind not in builder_kinds():
+        return  # a custom builder: load_model(builder=...) is the user's to match
+    members = list(net.members) if isinstance(net, Ensemble) else [net]
+    for m, a in zip(members, member_archs or [arch], strict=True):
+        built = build_model(kind, a, input_shape, n_classes, **dict(model_options or {}))
+        want = {k: tuple(v.shape) for k, v in built.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+        if want != have:
+            diff = sorted(set(want) ^ set(have)) or [k for k in want if want[k] != have[k]]
+            raise UserInputError(
+                f"the model's weights do not fit the network of {space.describe(a)} (first "
+                f"difference: {diff[0]}); export the model built from this architecture and "
+                "these model_options."
+            )
 
 
 def _network(model: nn.Module) -> nn.Module:
