@@ -595,8 +595,9 @@ def create_study(
 
     ``start_from`` architectures (mappings, or their JSON) are the search's first proposals: a
     baseline network to improve on, or designs known to be good. They take the place of the
-    strategy's first random samples, so local search climbs from them, evolution breeds from them
-    and the model-based strategies learn from them first. Strategies that do not start from
+    strategy's first random samples (the rest of those stay random), so local search climbs
+    from the best of its ``n_init`` first samples (set ``n_init`` to their number to climb from
+    them alone), evolution breeds from them and the model-based strategies learn from them first. Strategies that do not start from
     samples (:attr:`~metanas.strategies.Strategy.draws_samples`: grid, reinforce, qlearning,
     most_probable, proxy_prescreen, warm_start) refuse them. They are stored with the study, so a
     resume starts from the same.

@@ -9,6 +9,9 @@ also after :meth:`Strategy.replay` restores it from a store.
 from __future__ import annotations
 
 import abc
+import inspect
+import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +33,7 @@ class SpaceExhausted(MetanasError):
     """The strategy has nothing new left to propose (e.g. a finished grid)."""
 
 
-class ReplayMismatch(MetanasError):
+class ReplayMismatch(UserInputError):
     """Replaying a history did not reproduce the stored candidates (different seed or settings)."""
 
 
@@ -102,7 +105,9 @@ class Strategy(abc.ABC):
                 if cand.key != ev.candidate.key or cand.id != ev.candidate.id:
                     raise ReplayMismatch(
                         f"replay diverged at candidate {ev.candidate.id}: stored {ev.candidate.key}, "
-                        f"regenerated {cand.key}; resume with the study's original strategy and seed."
+                        f"regenerated {cand.key}; resume with the study's original strategy, seed "
+                        "and space (a wrapped space, such as a table's restrict() or a "
+                        "ScreenedSpace, is not stored: pass the same one again)."
                     )
             else:
                 self.tell(ev.candidate, ev.result)
@@ -194,9 +199,28 @@ def check_can_start_from(name: str, option: str) -> None:
         )
 
 
+def _check_option_types(name: str, cls: type[Strategy], kwargs: Mapping[str, Any]) -> None:
+    """A number option given as anything else (``"3"`` from a config typed by hand) is named
+    here, not as a comparison error from inside the strategy."""
+    params = inspect.signature(cls.__init__).parameters
+    for k, v in kwargs.items():
+        p = params.get(k)
+        default = None if p is None else p.default
+        if isinstance(default, bool):
+            if not isinstance(v, bool):
+                raise UserInputError(
+                    f"option {k!r} of strategy {name!r} must be true or false, got {v!r}."
+                )
+        elif isinstance(default, numbers.Real) and (
+            isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+        ):
+            raise UserInputError(f"option {k!r} of strategy {name!r} must be a number, got {v!r}.")
+
+
 def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
     """Build the registered strategy ``name`` on ``space``."""
     cls = strategy_class(name)
+    _check_option_types(name, cls, kwargs)
     try:
         return cls(space, seed=seed, **kwargs)
     except TypeError as e:
