@@ -12,7 +12,7 @@ import pytest
 
 from metanas.cli import main
 from metanas.evaluation.function import FunctionEvaluator
-from metanas.space import Choice, FloatRange, IntRange, Space
+from metanas.space import Choice, Condition, FloatRange, IntRange, Space
 from metanas.storage.sqlite import SQLiteStore
 from metanas.strategies.random import RandomSearch
 from metanas.study import create_study, load_study
@@ -535,6 +535,41 @@ def _api_cases(d):
         ),
         ("function_without_arch", lambda: FunctionEvaluator(lambda: 1), "takes no arguments"),
         ("function_not_callable", lambda: FunctionEvaluator(3), "needs a function fn(arch)"),
+        (
+            "condition_of_another_kind",
+            lambda: Space(
+                [Choice("u", ("a", "b")), Choice("w", (1, 2), when=Condition("u", ">=", 3))]
+            ),
+            "condition u >= 3 cannot compare u's value 'a'",
+        ),
+        ("in_without_list", lambda: Condition("d", "in", 3), "needs a list of values"),
+        (
+            "when_as_tuple",
+            lambda: Space([IntRange("d", 1, 3), Choice("w", (1, 2), when=("d", ">=", 2))]),
+            "give a Condition, e.g.",
+        ),
+        ("unstorable_option", lambda: Choice("w", (object(),)), "cannot be stored; use numbers"),
+        ("huge_int_range", lambda: IntRange("d", 0, 10**30), "bounds must be below 2**62"),
+        (
+            "option_as_text",
+            lambda: create_study(SPACE, "bananas", ev, strategy_kwargs={"patience": "3"}),
+            "option 'patience' of strategy 'bananas' must be a number, got '3'",
+        ),
+        (
+            "callback_not_callable",
+            lambda: create_study(SPACE, "random", ev).optimize(2, callbacks=[1]),
+            "callbacks must be functions cb(study, trial), got int 1",
+        ),
+        (
+            "training_setting_typo",
+            lambda: TrainingEvaluator("digits", "mlp", epochz=1),
+            "unknown training setting(s) ['epochz']; did you mean 'epochs'?",
+        ),
+        (
+            "warm_option_typo",
+            lambda: create_study(SPACE, "random", ev, warm_start=True, warm_options={"budgett": 3}),
+            "unknown warm start option(s) ['budgett']",
+        ),
         (  # refused before a store file is made (the world snapshot would show a new one)
             "unknown_strategy_no_store",
             lambda: create_study(SPACE, "rnadom", ev, storage=d / "typo.db"),

@@ -200,6 +200,13 @@ def test_a_store_that_is_not_writable_is_read_without_side_files(tmp_path, monke
     assert sorted(f.name for f in tmp_path.iterdir()) == ["s.db"]
 
 
+def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    SQLiteStore("~/s.db").close()
+    SQLiteStore("sqlite:///~/t.db").close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db", "t.db"]
+
+
 def test_readonly_open_never_creates(tmp_path):
     p = tmp_path / "s.db"
     with pytest.raises(UserInputError, match="no store at"):

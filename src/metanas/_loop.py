@@ -74,6 +74,11 @@ def optimize(
             "this study has no strategy (loaded read-only); resume it with create_study."
         )
     callbacks = tuple(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise UserInputError(
+                f"callbacks must be functions cb(study, trial), got {type(cb).__name__} {cb!r}."
+            )
     own_executor = study.executor is None
     if own_executor:
         from metanas.execution.inline import InlineExecutor

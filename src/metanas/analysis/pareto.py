@@ -50,6 +50,10 @@ def study_pareto(study: Study, metric: str, *, maximize_metric: bool = False) ->
     ``metric`` is one of the trials' recorded metrics (real training records ``params`` and
     ``seconds``); it is minimised unless ``maximize_metric``.
     """
+    if not hasattr(study, "trials"):
+        raise UserInputError(
+            f"study_pareto needs a Study (e.g. load_study(store, name)), got {type(study).__name__}."
+        )
     done = valued(study.trials)
     have = [t for t in done if metric in t.metrics]
     if not have:

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from metanas.types import UserInputError
+from metanas.types import UserInputError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LOSSES = ("ce", "bce")
@@ -67,8 +67,15 @@ class Recipe:
 
     @classmethod
     def make(cls, base: Recipe | None = None, /, **fields: Any) -> Recipe:
-        """``base`` (default: all defaults) with ``fields`` replaced; unknown names: TypeError."""
+        """``base`` (default: all defaults) with ``fields`` replaced; unknown names are refused."""
         base = base if base is not None else cls()
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserInputError(
+                f"unknown training setting(s) {unknown}; "
+                f"{did_you_mean(unknown[0], sorted(RECIPE_FIELDS))}the settings are "
+                f"{', '.join(sorted(RECIPE_FIELDS))}."
+            )
         return dataclasses.replace(base, **fields) if fields else base
 
     @classmethod

@@ -47,6 +47,11 @@ def warm_start_strategy(
         name = strategy
     if name == "warm_start":
         raise UserInputError("warm_start=... wraps a cold strategy; name one, e.g. local_search.")
+    unknown = sorted(set(warm_kwargs) - _warm_options())
+    if unknown:  # checked even when the store knows nothing yet, so a typo shows at once
+        raise UserInputError(
+            f"unknown warm start option(s) {unknown}; use some of {sorted(_warm_options())}."
+        )
     if task is None and callable(getattr(evaluator, "task_info", None)):
         task = evaluator.task_info()
     kb = _knowledge(source)
@@ -66,6 +71,14 @@ def warm_start_strategy(
         priors=priors,
         **warm_kwargs,
     )
+
+
+def _warm_options() -> set[str]:
+    """The options :class:`WarmStart` takes besides those warm_start_strategy sets itself."""
+    import inspect
+
+    params = inspect.signature(WarmStart.__init__).parameters
+    return set(params) - {"self", "space", "seed", "inner", "inner_kwargs", "priors"}
 
 
 def _knowledge(source: Any) -> KnowledgeBase:

@@ -13,11 +13,26 @@ from typing import Any
 
 import numpy as np
 
-from metanas.space.dims import Dim, dim_from_dict
+from metanas.space.dims import Condition, Dim, dim_from_dict
 from metanas.types import UserInputError
 
 _MAX_TRIES = 10_000
 _MAX_ENUMERATE = 1_000_000
+
+
+def _check_condition(dim: Dim, parent: Dim) -> None:
+    """Refuse a condition that cannot compare the values of the dimension it reads."""
+    cond = dim.when
+    assert cond is not None
+    values = parent.values() if parent.cardinality is not None else ()
+    for v in values if len(values) <= 100 else (values[0], values[-1]):
+        try:
+            cond.holds({cond.dim: v})
+        except TypeError:
+            raise UserInputError(
+                f"dimension {dim.name!r}'s condition {cond.dim} {cond.op} {cond.value!r} cannot "
+                f"compare {cond.dim}'s value {v!r}; compare it with a value of its own kind."
+            ) from None
 
 
 class Space:
@@ -50,6 +65,11 @@ class Space:
             raise UserInputError(f"space {name!r} names dimension(s) {dupes} twice; rename them.")
         self._by_name = {d.name: d for d in self.dims}
         for d in self.dims:
+            if d.when is not None and not isinstance(d.when, Condition):
+                raise UserInputError(
+                    f"dimension {d.name!r} has when={d.when!r}; give a Condition, e.g. "
+                    "when=Condition('depth', '>=', 2)."
+                )
             if d.when is not None and d.when.dim not in self._by_name:
                 raise UserInputError(
                     f"dimension {d.name!r} depends on unknown dimension {d.when.dim!r}; define it first."
@@ -58,6 +78,8 @@ class Space:
                 raise UserInputError(
                     f"dimension {d.name!r} depends on {d.when.dim!r}, which comes after it; reorder them."
                 )
+            if d.when is not None:
+                _check_condition(d, self._by_name[d.when.dim])
 
     # ----------------------------------------------------------------- structure
     def dim(self, name: str) -> Dim:

@@ -7,6 +7,7 @@ it knows nothing of the other dimensions.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,11 @@ class Condition:
         if self.op not in _OPS:
             raise UserInputError(
                 f"unknown condition operator {self.op!r}; use one of {', '.join(_OPS)}."
+            )
+        if self.op == "in" and not isinstance(self.value, (list, tuple, set, frozenset)):
+            raise UserInputError(
+                f"condition {self.dim!r} in {self.value!r} needs a list of values, e.g. "
+                f"Condition({self.dim!r}, 'in', (1, 2))."
             )
 
     def holds(self, arch: Mapping[str, Any]) -> bool:
@@ -109,7 +115,17 @@ class Choice(Dim):
                 f"choice {self.name!r} needs a list of options, got {self.options!r}; "
                 f"e.g. Choice({self.name!r}, ('a', 'b'))."
             )
-        object.__setattr__(self, "options", tuple(self.options))
+        # numpy scalars (options from an array) as plain Python values, which JSON stores
+        options = tuple(o.item() if isinstance(o, np.generic) else o for o in self.options)
+        object.__setattr__(self, "options", options)
+        for o in options:
+            try:
+                json.dumps(o, allow_nan=False)
+            except (TypeError, ValueError):
+                raise UserInputError(
+                    f"choice {self.name!r} option {o!r} cannot be stored; use numbers, strings, "
+                    "booleans, None or lists of them (a name standing for the object)."
+                ) from None
         if not self.options:
             raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
         if len(set(map(repr, self.options))) != len(self.options):
@@ -183,6 +199,11 @@ class IntRange(Dim):
                 )
         object.__setattr__(self, "low", int(self.low))
         object.__setattr__(self, "high", int(self.high))
+        if max(abs(self.low), abs(self.high)) >= 2**62:
+            raise UserInputError(
+                f"int range {self.name!r} bounds must be below 2**62 in size, got {self.low}, "
+                f"{self.high}; use FloatRange(..., log=True) for huge ranges."
+            )
         if int(self.low) > int(self.high):
             raise UserInputError(
                 f"int range {self.name!r} has low {self.low} above high {self.high}; swap them."

@@ -155,6 +155,7 @@ def store_path(location: str | os.PathLike[str] | None) -> str:
                 f"storage URL {loc!r} is malformed; write sqlite:///relative.db or sqlite:////abs/path.db."
             )
         loc = loc[len("sqlite:///") :] or ":memory:"
+    loc = os.path.expanduser(loc)  # "~/studies.db", as a shell would read it
     if "://" in loc:
         raise UserInputError(
             f"storage {loc!r} is not supported; give a file path or a sqlite:///path.db URL."
