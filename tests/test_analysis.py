@@ -45,6 +45,21 @@ def test_shares_recover_a_known_additive_function_over_seeds():
     assert statistics.fmean(errors) < 0.05
 
 
+def test_a_decision_that_explains_everything_has_a_share_of_at_most_one():
+    space = Space(
+        [
+            FloatRange("x", 0, 1),
+            Choice("c", ("a", "b")),
+            Choice("d", (1, 2), when=Condition("c", "==", "a")),
+        ]
+    )
+    shares = []
+    for seed in range(5):
+        archs, values = sample(space, 15, seed, lambda a: a["x"])
+        shares.append(decision_importance(space, archs, values, seed=seed)["x"].share)
+    assert max(shares) <= 1.0 and min(shares) > 0.8  # some came out above 1 before
+
+
 def test_a_pure_interaction_has_no_main_effect():
     def xor(arch):
         return float((arch["op"] == "conv") != (arch["norm"] == "bn"))

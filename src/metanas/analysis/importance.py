@@ -164,6 +164,9 @@ def decision_importance(
         centre = means @ w
         main = ((means - centre[:, None]) ** 2) @ w * active_share
         per_tree = main[informative] / total[informative] if informative.any() else np.zeros(1)
+        # a share is part of the variance: estimated on other probes than the total, a decision
+        # that explains (nearly) all of it can come out a little above 1
+        per_tree = np.minimum(per_tree, 1.0)
         grid_used = [grid[i] for i in usable]
         decisions.append(
             DecisionEffect(
