@@ -30,7 +30,9 @@ def test_recipe_is_frozen_hashable_and_validates() -> None:
     ]:
         with pytest.raises(UserInputError, match=match):
             r.replace(**bad)
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        UserInputError, match=r"unknown training setting\(s\) \['no_such_setting'\]"
+    ):
         Recipe.make(r, no_such_setting=1)
 
 
@@ -49,7 +51,10 @@ def test_keywords_and_recipe_give_the_same_evaluator() -> None:
     assert r1.metrics["val_acc"] == r2.metrics["val_acc"]
     assert r1.metrics["train_loss"] == r2.metrics["train_loss"]
     # a keyword overrides the recipe's value
-    assert TrainingEvaluator(data, "tiny", recipe=Recipe(**SETTINGS), lr=0.1).lr == 0.1
+    assert (
+        TrainingEvaluator(data, "tiny", builder=tiny_builder, recipe=Recipe(**SETTINGS), lr=0.1).lr
+        == 0.1
+    )
 
 
 def test_train_final_takes_a_recipe_or_keywords() -> None:
