@@ -367,3 +367,16 @@ def test_bananas_options_checked():
         get_strategy("bananas", flat_space(), patience=-1)
     with pytest.raises(UserInputError, match="sweep_after"):
         get_strategy("bananas", flat_space(), sweep_after=-1)
+
+
+@pytest.mark.parametrize("name", ["reinforce", "qlearning", "tpe", "bohb", "bananas", "evolution"])
+def test_a_choice_of_many_options_stays_categorical(name):
+    # more options than the strategies bin ranges into: text and numbers alike
+    space = Space(
+        [Choice("op", tuple(f"op{i}" for i in range(80))), Choice("w", tuple(range(8, 808, 8)))]
+    )
+    st = get_strategy(name, space, seed=0)
+    for _ in range(25):
+        c = st.ask()
+        assert c.arch["op"] in space.dims[0].options and c.arch["w"] in space.dims[1].options
+        st.tell(c, Result(float(c.arch["w"])))

@@ -207,3 +207,27 @@ def test_failed_trials_teach_bananas_to_avoid_their_region() -> None:
     bananas = [count_failures("bananas", s) for s in range(4)]
     rand = [count_failures("random", s) for s in range(4)]
     assert np.mean(bananas) < 0.6 * np.mean(rand), (bananas, rand)
+
+
+def test_tpe_counts_failed_trials_among_the_bad_ones():
+    data = [({"a": i}, float(i)) for i in range(9)] + [({"a": 99}, None)]
+    good, bad = bayesopt.split_good_bad(data, 0.15)
+    assert good == [{"a": 8}, {"a": 7}] and bad[-1] == {"a": 99}
+    good, _ = bayesopt.split_good_bad(data, 0.15, failures_good=True)  # the rule before 0.2.2
+    assert good == [{"a": 99}, {"a": 8}]
+
+
+@pytest.mark.parametrize("name", ["tpe", "bohb"])
+def test_tpe_steers_away_from_what_fails(name):
+    # a=0 always fails; the rest scores a + b: the model phase should rarely ask a=0 again
+    space = Space([Choice("a", tuple(range(10))), Choice("b", tuple(range(10)))])
+    failed = {False: 0, True: 0}
+    for good in (False, True):
+        for seed in range(5):
+            st = get_strategy(name, space, seed=seed, failures_good=good)
+            for t in range(60):
+                c = st.ask()
+                v = None if c.arch["a"] == 0 else float(c.arch["a"] + c.arch["b"])
+                st.tell(c, Result(v, state=TrialState.FAILED if v is None else TrialState.COMPLETE))
+                failed[good] += t >= 10 and v is None
+    assert failed[False] < failed[True] / 2, failed

@@ -62,6 +62,20 @@ def drive(st: Strategy, n: int) -> Strategy:
     return st
 
 
+@pytest.mark.parametrize("name", ["successive_halving", "hyperband", "bohb"])
+def test_brackets_fill_when_a_nearly_exhausted_space_repeats_architectures(name: str) -> None:
+    # 12 architectures: a bracket soon asks one twice; each ask must fill its place in the rung
+    space = Space([Choice("a", tuple(range(12)))])
+    st = get_strategy(name, space, seed=0, min_budget=1, max_budget=9, eta=3)
+    asks = []
+    for _ in range(200):
+        c = st.ask()
+        asks.append(c.budget.epochs)
+        st.tell(c, Result(float(c.arch["a"])))
+    assert len(st.brackets) <= 2  # before: ~20 brackets stuck at rung 0
+    assert asks.count(9.0) >= 10  # and so promotions reach the top budget
+
+
 def test_asha_promotes_like_the_sorting_rule() -> None:
     """The bisect bookkeeping promotes exactly what sorting each rung on every ask would."""
     st = get_strategy("asha", space(), seed=3, budgets=(1, 3, 9, 27))

@@ -266,6 +266,31 @@ def test_a_study_stored_by_0_2_0_resumes_mf_ucb_with_the_prices_of_its_time(tmp_
     assert fresh.strategy.costs == "measured"
 
 
+def test_a_tpe_study_stored_by_0_2_1_resumes_with_failures_among_the_good(tmp_path):
+    # before 0.2.2 TPE's split put failed trials first; a resume must replay that rule
+    def fails_at_zero(arch):
+        return float("nan") if arch["w"] < 30 else score(arch)
+
+    db = tmp_path / "s.db"
+    ev = FunctionEvaluator(fails_at_zero)
+    kw = {"n_startup": 4, "failures_good": True}
+    old = create_study(SPACE, "tpe", ev, seed=3, strategy_kwargs=kw).optimize(20)
+    assert sum(t.value is None for t in old.trials) > 2
+    create_study(SPACE, "tpe", ev, storage=db, study_name="t", seed=3, strategy_kwargs=kw).optimize(
+        12
+    )
+    with sqlite3.connect(db) as con:  # as 0.2.1 recorded it: no failures_good option
+        cfg = json.loads(con.execute("SELECT config FROM studies").fetchone()[0])
+        cfg["metanas"] = "0.2.1"
+        del cfg["strategy_kwargs"]["failures_good"]
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
+    s = create_study(SPACE, storage=db, study_name="t", evaluator=ev, resume=True)
+    assert s.strategy.failures_good is True
+    s.optimize(20)
+    assert [t.arch for t in s.trials] == [t.arch for t in old.trials]
+    assert create_study(SPACE, "tpe", ev).strategy.failures_good is False
+
+
 def test_resume_with_other_seed_instance_mismatches(tmp_path):
     db = tmp_path / "s.db"
     create_study(

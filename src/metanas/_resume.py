@@ -139,6 +139,8 @@ def stored_space(info: StudyInfo) -> Space | None:
 LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "bananas": (("0.1.0", {"predictor": "mlp"}), ("0.2.0", {"on_stuck": "explore"})),
     "mf_ucb": (("0.2.1", {"costs": "budget"}),),
+    "tpe": (("0.2.2", {"failures_good": True}),),
+    "bohb": (("0.2.2", {"failures_good": True}),),
 }
 
 

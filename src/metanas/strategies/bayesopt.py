@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from metanas.space.base import Space
-from metanas.space.dims import Dim, FloatRange
+from metanas.space.dims import Choice, Dim, FloatRange
 from metanas.strategies._surrogates import PREDICTORS, make_predictor
 from metanas.strategies.base import Strategy, register_strategy
 from metanas.types import Candidate, Result, UserInputError
@@ -448,7 +448,9 @@ class ParzenModel:
     @staticmethod
     def _fit_dim(d: Dim, xs: list[Any], pw: float) -> tuple[str, Any]:
         card = d.cardinality
-        if card is not None and card <= _FINITE_MAX:
+        # a choice is categorical however many options it has; only large ranges get a kde
+        if isinstance(d, Choice) or (card is not None and card <= _FINITE_MAX):
+            assert card is not None
             vals = list(d.values())
             w = np.full(card, pw / card)
             idx = {repr(v): i for i, v in enumerate(vals)}
@@ -513,10 +515,14 @@ class ParzenModel:
 
 
 def split_good_bad(
-    data: Sequence[tuple[Mapping[str, Any], float | None]], gamma: float
+    data: Sequence[tuple[Mapping[str, Any], float | None]],
+    gamma: float,
+    failures_good: bool = False,
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    """Top ``ceil(gamma * n)`` by value (failures last) and the rest."""
-    order = sorted(data, key=lambda av: -np.inf if av[1] is None else -av[1])
+    """Top ``ceil(gamma * n)`` by value (failures last) and the rest. ``failures_good`` ranks
+    failures first instead: metanas' rule before 0.2.2, kept so older studies resume exactly."""
+    last = -np.inf if failures_good else np.inf
+    order = sorted(data, key=lambda av: last if av[1] is None else -av[1])
     n_good = max(1, math.ceil(gamma * len(order)))
     return [a for a, _ in order[:n_good]], [a for a, _ in order[n_good:]]
 
@@ -527,6 +533,7 @@ def tpe_propose(
     gamma: float,
     n_candidates: int,
     prior_weight: float = 1.0,
+    failures_good: bool = False,
 ) -> dict[str, Any]:
     """The unseen candidate with the highest ``log l(x) - log g(x)``.
 
@@ -534,7 +541,7 @@ def tpe_propose(
     the good architectures, so constrained spaces (e.g. table members only) still work.
     """
     space, rng = strat.space, strat.rng
-    good, bad = split_good_bad(data, gamma)
+    good, bad = split_good_bad(data, gamma, failures_good)
     lm, gm = ParzenModel(space, good, prior_weight), ParzenModel(space, bad, prior_weight)
     cands: dict[str, dict[str, Any]] = {}
     for _ in range(n_candidates):
@@ -562,6 +569,8 @@ class TPE(Strategy):
         gamma: share of results counted as good.
         n_candidates: draws from ``l`` scored per ask.
         prior_weight: pseudo-count of the uniform prior in each estimator.
+        failures_good: count failed trials among the good ones (metanas' rule before 0.2.2,
+            set for the studies it made so they resume exactly); by default they are the worst.
     """
 
     def __init__(
@@ -572,12 +581,13 @@ class TPE(Strategy):
         gamma: float = 0.15,
         n_candidates: int = 48,
         prior_weight: float = 1.0,
+        failures_good: bool = False,
     ) -> None:
         super().__init__(space, seed)
         _check(0 < gamma < 1, f"tpe gamma must be in (0, 1), got {gamma}; use e.g. 0.15.")
         _check(n_candidates >= 1, "tpe n_candidates must be >= 1; use e.g. 48.")
         self.n_startup, self.gamma, self.n_candidates = n_startup, gamma, n_candidates
-        self.prior_weight = prior_weight
+        self.prior_weight, self.failures_good = prior_weight, failures_good
         self._data: list[tuple[dict[str, Any], float | None]] = []
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
@@ -586,4 +596,6 @@ class TPE(Strategy):
     def _ask(self) -> dict[str, Any]:
         if len(self._data) < max(self.n_startup, 2):
             return self.sample_unseen()
-        return tpe_propose(self, self._data, self.gamma, self.n_candidates, self.prior_weight)
+        return tpe_propose(
+            self, self._data, self.gamma, self.n_candidates, self.prior_weight, self.failures_good
+        )

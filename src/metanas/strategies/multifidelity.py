@@ -239,6 +239,7 @@ class _Proposer:
     tournament: int
     gamma: float
     n_candidates: int
+    failures_good: bool
 
     def _init_sampler(
         self,
@@ -293,7 +294,9 @@ class _Proposer:
                 seed = int(self.rng.integers(2**31))
                 self._bananas = Bananas(self.space, **_sampler_model(seed, self.sampler_options))
             return self._bananas.propose(data, self.seen)
-        return tpe_propose(self, data, self.gamma, self.n_candidates)
+        return tpe_propose(
+            self, data, self.gamma, self.n_candidates, failures_good=self.failures_good
+        )
 
 
 @dataclass
@@ -305,7 +308,9 @@ class _Bracket:
     to_sample: int = 0  # new architectures still to ask (rung 0 only)
     queue: list[dict[str, Any]] = field(default_factory=list)  # promoted, not yet asked
     asked: int = 0
-    results: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    #: by candidate id: an architecture asked twice in a rung (a nearly exhausted space) fills
+    #: two of its places, else the rung would never fill
+    results: dict[int, tuple[dict[str, Any], float]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -406,7 +411,7 @@ class _Hyperband(_Proposer, Strategy):
         if br is None or br.done:
             return
         v = -math.inf if result.value is None else float(result.value)
-        br.results[candidate.key] = (dict(candidate.arch), v)
+        br.results[candidate.id] = (dict(candidate.arch), v)
         if len(br.results) < br.sizes[br.rung]:
             return
         ranked = sorted(br.results.values(), key=lambda av: -av[1])
@@ -459,7 +464,7 @@ class BOHB(_Hyperband):
         n_min: observations a budget needs before its model is used (default: dims + 1 for TPE,
             ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
-        gamma, n_candidates: TPE settings.
+        gamma, n_candidates, failures_good: TPE settings (see :class:`~metanas.strategies.TPE`).
     """
 
     _samplers = SAMPLERS
@@ -480,6 +485,7 @@ class BOHB(_Hyperband):
         population: int = 20,
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
+        failures_good: bool = False,
     ) -> None:
         super().__init__(
             space,
@@ -496,6 +502,7 @@ class BOHB(_Hyperband):
             sampler_options=sampler_options,
         )
         self.gamma, self.n_candidates = gamma, n_candidates
+        self.failures_good = failures_good
 
 
 @register_strategy("asha")

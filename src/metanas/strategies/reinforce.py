@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from metanas.space.base import Space
-from metanas.space.dims import Dim, FloatRange
+from metanas.space.dims import Choice, Dim, FloatRange
 from metanas.strategies.base import Strategy, register_strategy
 from metanas.types import Candidate, Result, UserInputError
 
@@ -44,7 +44,8 @@ class Decisions:
         self.values: list[list[Any]] = []
         for d in space.dims:
             card = d.cardinality
-            if card is not None and card <= _FINITE_MAX:
+            # a choice keeps every option however many; only large ranges are binned
+            if isinstance(d, Choice) or (card is not None and card <= _FINITE_MAX):
                 self.values.append(list(d.values()))
             elif isinstance(d, FloatRange):
                 self.values.append(
