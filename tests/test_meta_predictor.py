@@ -94,6 +94,16 @@ def test_patience_scales_with_trust_and_budget() -> None:
     assert WarmStart(space, priors=[p], patience=12).current_patience() == 12
     with pytest.raises(UserInputError):
         WarmStart(space, priors=[p], n_range=6)
+    # the random proposals alternate with the past's after its first: all within n_check
+    with pytest.raises(UserInputError, match=r"n_range must be an integer in \[0, n_check / 2\]"):
+        WarmStart(space, priors=[p], n_check=4, n_range=3)
+    for n_check, n_range in ((4, 2), (6, 3), (6, 2)):
+        s = WarmStart(space, priors=[p], n_check=n_check, n_range=n_range)
+        turns = []
+        for k in range(n_check + 4):
+            s._n_warm = k
+            turns.append(s._range_turn())
+        assert sum(turns[:n_check]) == n_range == sum(turns) and not turns[0]
     with pytest.raises(UserInputError):
         WarmStart(space, priors=[p], budget=0)
 

@@ -115,9 +115,12 @@ class WarmStart(Strategy):
                 raise UserInputError(f"warm_start {name} must be a positive integer, got {v!r}.")
         if not isinstance(n_pool, int) or n_pool < 0:
             raise UserInputError(f"warm_start n_pool must be an integer >= 0, got {n_pool!r}.")
-        if not isinstance(n_range, int) or not 0 <= n_range < n_check:
+        if not isinstance(n_range, int) or not 0 <= 2 * n_range <= n_check:
+            # the random proposals alternate with the past's after its first, all within the
+            # n_check proposals the trust check judges
             raise UserInputError(
-                f"warm_start n_range must be an integer in [0, n_check), got {n_range!r}."
+                f"warm_start n_range must be an integer in [0, n_check / 2], got {n_range!r} "
+                f"with n_check {n_check}."
             )
         self.inner = inner
         self.inner_kwargs = dict(inner_kwargs or {})
