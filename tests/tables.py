@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -33,3 +33,19 @@ def open_table(relative: str) -> IO[str]:
 
 NB201 = "nb201/nb201.csv"
 NB101 = "nb101/nb101_subset.csv"
+
+
+def record_evaluations(monkeypatch: Any) -> list[tuple[float, float | None]]:
+    """``(epochs, value)`` of every table evaluation a benchmark run makes, in order."""
+    from metanas import benchrun
+
+    evaluated: list[tuple[float, float | None]] = []
+    real = benchrun._evaluate
+
+    def recorded(ev: Any, arch: Any, budget: Any) -> Any:
+        res = real(ev, arch, budget)
+        evaluated.append((res.metrics["epochs"], res.value))
+        return res
+
+    monkeypatch.setattr(benchrun, "_evaluate", recorded)
+    return evaluated

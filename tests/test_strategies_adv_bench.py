@@ -6,6 +6,7 @@ import math
 
 from metanas.benchrun import default_space, run_strategy, run_to_target
 from metanas.evaluation.tabular import nb101_table, nb201_table
+from tables import record_evaluations
 
 
 def test_run_strategy_passes_options_and_label():
@@ -19,17 +20,7 @@ def test_run_strategy_passes_options_and_label():
 
 
 def test_run_to_target_counts_only_full_fidelity(monkeypatch):
-    from metanas import benchrun
-
-    evaluated = []  # (epochs, value) of every evaluation, in order
-    real = benchrun._evaluate
-
-    def recorded(ev, arch, budget):
-        res = real(ev, arch, budget)
-        evaluated.append((res.metrics["epochs"], res.value))
-        return res
-
-    monkeypatch.setattr(benchrun, "_evaluate", recorded)
+    evaluated = record_evaluations(monkeypatch)
     ev = nb101_table()
     space = default_space(ev)
     vals = ev.values()

@@ -15,6 +15,7 @@ from metanas.space import Choice, Space
 from metanas.strategies import multifidelity
 from metanas.strategies.base import Strategy, get_strategy, register_strategy
 from metanas.types import Result, UserInputError
+from tables import record_evaluations
 
 assert multifidelity  # registers the names
 
@@ -178,17 +179,7 @@ def test_default_sampler_unchanged_and_bad_options() -> None:
 
 
 def test_time_to_target_charges_and_stalls(monkeypatch) -> None:
-    from metanas import benchrun
-
-    evaluated: list[tuple[float, float]] = []  # (epochs, value) of every evaluation, in order
-    real = benchrun._evaluate
-
-    def recorded(ev, arch, budget):
-        res = real(ev, arch, budget)
-        evaluated.append((res.metrics["epochs"], res.value))
-        return res
-
-    monkeypatch.setattr(benchrun, "_evaluate", recorded)
+    evaluated = record_evaluations(monkeypatch)
     ev = nb101_table()
     sp = default_space(ev)
     opts = {"budgets": (4, 12, 36, 108)}
