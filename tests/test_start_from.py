@@ -57,6 +57,15 @@ def test_the_study_evaluates_the_baseline_first_and_stores_it(tmp_path):
     assert st.store.get_study("a").config["start_from"] == [SEEDS[0]]
 
 
+def test_a_seeded_space_keeps_its_seeds_through_the_table_check():
+    from metanas.evaluation.tabular import nb201_table
+
+    # create_study samples a space to see that the table holds it: not the seeds' space
+    st = create_study(SeededSpace(SPACE, SEEDS), "random", nb201_table("cifar10"))
+    st.optimize(len(SEEDS))
+    assert [t.key for t in st.trials] == [SPACE.key(a) for a in SEEDS]
+
+
 @pytest.mark.parametrize("strategy", ["evolution", "bananas"])
 def test_a_resume_from_the_store_alone_starts_from_the_same_seeds(tmp_path, strategy):
     db = tmp_path / "s.db"

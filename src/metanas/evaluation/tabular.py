@@ -433,6 +433,10 @@ class TableEvaluator:
         """Refuse a space this table cannot answer, before a study stores anything: another
         kind, or one whose samples are mostly not in the table (most trials would fail)."""
         table = Path(self.path).name
+        while isinstance(space, SpaceWrapper):  # sampled below: a wrapper may hand out seeds
+            if isinstance(space, TableSpace):
+                return  # already limited to a table's rows
+            space = space.inner
         if space.kind != self.space_name:
             raise UserInputError(
                 f"table {table} holds {self.space_name} architectures, not {space.kind} ones; "
