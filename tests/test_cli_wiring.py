@@ -385,6 +385,20 @@ def test_a_study_another_process_optimizes_is_refused_before_the_header(tiny, ca
     assert len(load_study("s.db", "past").trials) == 2
 
 
+def test_a_resume_with_another_seed_strategy_or_option_is_refused(tiny, capsys):
+    assert _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")[0] == 0
+    before = [(t.number, t.value) for t in load_study("s.db", "past").trials]
+    for old, new, says in [
+        ("seed: 0", "seed: 3", "was created with seed 0, not 3; set seed: 0 to resume it"),
+        ("{name: random}", "{name: evolution}", "created with strategy 'random', not 'evolution'"),
+    ]:
+        Path("other.yaml").write_text(TINY.replace(old, new))
+        rc, _, err = _run(capsys, "search", "other.yaml", "--storage", "s.db", "--study", "past",
+                          "--resume", "--n-trials", "3")  # fmt: skip
+        assert rc == 2 and says in err, err
+    assert [(t.number, t.value) for t in load_study("s.db", "past").trials] == before
+
+
 def test_sigterm_ends_a_command_as_ctrl_c_does():
     import os
     import signal

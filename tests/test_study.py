@@ -190,16 +190,22 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
         seed=5,
         strategy_kwargs=kw,
     ).optimize(12)
-    # another strategy is refused; the options and seed given here are ignored: the stored win
+    # another strategy or option value is refused; the seed given here is ignored: the stored wins
     with pytest.raises(UserInputError, match="created with strategy 'evolution', not 'random'"):
         create_study(SPACE, "random", FunctionEvaluator(score), storage=db, study_name="e",
                      resume=True)  # fmt: skip
     with pytest.raises(UserInputError, match="created to maximize its objective, not to minimize"):
         create_study(SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e",
                      resume=True, direction="minimize")  # fmt: skip
+    with pytest.raises(
+        UserInputError, match="created with strategy option population_size=6, not 8"
+    ):
+        create_study(SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, strategy_kwargs={"population_size": 8})  # fmt: skip
     s = create_study(
-        SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e", seed=99, resume=True
-    )
+        SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e", seed=99,
+        resume=True, strategy_kwargs={"population_size": 6},
+    )  # fmt: skip
     assert s.strategy.name == "evolution" and s.strategy.population_size == 6
     s.optimize(30)
     assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]

@@ -35,6 +35,7 @@ from typing import Any
 from metanas._resume import (
     StudyLock,
     budget_key,
+    jsonable,
     open_record,
     replay_log,
     resumed_strategy,
@@ -512,18 +513,29 @@ def _check_arguments(
         )
 
 
-def _check_resumed(info: Any, strategy: Any, direction: str | None, store: Any) -> None:
-    """Refuse to resume a study as what it is not: another strategy or direction."""
+def _check_resumed(
+    info: Any, strategy: Any, direction: str | None, options: Mapping[str, Any], store: Any
+) -> None:
+    """Refuse to resume a study as what it is not: another strategy, direction or a strategy
+    option given another value than the stored one."""
     cfg = info.config
     where = f"study {info.name!r} in {getattr(store, 'path', store)}"
-    if isinstance(strategy, str):
-        stored = cfg.get("strategy")
-        inner = (cfg.get("strategy_kwargs") or {}).get("inner") if stored == "warm_start" else None
-        if strategy not in (stored, inner):
+    stored = cfg.get("strategy")
+    stored_opts = cfg.get("strategy_kwargs") or {}
+    inner = stored_opts.get("inner") if stored == "warm_start" else None
+    if inner is not None:  # a warm start keeps the cold strategy's options as its own
+        stored_opts = stored_opts.get("inner_kwargs") or {}
+    for k, v in options.items():
+        if k in stored_opts and jsonable(v) != stored_opts[k]:
             raise UserInputError(
-                f"{where} was created with strategy {inner or stored!r}, not {strategy!r}; resume "
-                "it with that strategy, or give the new search another study name."
+                f"{where} was created with strategy option {k}={stored_opts[k]!r}, not {v!r}; "
+                "resume it with the stored options, or give the new search another study name."
             )
+    if isinstance(strategy, str) and strategy not in (stored, inner):
+        raise UserInputError(
+            f"{where} was created with strategy {inner or stored!r}, not {strategy!r}; resume "
+            "it with that strategy, or give the new search another study name."
+        )
     if direction is not None and cfg.get("direction") and direction != cfg["direction"]:
         raise UserInputError(
             f"{where} was created to {cfg['direction']} its objective, not to {direction} it; "
@@ -606,6 +618,7 @@ def create_study(
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
     _check_arguments(seed, strategy, strategy_kwargs, evaluator, study_kwargs)
+    given_options = dict(strategy_kwargs or {})
     if isinstance(strategy, str):  # before the store: a typo must not leave an empty file
         from metanas.strategies.multifidelity import fidelity_rungs
 
@@ -623,7 +636,7 @@ def create_study(
     info = store.get_study(study_name) if study_name is not None else None
     given_instance = isinstance(strategy, Strategy)
     if info is not None and resume:
-        _check_resumed(info, strategy, study_kwargs.get("direction"), store)
+        _check_resumed(info, strategy, study_kwargs.get("direction"), given_options, store)
         if space is None:
             from metanas.space import space_from_dict
 

@@ -397,6 +397,12 @@ def search(
                 f"study {e.name!r} already exists in {e.where}; add --resume to continue it, or "
                 "name a new one with --study."
             ) from None
+        stored_seed = getattr(st.strategy, "seed", cfg.seed)
+        if stored_seed != cfg.seed:  # a config's seed is explicit: a resume must not drop it
+            raise UserInputError(
+                f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
+                f"{cfg.seed}; set seed: {stored_seed} to resume it, or name a new study with --study."
+            )
         timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
         with st.exclusive():  # a second process on this study is refused before the header
             if not quiet:
