@@ -597,9 +597,9 @@ def create_study(
     sample-efficient on our benchmarks (``benchmarks/README.md``).
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
-    replays the stored asks and tells, and re-runs the trials a crash left running; a strategy
-    name or a direction that differs from the stored one is refused, other settings given with
-    ``resume=True`` are the stored ones.
+    replays the stored asks and tells, and re-runs the trials a crash left running. A strategy
+    name, a strategy option's value or a direction that differs from the stored one is refused;
+    the seed and the other settings given with ``resume=True`` are the stored ones.
     ``warm_start=True`` (or a store path) starts a new study from what the store's earlier
     studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`);
     ``warm_options`` are the warm start's own options, e.g. ``{"budget": n_trials}`` so its
