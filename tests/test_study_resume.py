@@ -16,7 +16,7 @@ import pytest
 
 from metanas.evaluation.function import FunctionEvaluator
 from metanas.space import Choice, IntRange, Space
-from metanas.study import create_study
+from metanas.study import create_study, load_study
 from metanas.types import TrialState
 
 CHILD = textwrap.dedent(
@@ -129,3 +129,21 @@ def test_sigkill_and_resume_matches_uninterrupted_run(tmp_path):
 def test_twenty_sigkills_and_resume(tmp_path):
     n = 160  # near the space's 240 architectures: thousands of repeats are told and replayed
     _check(_killed_run(tmp_path, n, kills=20, seed=1), _reference(n), n)
+
+
+@pytest.mark.parametrize("strategy", ["bananas", "tpe", "reinforce", "evolution"])
+def test_tuple_options_come_back_as_tuples_and_resume(tmp_path, strategy):
+    # JSON stores (3, 3) as [3, 3]: the model-based strategies could not resume such a study
+    space = Space([Choice("k", ((3, 3), (5, 5), (1, 7))), IntRange("w", 0, 9)])
+    ev = FunctionEvaluator(lambda a: a["w"] + a["k"][0])
+    db = tmp_path / "s.db"
+    ref = create_study(space, strategy, ev).optimize(20)
+    create_study(space, strategy, ev, storage=db, study_name="t").optimize(12)
+    resumed = create_study(space, strategy, ev, storage=db, study_name="t", resume=True)
+    assert all(isinstance(t.arch["k"], tuple) for t in resumed.trials)
+    resumed.optimize(20)
+    assert [t.arch for t in resumed.trials] == [t.arch for t in ref.trials]
+    # read without the space it was made with, the study is in the JSON form of its store
+    assert [t.arch["k"] for t in load_study(db, "t").trials] == [
+        list(t.arch["k"]) for t in ref.trials
+    ]

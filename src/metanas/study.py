@@ -139,8 +139,12 @@ class Study:
 
     def _load(self) -> None:
         """Fold the stored trials and duplicates into memory and replay them into the strategy."""
-        self._trials: dict[int, Trial] = {t.number: t for t in self._store.trials(self._id)}
+        trials = self._store.trials(self._id)
         dups = self._store.duplicates(self._id) if hasattr(self._store, "duplicates") else []
+        if self.space is not None:  # JSON gave tuple options back as lists
+            trials = [replace(t, arch=self.space.restore(t.arch)) for t in trials]
+            dups = [replace(d, arch=self.space.restore(d.arch)) for d in dups]
+        self._trials: dict[int, Trial] = {t.number: t for t in trials}
         self._done: dict[tuple[str, str], int] = {}  # (key, budget) -> finished trial number
         self._running: dict[tuple[str, str], int] = {}  # (key, budget) -> running trial number
         self._waiters: dict[int, list[tuple[Candidate, Duplicate]]] = {}

@@ -7,13 +7,14 @@ Specialised spaces (NAS-Bench-201, NAS-Bench-101, ...) subclass :class:`Space` a
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from metanas.space.dims import Condition, Dim, dim_from_dict
+from metanas.space.dims import Choice, Condition, Dim, dim_from_dict
 from metanas.types import UserInputError
 
 _MAX_TRIES = 10_000
@@ -209,6 +210,16 @@ class Space:
         yield from rec(0, {})
 
     # ----------------------------------------------------------------- identity and I/O
+    def restore(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """``arch`` as read back from JSON (a store) with each choice's own option objects:
+        a tuple option comes back a list. Values that are no option stay as they are."""
+        out = dict(arch)
+        for d in self.dims:
+            if isinstance(d, Choice) and isinstance(out.get(d.name), list):
+                with contextlib.suppress(UserInputError):
+                    out[d.name] = d.validate(out[d.name])
+        return out
+
     def validate(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``arch`` and return it normalised; raise :class:`UserInputError` naming the problem."""
         if not isinstance(arch, Mapping):

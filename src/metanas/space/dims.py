@@ -29,6 +29,10 @@ _OPS = {
 }
 
 
+def _json_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class Condition:
     """``dim op value``: the owning dimension exists only when this holds."""
@@ -133,12 +137,17 @@ class Choice(Dim):
                 f"choice {self.name!r} lists an option twice; remove the duplicate."
             )
         object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
+        # as the store gives them back: JSON makes tuples lists
+        by_json = {_json_key(o): i for i, o in enumerate(self.options)}
+        object.__setattr__(self, "_by_json", by_json)
 
     def index(self, value: Any) -> int:
         i = self._index.get(repr(value))  # type: ignore[attr-defined]
         if i is None and isinstance(value, np.generic):
             # numpy scalars repr as np.int64(3) under numpy 2; compare as Python values
             i = self._index.get(repr(value.item()))  # type: ignore[attr-defined]
+        if i is None and isinstance(value, list):  # a tuple option read back from JSON
+            i = self._by_json.get(_json_key(value))  # type: ignore[attr-defined]
         if i is None:
             raise UserInputError(
                 f"{value!r} is not an option of {self.name!r}; use one of {list(self.options)}."
