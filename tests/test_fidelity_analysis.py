@@ -154,3 +154,4 @@ def test_analyze_fidelity_prints_the_table_and_errors_exit_2(curve_db, tmp_path,
     assert main(["analyze", str(path), "--study", "p", "--fidelity"]) == 2
     err = capsys.readouterr().err
     assert "learning curve" in err and "several budgets" in err
+    assert "run without --fidelity for this study." in err

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from metanas.cli.app import app
+from metanas.types import UserInputError
 
 
 def _value(v: Any) -> str:
@@ -67,7 +68,12 @@ def analyze(
     st = load_study(storage, study)
     # the front first: a metric the trials lack is an error before any output
     front = None if pareto is None else study_pareto(st, pareto, maximize_metric=maximize_metric)
-    agreement = study_fidelity(st) if fidelity else None
+    try:
+        agreement = study_fidelity(st) if fidelity else None
+    except UserInputError as e:  # before anything is printed: one sentence, then nothing else
+        raise UserInputError(
+            f"{str(e).rstrip('.')}; run without --fidelity for this study."
+        ) from None
     # with other output asked for, too few trials for importance is a note, not the end
     imp = None
     more = pareto is not None or fidelity or plots is not None
