@@ -49,7 +49,7 @@ def test_readme_proxy_snippet_runs(tmp_path, monkeypatch):
 
 def test_readme_start_from_snippet_runs():
     namespace: dict[str, object] = {}
-    exec("import metanas\nevaluator = metanas.FunctionEvaluator(lambda a: a['depth'])", namespace)
+    exec("import metanas\nobjective = lambda a: a['depth']", namespace)  # README's stand-in
     for snippet in pick("Condition(", "start_from=[baseline]"):
         exec(compile(snippet, str(README), "exec"), namespace)
     study = namespace["study"]
