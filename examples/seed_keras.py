@@ -14,6 +14,7 @@ Run (needs ``pip install keras``):
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must precede the first keras import
 
@@ -172,4 +173,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except metanas.UserInputError as e:  # one sentence, as the metanas command gives it
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -210,4 +211,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except metanas.UserInputError as e:  # one sentence, as the metanas command gives it
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
