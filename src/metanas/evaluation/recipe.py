@@ -69,7 +69,7 @@ class Recipe:
     def make(cls, base: Recipe | None = None, /, **fields: Any) -> Recipe:
         """``base`` (default: all defaults) with ``fields`` replaced; unknown names are refused."""
         base = base if base is not None else cls()
-        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+        unknown = sorted(set(fields) - RECIPE_FIELDS)
         if unknown:
             raise UserInputError(
                 f"unknown training setting(s) {unknown}; "

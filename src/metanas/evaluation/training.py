@@ -48,7 +48,6 @@ from metanas.types import (
     TaskInfo,
     TrialState,
     UserInputError,
-    did_you_mean,
 )
 
 #: builds ``nn.Module`` from (kind, arch, input_shape, n_classes, **options); default metanas.nn
@@ -126,18 +125,10 @@ class TrainingEvaluator:
             from metanas.data.registry import check_dataset
 
             check_dataset(dataset, **self.data_options)
-        if builder is None:
-            from metanas.nn.registry import builder_kinds, check_model_options
+        if builder is None:  # an unknown kind, or options its builder does not take
+            from metanas.nn.registry import check_model_options
 
-            kinds = builder_kinds()
-            if space_kind not in kinds:
-                raise UserInputError(
-                    f"no model builder for space kind {space_kind!r}; "
-                    f"{did_you_mean(space_kind, kinds)}use one of {', '.join(kinds)}, register "
-                    "one with metanas.nn.register_builder first, or pass builder=."
-                )
-            if self.model_options:
-                check_model_options(space_kind, self.model_options)
+            check_model_options(space_kind, self.model_options)
 
     def check_space(self, space: Any) -> None:
         """Refuse a space of another built-in kind than the networks this evaluator builds."""

@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from metanas.types import UserInputError
+from metanas.types import UserInputError, did_you_mean
 
 if TYPE_CHECKING:
     from torch import nn
@@ -65,9 +65,10 @@ def get_builder(kind: str) -> Builder:
     try:
         return _REGISTRY[kind]
     except KeyError:
+        kinds = builder_kinds()
         raise UserInputError(
-            f"no model builder for space kind {kind!r}; use one of {', '.join(builder_kinds())} "
-            "or register one with metanas.nn.register_builder."
+            f"no model builder for space kind {kind!r}; {did_you_mean(kind, kinds)}use one of "
+            f"{', '.join(kinds)} or register one with metanas.nn.register_builder."
         ) from None
 
 

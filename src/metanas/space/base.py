@@ -66,21 +66,22 @@ class Space:
             raise UserInputError(f"space {name!r} names dimension(s) {dupes} twice; rename them.")
         self._by_name = {d.name: d for d in self.dims}
         for d in self.dims:
-            if d.when is not None and not isinstance(d.when, Condition):
+            if d.when is None:
+                continue
+            if not isinstance(d.when, Condition):
                 raise UserInputError(
                     f"dimension {d.name!r} has when={d.when!r}; give a Condition, e.g. "
                     "when=Condition('depth', '>=', 2)."
                 )
-            if d.when is not None and d.when.dim not in self._by_name:
+            if d.when.dim not in self._by_name:
                 raise UserInputError(
                     f"dimension {d.name!r} depends on unknown dimension {d.when.dim!r}; define it first."
                 )
-            if d.when is not None and names.index(d.when.dim) > names.index(d.name):
+            if names.index(d.when.dim) > names.index(d.name):
                 raise UserInputError(
                     f"dimension {d.name!r} depends on {d.when.dim!r}, which comes after it; reorder them."
                 )
-            if d.when is not None:
-                _check_condition(d, self._by_name[d.when.dim])
+            _check_condition(d, self._by_name[d.when.dim])
 
     # ----------------------------------------------------------------- structure
     def dim(self, name: str) -> Dim:

@@ -497,9 +497,7 @@ class SQLiteStore:
         host, _, pid = owner.rpartition(":")
         with self._write_errors():
             self._conn.execute(_LOCKS)  # stores written before locks existed gain the table
-            row = self._conn.execute(
-                "SELECT owner, host, pid, heartbeat FROM locks WHERE study_id = ?", (study_id,)
-            ).fetchone()
+            row = self._lock_row(study_id)
             now = time.time()
             if row is not None and row[0] != owner and not _stale(row, now, stale_after):
                 name = self._conn.execute(
@@ -520,12 +518,17 @@ class SQLiteStore:
         """The live process optimizing the study (``host:pid``), or ``None``: trials still
         ``running`` without one were left by a process that stopped, and a resume redoes them."""
         try:
-            row = self._conn.execute(
-                "SELECT owner, host, pid, heartbeat FROM locks WHERE study_id = ?", (study_id,)
-            ).fetchone()
+            row = self._lock_row(study_id)
         except sqlite3.OperationalError:  # a store from before locks existed
             return None
         return None if row is None or _stale(row, time.time(), stale_after) else str(row[0])
+
+    def _lock_row(self, study_id: int) -> tuple[Any, ...] | None:
+        """``(owner, host, pid, heartbeat)`` of the study's lock, if one is held."""
+        row = self._conn.execute(
+            "SELECT owner, host, pid, heartbeat FROM locks WHERE study_id = ?", (study_id,)
+        ).fetchone()
+        return None if row is None else tuple(row)
 
     def heartbeat(self, study_id: int, owner: str) -> None:
         with self._write_errors():

@@ -29,7 +29,7 @@ import numpy as np
 from metanas.evaluation.base import Reporter
 from metanas.evaluation.proxies.combined import VOTE_PROXIES
 from metanas.evaluation.proxies.registry import check_names
-from metanas.types import Architecture, Budget, Result, TaskInfo, UserInputError, did_you_mean
+from metanas.types import Architecture, Budget, Result, TaskInfo, UserInputError
 
 
 class ProxyEvaluator:
@@ -62,15 +62,6 @@ class ProxyEvaluator:
         model_options: Mapping[str, Any] | None = None,
         num_threads: int | None = 1,
     ) -> None:
-        from metanas.evaluation.proxies.registry import proxy_names
-
-        known = proxy_names()
-        for name in [objective, *(proxies or ())]:
-            if name not in (*known, "vote"):
-                raise UserInputError(
-                    f"unknown proxy {name!r}; {did_you_mean(str(name), known)}"
-                    f"use one of {', '.join(known)} or 'vote'."
-                )
         self.objective = objective
         self.proxies = list(proxies) if proxies is not None else None
         self.space_kind = space_kind
@@ -83,6 +74,7 @@ class ProxyEvaluator:
         self.num_threads = num_threads
         self._batch: Any = None
         self._population: dict[str, list[float]] = {}
+        self.names()  # a misspelt proxy is refused now, not at the first trial
 
     def names(self) -> list[str]:
         """The proxies computed per architecture (the objective's first)."""

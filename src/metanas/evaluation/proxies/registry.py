@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from metanas.types import UserInputError
+from metanas.types import UserInputError, did_you_mean
 
 if TYPE_CHECKING:
     import torch
@@ -101,8 +101,9 @@ def get_proxy(name: str) -> ProxySpec:
     try:
         return _PROXIES[name]
     except KeyError:
+        known = proxy_names()
         raise UserInputError(
-            f"unknown proxy {name!r}; use one of {', '.join(proxy_names())}."
+            f"unknown proxy {name!r}; {did_you_mean(name, known)}use one of {', '.join(known)}."
         ) from None
 
 
