@@ -244,3 +244,25 @@ def test_local_search_keeps_proposing_while_results_are_pending() -> None:
     many = [s.ask() for _ in range(30)]  # more than the neighbourhood: random fills in
     assert len({c.key for c in many}) == 30
     assert s._random_pending
+
+
+def test_local_search_counts_a_neighbour_that_was_pending_before_the_move() -> None:
+    # asynchronous: the start's neighbours were asked as random samples before it was chosen
+    space = Space([Choice("x", (0, 1, 2, 3))], name="four")
+    s = LocalSearch(space, seed=0, n_init=2)
+    a, b, c, _d = (s.ask() for _ in range(4))
+    s.tell(a, Result(value=0.0))
+    s.tell(b, Result(value=1.0))  # the climb starts from b; c and d, its neighbours, are pending
+    assert s.current == (1.0, b.arch)
+    s.tell(c, Result(value=5.0))
+    assert s.current == (5.0, c.arch)  # first improvement moves to it
+
+
+def test_local_search_before_0_2_3_ignored_pending_neighbours() -> None:
+    space = Space([Choice("x", (0, 1, 2, 3))], name="four")
+    s = LocalSearch(space, seed=0, n_init=2, offer_pending=False)
+    a, b, c, _d = (s.ask() for _ in range(4))
+    s.tell(a, Result(value=0.0))
+    s.tell(b, Result(value=1.0))
+    s.tell(c, Result(value=5.0))
+    assert s.current is None  # restarted at once; c went to the next start's pool

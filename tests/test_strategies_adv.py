@@ -293,6 +293,25 @@ def test_bananas_restarts_once_stuck(patience, improving, restarts):
     assert len(set(keys)) == 40
 
 
+@pytest.mark.parametrize("keep_late", [False, True])
+def test_bananas_keeps_a_result_asked_before_a_restart_out_of_the_new_run(keep_late):
+    """Asynchronous: a result asked before a restart and told after it belongs to the old run
+    (``keep_late=True``, the rule before 0.2.3, puts it into the new run's data)."""
+    st = get_strategy(
+        "bananas", flat_space(), seed=0, patience=4, keep_late=keep_late, **FAST["bananas"]
+    )
+    late = st.ask()
+    while True:
+        c = st.ask()
+        if st.n_restarts:
+            break
+        st.tell(c, Result(value=0.0))
+    st.tell(c, Result(value=0.0))
+    assert len(st._data) == 1
+    st.tell(late, Result(value=5.0))
+    assert [v for _, v in st._data] == ([0.0, 5.0] if keep_late else [0.0])
+
+
 @pytest.mark.parametrize("pool", ["all", "local"])
 def test_bananas_sweeps_the_best_neighbourhood_once_stale(pool):
     """After ``sweep_after`` results without a new best, every pick is an unseen neighbour of the

@@ -297,6 +297,26 @@ def test_a_tpe_study_stored_by_0_2_1_resumes_with_failures_among_the_good(tmp_pa
     assert create_study(SPACE, "tpe", ev).strategy.failures_good is False
 
 
+@pytest.mark.parametrize(
+    ("name", "option", "then"),
+    [("local_search", "offer_pending", False), ("bananas", "keep_late", True)],
+)
+def test_a_study_stored_by_0_2_2_resumes_with_the_asynchronous_rules_of_its_time(
+    tmp_path, name, option, then
+):
+    # 0.2.3 changed what local search and bananas do with results pending across a move/restart
+    db = tmp_path / "s.db"
+    ev = FunctionEvaluator(score)
+    create_study(SPACE, name, ev, storage=db, study_name="a").optimize(3)
+    with sqlite3.connect(db) as con:
+        cfg = json.loads(con.execute("SELECT config FROM studies").fetchone()[0])
+        cfg["metanas"] = "0.2.2"
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
+    resumed = create_study(SPACE, storage=db, study_name="a", evaluator=ev, resume=True)
+    assert getattr(resumed.strategy, option) is then
+    assert getattr(create_study(SPACE, name, ev).strategy, option) is not then
+
+
 def test_resume_with_other_seed_instance_mismatches(tmp_path):
     db = tmp_path / "s.db"
     create_study(

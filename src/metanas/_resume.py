@@ -137,7 +137,12 @@ def stored_space(info: StudyInfo) -> Space | None:
 #: a study stored by an earlier version (or before its record named one) resumes with the old
 #: value, so its replay regenerates the same asks
 LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
-    "bananas": (("0.1.0", {"predictor": "mlp"}), ("0.2.0", {"on_stuck": "explore"})),
+    "bananas": (
+        ("0.1.0", {"predictor": "mlp"}),
+        ("0.2.0", {"on_stuck": "explore"}),
+        ("0.2.3", {"keep_late": True}),
+    ),
+    "local_search": (("0.2.3", {"offer_pending": False}),),
     "mf_ucb": (("0.2.1", {"costs": "budget"}),),
     "tpe": (("0.2.2", {"failures_good": True}),),
     "bohb": (("0.2.2", {"failures_good": True}),),

@@ -148,6 +148,9 @@ class Bananas(Strategy):
             random architectures, knowing only which ones were seen, so the basin's results no
             longer steer it (and again if the new run stalls). ``"explore"``: every other pick
             is a random unseen architecture until one improves on the best.
+        keep_late: whether results asked before a restart but told after it (asynchronous runs)
+            join the new run's data, as they did before 0.2.3. By default they stay out of it,
+            as the rest of the old run's results do.
         sweep_after: once this many results in a row have not improved on the best, the picks
             are the best architecture's unseen neighbours, in acquisition order, and then the
             neighbours of each new best they find, until the best has no unseen neighbour left
@@ -185,6 +188,7 @@ class Bananas(Strategy):
         sweep_after: int = SWEEP_AFTER,
         encoding: str = "space",
         on_stuck: str = "restart",
+        keep_late: bool = False,
     ) -> None:
         super().__init__(space, seed)
         _check(
@@ -193,6 +197,10 @@ class Bananas(Strategy):
         )
         self.on_stuck = on_stuck
         self.n_restarts = 0
+        self.keep_late = bool(keep_late)
+        self._run_of: dict[
+            int, int
+        ] = {}  # pending candidate id -> the run (restart) it was asked in
         _check(
             encoding in ("decisions", "space"),
             f"unknown encoding {encoding!r}; use 'decisions' or 'space'.",
@@ -243,6 +251,9 @@ class Bananas(Strategy):
         self._n_fed = 0  # how many of them are in ``_data`` / ``_failed``
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
+        run = self._run_of.pop(candidate.id, self.n_restarts)
+        if run != self.n_restarts and not self.keep_late:
+            return  # the old run's result: the new one does not learn from it
         if result.value is not None:
             self._data.append((dict(candidate.arch), float(result.value)))
         else:  # failed (e.g. over its time limit): the model learns to avoid its neighbourhood
@@ -388,6 +399,8 @@ class Bananas(Strategy):
         # a model sure of a poor basin never leaves it: a stuck run restarts or explores
         if self._stuck() and self.on_stuck == "restart":
             self._restart()
+        if self.on_stuck == "restart":  # the id ask() gives this candidate
+            self._run_of[self.n_asked] = self.n_restarts
         if len(self._data) < self.n_init:
             return self.sample_unseen()
         if self._stuck() and self.rng.random() < 0.5:

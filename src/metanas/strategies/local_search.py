@@ -20,7 +20,9 @@ class LocalSearch(Strategy):
     otherwise it moves to the best neighbour once the whole neighbourhood is in. At a local optimum
     it restarts from the best of ``n_init`` fresh random samples. Asynchronous-safe: while results
     are pending and no neighbour is left to propose it proposes random samples, which seed the next
-    restart. Neighbours already evaluated earlier count with their known value.
+    restart. Neighbours already evaluated earlier count with their known value; with
+    ``offer_pending=True`` (the default since 0.2.3) a neighbour still pending from an earlier ask
+    counts when its result comes, and the neighbourhood waits for it.
     """
 
     def __init__(
@@ -29,12 +31,14 @@ class LocalSearch(Strategy):
         seed: int | None = 0,
         n_init: int = 8,
         first_improvement: bool = True,
+        offer_pending: bool = True,
     ) -> None:
         super().__init__(space, seed)
         if not isinstance(n_init, int) or n_init < 1:
             raise UserInputError(f"local search n_init must be a positive integer, got {n_init!r}.")
         self.n_init = n_init
         self.first_improvement = bool(first_improvement)
+        self.offer_pending = bool(offer_pending)
         self.current: tuple[float, dict[str, Any]] | None = None
         self._values: dict[str, float] = {}  # key -> value of every successful result
         self._archs: dict[int, dict[str, Any]] = {}  # id -> arch of pending candidates
@@ -42,6 +46,7 @@ class LocalSearch(Strategy):
         self._pool: list[tuple[float, dict[str, Any]]] = []  # told random samples since last start
         self._queue: list[dict[str, Any]] = []  # neighbours of current not yet proposed, next last
         self._nb_pending: set[int] = set()  # ids of pending neighbours of the current architecture
+        self._nb_waiting: set[str] = set()  # keys of current neighbours asked before the move
         self._nb_best: tuple[float, dict[str, Any]] | None = None
         self._gen = 0  # bumped by every move or restart
 
@@ -85,6 +90,12 @@ class LocalSearch(Strategy):
             if value is not None:
                 self._offer(value, arch)
             self._maybe_finish_neighbourhood()
+            return
+        if candidate.key in self._nb_waiting:  # a neighbour of the current one, asked earlier
+            self._nb_waiting.discard(candidate.key)
+            if value is not None:
+                self._offer(value, arch)
+            self._maybe_finish_neighbourhood()
 
     def _offer(self, value: float, arch: dict[str, Any]) -> None:
         """A neighbour of the current architecture has a value."""
@@ -95,7 +106,7 @@ class LocalSearch(Strategy):
             self._nb_best = (value, arch)
 
     def _maybe_finish_neighbourhood(self) -> None:
-        if self.current is None or self._nb_pending:
+        if self.current is None or self._nb_pending or self._nb_waiting:
             return
         key, seen = self.space.key, self.seen
         self._queue = [a for a in self._queue if key(a) not in seen]
@@ -106,6 +117,7 @@ class LocalSearch(Strategy):
             self._move(*best)
         else:  # local optimum: restart, at once if enough random samples are already in
             self.current = None
+            self._nb_waiting = set()
             self._gen += 1
             if len(self._pool) >= self.n_init:
                 self._start_from_pool()
@@ -116,21 +128,27 @@ class LocalSearch(Strategy):
         self._move(*best)
 
     def _move(self, value: float, arch: dict[str, Any]) -> None:
+        key, seen, values = self.space.key, self.seen, self._values
         self.current = (value, arch)
         self._gen += 1
         gen = self._gen
         self._nb_pending = set()  # results of the old neighbourhood no longer steer the climb
         self._nb_best = None
+        pending = (
+            {key(a) for a in self._archs.values()} if self.offer_pending and self._archs else set()
+        )
         neighbours = self.space.neighbours(arch)
         order = self.rng.permutation(len(neighbours))
-        key, seen, values = self.space.key, self.seen, self._values
         queue = []
+        self._nb_waiting = set()
         known: list[tuple[float, dict[str, Any]]] = []
         for i in order[::-1]:  # reversed: the queue pops from its end
             nb = neighbours[int(i)]
             k = key(nb)
             if k in values:
                 known.append((values[k], nb))
+            elif k in pending:
+                self._nb_waiting.add(k)
             elif k not in seen:
                 queue.append(nb)
         self._queue = queue
