@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from metanas.space import get_space, space_from_dict, space_names
+from metanas.space import Choice, Space, get_space, space_from_dict, space_names
 from metanas.space.wrapper import SpaceWrapper
 
 NAMES = space_names()
@@ -131,6 +131,38 @@ def test_decision_features_have_one_fixed_length(name: str) -> None:
     assert np.array_equal(
         SpaceWrapper(space).decision_features(arch), space.decision_features(arch)
     )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_count_features_count_each_option_of_a_group_of_like_choices(name: str) -> None:
+    """Per group of choices with the same options: entry (option, k) is 1 when at least k of the
+    group's active choices took the option (NAS-Bench-101 counts its pruned cell instead);
+    through a wrapper the same as the space's own."""
+    space = get_space(name)
+    for seed in SEEDS:
+        arch = space.sample(seed)
+        v = space.count_features(arch)
+        assert v.shape == (space.n_count_features,) and set(np.unique(v)) <= {0.0, 1.0}
+        assert np.array_equal(SpaceWrapper(space).count_features(arch), v)
+        if type(space).count_features is not Space.count_features:
+            continue
+        offset = 0
+        for group in space._count_groups:
+            n = len(group)
+            for j, option in enumerate(group[0].options):
+                k = sum(arch.get(d.name, object()) == option for d in group)
+                assert list(v[offset + j * n : offset + (j + 1) * n]) == [1.0] * k + [0.0] * (n - k)
+            offset += n * len(group[0].options)
+        assert offset == len(v)
+
+
+def test_count_features_group_nb201s_edges_and_skip_a_space_without_like_choices() -> None:
+    space = get_space("nb201")
+    ops = {"1<-0": "nor_conv_3x3", "2<-0": "nor_conv_3x3", "2<-1": "none"}
+    arch = {**ops, "3<-0": "skip_connect", "3<-1": "nor_conv_3x3", "3<-2": "nor_conv_1x1"}
+    counts = space.count_features(arch).reshape(5, 6).sum(1)  # options in NB201_OPS order
+    assert list(counts) == [1, 1, 1, 3, 0]
+    assert Space([Choice("a", (1, 2)), Choice("b", (1, 2, 3))]).n_count_features == 0
 
 
 def test_nb201_has_24_neighbours() -> None:

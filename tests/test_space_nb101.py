@@ -215,3 +215,16 @@ def test_smaller_cells() -> None:
         assert sum(map(sum, matrix)) <= 6
     with pytest.raises(UserInputError):
         get_space("nb101", max_vertices=9)
+
+
+def test_count_features_count_the_pruned_cells_ops_and_edges() -> None:
+    """A dead vertex's op and its edges do not count: the cell computes without them."""
+    s = NB101Space()
+    ops = ("conv3x3-bn-relu", "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu", "maxpool3x3")
+    live = _arch([(0, 1), (1, 2), (2, 6), (0, 4), (4, 6)], ops)  # vertices 1, 2, 4 compute
+    dead = _arch([(0, 1), (1, 2), (2, 6), (0, 4), (4, 6), (3, 5)], ops)  # 3 -> 5 leads nowhere
+    v = s.count_features(live)
+    assert v.shape == (s.n_count_features,) == (3 * 5 + 9,)
+    per_op = v[:15].reshape(3, 5).sum(1)  # NB101_OPS order: conv3x3, conv1x1, maxpool
+    assert list(per_op) == [2, 0, 1] and v[15:].sum() == 5
+    assert np.array_equal(s.count_features(dead), v)

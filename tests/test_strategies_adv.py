@@ -293,6 +293,20 @@ def test_bananas_restarts_once_stuck(patience, improving, restarts):
     assert len(set(keys)) == 40
 
 
+def test_bananas_models_option_counts_by_default():
+    """The model's inputs are the space's features and, unless ``counts=False``, its option
+    counts (NAS-Bench-201: 185 + 30)."""
+    space = NB201Space()
+    archs = [space.sample(s) for s in range(3)]
+    for counts, width in ((True, 215), (False, 185)):
+        st = get_strategy("bananas", space, seed=0, counts=counts)
+        X = st._encode(archs)
+        assert X.shape == (3, width)
+        assert np.array_equal(X[:, :185], [space.features(a) for a in archs])
+        if counts:
+            assert np.array_equal(X[:, 185:], [space.count_features(a) for a in archs])
+
+
 @pytest.mark.parametrize("keep_late", [False, True])
 def test_bananas_keeps_a_result_asked_before_a_restart_out_of_the_new_run(keep_late):
     """Asynchronous: a result asked before a restart and told after it belongs to the old run

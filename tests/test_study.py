@@ -299,12 +299,17 @@ def test_a_tpe_study_stored_by_0_2_1_resumes_with_failures_among_the_good(tmp_pa
 
 @pytest.mark.parametrize(
     ("name", "option", "then"),
-    [("local_search", "offer_pending", False), ("bananas", "keep_late", True)],
+    [
+        ("local_search", "offer_pending", False),
+        ("bananas", "keep_late", True),
+        ("bananas", "counts", False),
+    ],
 )
 def test_a_study_stored_by_0_2_2_resumes_with_the_asynchronous_rules_of_its_time(
     tmp_path, name, option, then
 ):
-    # 0.2.3 changed what local search and bananas do with results pending across a move/restart
+    # 0.2.3 changed what local search and bananas do with results pending across a move or
+    # restart, and bananas' features
     db = tmp_path / "s.db"
     ev = FunctionEvaluator(score)
     create_study(SPACE, name, ev, storage=db, study_name="a").optimize(3)

@@ -140,7 +140,7 @@ LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "bananas": (
         ("0.1.0", {"predictor": "mlp"}),
         ("0.2.0", {"on_stuck": "explore"}),
-        ("0.2.3", {"keep_late": True}),
+        ("0.2.3", {"keep_late": True, "counts": False}),
     ),
     "local_search": (("0.2.3", {"offer_pending": False}),),
     "mf_ucb": (("0.2.1", {"costs": "budget"}),),

@@ -8,6 +8,7 @@ Specialised spaces (NAS-Bench-201, NAS-Bench-101, ...) subclass :class:`Space` a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -295,6 +296,42 @@ class Space:
     @property
     def n_features(self) -> int:
         return sum(d.width + (1 if d.when is not None else 0) for d in self.dims)
+
+    def count_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """How often each option is chosen among choices that offer the same options.
+
+        Such choices form a group (NAS-Bench-201's six edges, a chain's per-layer units or
+        widths). For each group, option and ``k`` from 1 to the group's size, one entry is 1
+        when at least ``k`` of the group's active choices took that option. A learner on these
+        shares what it sees of an option across its group ("one more 3x3 convolution helps"),
+        where one-hot decisions learn it edge by edge: the zeroth iteration of the
+        Weisfeiler-Lehman features of NASBOWL (Ru et al. 2021). Empty when no two choices offer
+        the same options."""
+        vec = np.zeros(self.n_count_features, dtype=np.float32)
+        offset = 0
+        for group in self._count_groups:
+            n = len(group)
+            counts = np.zeros(group[0].width, dtype=int)
+            for d in group:
+                if d.name in arch:
+                    counts[d.index(arch[d.name])] += 1  # type: ignore[attr-defined]
+            for j, c in enumerate(counts):
+                vec[offset + j * n : offset + j * n + c] = 1.0
+            offset += n * len(counts)
+        return vec
+
+    @property
+    def n_count_features(self) -> int:
+        return sum(len(g) * g[0].width for g in self._count_groups)
+
+    @functools.cached_property
+    def _count_groups(self) -> list[list[Dim]]:
+        """Choices grouped by their options, in order; groups of one are left out."""
+        groups: dict[str, list[Dim]] = {}
+        for d in self.dims:
+            if isinstance(d, Choice) and len(d.options) > 1:
+                groups.setdefault(json.dumps(list(d.options), default=repr), []).append(d)
+        return [g for g in groups.values() if len(g) > 1]
 
     # ----------------------------------------------------------------- persistence of the space itself
     def to_dict(self) -> dict[str, Any]:

@@ -287,6 +287,24 @@ class NB101Space(Space):
     def n_features(self) -> int:
         return len(self._edges) + 3 * (self.max_vertices - 2) + self._n_path
 
+    def count_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """:meth:`Space.count_features` of the pruned cell, the one that computes: per op, "at
+        least k inner vertices apply it", and "at least k edges" (3 x 5 + 9 for 7 vertices)."""
+        n_inner = self.max_vertices - 2
+        vec = np.zeros(self.n_count_features, dtype=np.float32)
+        spec = self._spec_of(self._values(arch))
+        if spec is not None:
+            matrix, ops = spec
+            for o, name in enumerate(NB101_OPS):
+                vec[o * n_inner : o * n_inner + ops[1:-1].count(name)] = 1.0
+            n_edges = min(int(np.sum(matrix)), self.max_edges)
+            vec[3 * n_inner : 3 * n_inner + n_edges] = 1.0
+        return vec
+
+    @property
+    def n_count_features(self) -> int:
+        return 3 * (self.max_vertices - 2) + self.max_edges
+
     def __reduce__(self) -> tuple[Any, ...]:
         # the lru caches are not picklable; rebuild from the constructor arguments instead
         return (NB101Space, (self.max_vertices, self.max_edges, self.name))

@@ -60,6 +60,13 @@ class SpaceWrapper(Space):
     def decision_features(self, arch: Mapping[str, Any]) -> np.ndarray:
         return self.inner.decision_features(arch)
 
+    def count_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        return self.inner.count_features(arch)
+
+    @property
+    def n_count_features(self) -> int:
+        return self.inner.n_count_features
+
     @property
     def n_features(self) -> int:
         return self.inner.n_features

@@ -163,6 +163,10 @@ class Bananas(Strategy):
             :meth:`~metanas.space.Space.features`, which adds BANANAS' path indicators on
             NAS-Bench-201 and -101) or ``"decisions"`` (one-hot choices and scaled ranges only,
             :meth:`~metanas.space.Space.decision_features`; the same on spaces without paths).
+        counts: add how often each option is chosen among choices that offer the same options
+            (:meth:`~metanas.space.Space.count_features`: NAS-Bench-201's ops over its six
+            edges), so the model learns an op's worth across the edges at once. On by default
+            since 0.2.3 (chosen on tuning seeds, benchmarks/README.md).
     """
 
     def __init__(
@@ -189,6 +193,7 @@ class Bananas(Strategy):
         encoding: str = "space",
         on_stuck: str = "restart",
         keep_late: bool = False,
+        counts: bool = True,
     ) -> None:
         super().__init__(space, seed)
         _check(
@@ -206,6 +211,7 @@ class Bananas(Strategy):
             f"unknown encoding {encoding!r}; use 'decisions' or 'space'.",
         )
         self.encoding = encoding
+        self.counts = bool(counts)
         _check(sweep_after >= 0, f"bananas sweep_after must be >= 0 (0: never), got {sweep_after}.")
         self.sweep_after = sweep_after
         _check(patience >= 0, f"bananas patience must be >= 0 (0: never explore), got {patience}.")
@@ -442,7 +448,10 @@ class Bananas(Strategy):
         encode = (
             self.space.decision_features if self.encoding == "decisions" else self.space.features
         )
-        return np.stack([encode(a) for a in archs]).astype(np.float64)
+        X = np.stack([encode(a) for a in archs]).astype(np.float64)
+        if self.counts and self.space.n_count_features:
+            X = np.hstack([X, np.stack([self.space.count_features(a) for a in archs])])
+        return X
 
 
 # ------------------------------------------------------------------------------------------- TPE
