@@ -62,6 +62,7 @@ N_FEATURES = len(NB201_EDGES) * _N_OPS + N_PATH_FEATURES
 _KEY_CACHE: dict[tuple[str, ...], str] = {}
 _STR_CACHE: dict[tuple[str, ...], str] = {}
 _FEAT_CACHE: dict[tuple[str, ...], np.ndarray] = {}
+_COUNT_CACHE: dict[tuple[str, ...], np.ndarray] = {}
 
 
 def _ops(arch: Mapping[str, Any]) -> tuple[str, ...]:
@@ -203,6 +204,18 @@ class NB201Space(Space):
             _check_ops(ops)
             f = _features(ops)
             _FEAT_CACHE[ops] = f
+        return f.copy()
+
+    def count_features(self, arch: Mapping[str, Any]) -> np.ndarray:
+        """:meth:`Space.count_features`: per op, "at least k of the six edges apply it" (30),
+        cached per cell like :meth:`features`."""
+        ops = _ops(arch)
+        f = _COUNT_CACHE.get(ops)
+        if f is None:
+            _check_ops(ops)
+            f = super().count_features(dict(zip(_NAMES, ops)))
+            f.setflags(write=False)
+            _COUNT_CACHE[ops] = f
         return f.copy()
 
     @property

@@ -247,12 +247,18 @@ class QuadraticGP:
         return np.concatenate([order[: k // 2], np.sort(rest)])
 
     @staticmethod
-    def _k(A: np.ndarray, B: np.ndarray, w1: float, w2: float) -> np.ndarray:
+    def _pairs(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``x.x'`` and the sum over pairs i < j of ``x_i x_j x'_i x'_j``, without forming the
+        products: what the kernel needs of two sets of inputs, whatever its weights."""
         lin = A @ B.T
-        # sum over pairs i < j of a_i a_j b_i b_j, without forming the products
         A2, B2 = _squared(A), _squared(B)
         quad = lin if A2 is A and B2 is B else A2 @ B2.T
-        return w1 * lin + w2 * (lin**2 - quad) / 2 + 1.0
+        return lin, (lin**2 - quad) / 2
+
+    @staticmethod
+    def _k(A: np.ndarray, B: np.ndarray, w1: float, w2: float) -> np.ndarray:
+        lin, pairs = QuadraticGP._pairs(A, B)
+        return w1 * lin + w2 * pairs + 1.0
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> None:
         with one_blas_thread():
@@ -285,12 +291,13 @@ class QuadraticGP:
     ) -> tuple[float, tuple[float, ...], float]:
         """(log marginal likelihood, kernel parameters, noise) of the best on ``grid``."""
         best = (-np.inf, grid[0], self.NOISE[0])
+        products = self._products(Xs, Xs)  # the same at every point of the grid
         for p in grid:
             # with the noise s2 * d (d per result), K + s2 D = D^1/2 (D^-1/2 K D^-1/2 + s2) D^1/2:
             # one eigendecomposition serves every noise level
             d = self._noise_scale(Xs, p)
             w = 1 / np.sqrt(d)
-            lam, Q = np.linalg.eigh(self._kern(Xs, Xs, p) * np.outer(w, w))
+            lam, Q = np.linalg.eigh(self._combine(products, p) * np.outer(w, w))
             r2 = (Q.T @ (ys * w)) ** 2
             for s2 in self.NOISE:
                 ev = np.maximum(lam, 0.0) + s2
@@ -304,7 +311,15 @@ class QuadraticGP:
         return np.ones(len(X))
 
     def _kern(self, A: np.ndarray, B: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
-        return self._k(A, B, p[0], p[1])
+        return self._combine(self._products(A, B), p)
+
+    def _products(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The kernel's matrices that do not depend on its parameters."""
+        return self._pairs(A, B)
+
+    def _combine(self, products: tuple[np.ndarray, ...], p: tuple[float, ...]) -> np.ndarray:
+        lin, pairs = products[:2]
+        return p[0] * lin + p[1] * pairs + 1.0
 
     def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
         """The kernel's diagonal ``k(x, x)``, without forming the matrix."""
@@ -347,9 +362,12 @@ class RungGP(QuadraticGP):
         super().__init__(seed, max_fit, max_select)
         self.rho, self.kappa, self.top_rung = 0.8, 1.0, 0
 
-    def _kern(self, A: np.ndarray, B: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
+    def _products(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
         lag = np.abs(A[:, -1:] - B[:, -1][None, :])
-        return self._k(A[:, :-1], B[:, :-1], p[0], p[1]) * p[2] ** lag
+        return (*self._pairs(A[:, :-1], B[:, :-1]), lag)
+
+    def _combine(self, products: tuple[np.ndarray, ...], p: tuple[float, ...]) -> np.ndarray:
+        return super()._combine(products, p) * p[2] ** products[2]
 
     def _prior(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
         return super()._prior(X[:, :-1], p)
