@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from metanas.strategies import _surrogates
 from metanas.strategies._surrogates import QuadraticGP
 from metanas.types import UserInputError
 
@@ -137,3 +138,20 @@ def test_rung_process_learns_how_far_a_cheap_rung_carries():
         QuadraticGP._k(A[:, :2], A[:, :2], 0.3, 0.1) * [[1, 0.25], [0.25, 1]],
     )
     assert np.allclose(RungGP()._prior(A, p), np.diag(RungGP()._kern(A, A, p)))
+
+
+def test_a_read_only_pool_is_predicted_from_cached_columns_exactly_as_afresh():
+    """Refits predict the same large read-only pool; its products with the results are kept
+    per result, and the predictions equal those of a writeable copy (computed anew) bit for bit."""
+    rng = np.random.default_rng(0)
+    pool = (rng.random((2000, 60)) < 0.2).astype(float)
+    pool.flags.writeable = False
+    fresh = pool.copy()
+    X = pool[rng.choice(len(pool), 40, replace=False)]
+    y = X[:, :5].sum(1) + rng.normal(0, 0.1, len(X))
+    for n in (20, 30, 40):  # each fit holds the last one's results and more
+        gp = QuadraticGP(seed=0)
+        gp.fit(X[:n], y[:n])
+        cached, again = gp.predict(pool), gp.predict(fresh)
+        assert np.array_equal(cached[0], again[0]) and np.array_equal(cached[1], again[1])
+    assert _surrogates._LAST_LIN is not None and _surrogates._LAST_LIN[0]() is pool

@@ -193,6 +193,7 @@ class SklearnEnsemble:
 
 
 _LAST_SQUARED: tuple[Any, np.ndarray] | None = None  # (weak reference to X, its squares)
+_LAST_LIN: tuple[Any, dict[bytes, np.ndarray]] | None = None  # (weak ref to a pool, its columns)
 
 
 def _squared(X: np.ndarray) -> np.ndarray:
@@ -292,6 +293,7 @@ class QuadraticGP:
         """(log marginal likelihood, kernel parameters, noise) of the best on ``grid``."""
         best = (-np.inf, grid[0], self.NOISE[0])
         products = self._products(Xs, Xs)  # the same at every point of the grid
+        noise = np.array(self.NOISE)[:, None]
         for p in grid:
             # with the noise s2 * d (d per result), K + s2 D = D^1/2 (D^-1/2 K D^-1/2 + s2) D^1/2:
             # one eigendecomposition serves every noise level
@@ -299,11 +301,11 @@ class QuadraticGP:
             w = 1 / np.sqrt(d)
             lam, Q = np.linalg.eigh(self._combine(products, p) * np.outer(w, w))
             r2 = (Q.T @ (ys * w)) ** 2
-            for s2 in self.NOISE:
-                ev = np.maximum(lam, 0.0) + s2
-                ll = -0.5 * (r2 / ev).sum() - 0.5 * np.log(ev).sum() - 0.5 * np.log(d).sum()
+            ev = np.maximum(lam, 0.0) + noise  # one row per noise level
+            lls = -0.5 * (r2 / ev).sum(1) - 0.5 * np.log(ev).sum(1) - 0.5 * np.log(d).sum()
+            for s2, ll in zip(self.NOISE, lls):
                 if ll > best[0]:
-                    best = (ll, p, s2)
+                    best = (float(ll), p, s2)
         return best
 
     def _noise_scale(self, X: np.ndarray, p: tuple[float, ...]) -> np.ndarray:
@@ -315,7 +317,30 @@ class QuadraticGP:
 
     def _products(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
         """The kernel's matrices that do not depend on its parameters."""
+        if A.size >= 100_000 and not A.flags.writeable and _squared(A) is A and _squared(B) is B:
+            lin = self._pool_lin(A, B)
+            return lin, (lin**2 - lin) / 2
         return self._pairs(A, B)
+
+    @staticmethod
+    def _pool_lin(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """``A @ B.T`` for a large read-only pool ``A`` of 0/1 features, one cached column per
+        row of ``B``. A search predicts the same pool after every refit (each a new model), on
+        mostly the last fit's results; with 0/1 features each entry is an exact count, so a
+        cached column equals a fresh one bit for bit."""
+        global _LAST_LIN
+        old = _LAST_LIN[1] if _LAST_LIN is not None and _LAST_LIN[0]() is A else {}
+        rows = [b.tobytes() for b in B]
+        lin = np.empty((len(A), len(B)))
+        todo = [j for j, r in enumerate(rows) if r not in old]
+        if todo:
+            lin[:, todo] = A @ B[todo].T
+        for j, r in enumerate(rows):
+            if r in old:
+                lin[:, j] = old[r]
+        lin.flags.writeable = False
+        _LAST_LIN = (weakref.ref(A), {r: lin[:, j] for j, r in enumerate(rows)})
+        return lin
 
     def _combine(self, products: tuple[np.ndarray, ...], p: tuple[float, ...]) -> np.ndarray:
         lin, pairs = products[:2]
