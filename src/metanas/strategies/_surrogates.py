@@ -317,19 +317,31 @@ class QuadraticGP:
 
     def _products(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
         """The kernel's matrices that do not depend on its parameters."""
-        if A.size >= 100_000 and not A.flags.writeable and _squared(A) is A and _squared(B) is B:
-            lin = self._pool_lin(A, B)
+        return self._feature_products(A, B, A)
+
+    def _feature_products(
+        self, A: np.ndarray, B: np.ndarray, owner: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_pairs` of ``A`` and ``B``, from cached columns when ``A`` is (a slice of) a
+        large read-only pool ``owner``."""
+        if (
+            owner.size >= 100_000
+            and not owner.flags.writeable
+            and _squared(A) is A
+            and _squared(B) is B
+        ):
+            lin = self._pool_lin(A, B, owner)
             return lin, (lin**2 - lin) / 2
         return self._pairs(A, B)
 
     @staticmethod
-    def _pool_lin(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    def _pool_lin(A: np.ndarray, B: np.ndarray, owner: np.ndarray) -> np.ndarray:
         """``A @ B.T`` for a large read-only pool ``A`` of 0/1 features, one cached column per
         row of ``B``. A search predicts the same pool after every refit (each a new model), on
         mostly the last fit's results; with 0/1 features each entry is an exact count, so a
         cached column equals a fresh one bit for bit."""
         global _LAST_LIN
-        old = _LAST_LIN[1] if _LAST_LIN is not None and _LAST_LIN[0]() is A else {}
+        old = _LAST_LIN[1] if _LAST_LIN is not None and _LAST_LIN[0]() is owner else {}
         rows = [b.tobytes() for b in B]
         lin = np.empty((len(A), len(B)))
         todo = [j for j, r in enumerate(rows) if r not in old]
@@ -339,7 +351,7 @@ class QuadraticGP:
             if r in old:
                 lin[:, j] = old[r]
         lin.flags.writeable = False
-        _LAST_LIN = (weakref.ref(A), {r: lin[:, j] for j, r in enumerate(rows)})
+        _LAST_LIN = (weakref.ref(owner), {r: lin[:, j] for j, r in enumerate(rows)})
         return lin
 
     def _combine(self, products: tuple[np.ndarray, ...], p: tuple[float, ...]) -> np.ndarray:
@@ -389,7 +401,7 @@ class RungGP(QuadraticGP):
 
     def _products(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, ...]:
         lag = np.abs(A[:, -1:] - B[:, -1][None, :])
-        return (*self._pairs(A[:, :-1], B[:, :-1]), lag)
+        return (*self._feature_products(A[:, :-1], B[:, :-1], A), lag)
 
     def _combine(self, products: tuple[np.ndarray, ...], p: tuple[float, ...]) -> np.ndarray:
         return super()._combine(products, p) * p[2] ** products[2]

@@ -183,8 +183,7 @@ class MultiFidelityUCB(Strategy):
                 self._build_all()
             assert self._all is not None and self._all_X is not None and self._open is not None
             if self._all_ucb is None or self._all_ucb[0] is not model:
-                top = np.full((len(self._all_X), 1), float(self.top))
-                mu, sd = model.predict(np.hstack([self._all_X, top]))
+                mu, sd = model.predict(self._all_X)
                 self._all_ucb = (model, mu + self.ucb_beta * sd)
             open_ = self._open.copy()
             open_[[self._all_index[k] for k in busy if k in self._all_index]] = False
@@ -209,7 +208,10 @@ class MultiFidelityUCB(Strategy):
         archs = unique_archs(self.space)
         self._all = list(archs.values())
         self._all_index = {k: i for i, k in enumerate(archs)}
-        self._all_X = np.stack([self.space.features(a) for a in self._all]).astype(np.float64)
+        X = np.stack([self.space.features(a) for a in self._all]).astype(np.float64)
+        # at the top rung, and read-only: the model keeps its products with the results
+        self._all_X = np.hstack([X, np.full((len(X), 1), float(self.top))])
+        self._all_X.flags.writeable = False
         self._open = np.array([self._last_rung(k) < self.top for k in archs])
 
     def _rung_for(self, model: RungGP, arch: dict[str, Any]) -> int:
