@@ -360,7 +360,14 @@ def test_a_warm_study_stored_before_bananas_changed_its_model_resumes_with_the_o
         study_name="new",
         seed=0,
         warm_start=True,
-        strategy_kwargs={"predictor": "mlp", "epochs": 20},
+        # the other options of that time, stored explicitly as a newer record would keep them
+        strategy_kwargs={
+            "predictor": "mlp",
+            "epochs": 20,
+            "on_stuck": "explore",
+            "keep_late": True,
+            "counts": False,
+        },
     )
     s1.optimize(25)
     keys = [t.key for t in s1.trials]

@@ -382,11 +382,15 @@ def test_bananas_sweep_climbs_on_from_each_new_best(pool):
 
 def test_bananas_encodings():
     """``space`` (default) feeds the space's own encoding (on NAS-Bench-201 with BANANAS' 155
-    path indicators), ``decisions`` one-hot choices only (30)."""
+    path indicators), ``decisions`` one-hot choices only (30); ``counts`` (default) appends the
+    30 option-count thermometers (6 like edges x 5 ops)."""
     space = NB201Space()
     archs = [space.sample(i) for i in range(3)]
-    assert get_strategy("bananas", space, seed=0)._encode(archs).shape == (3, 185)
-    dec = get_strategy("bananas", space, seed=0, encoding="decisions")._encode(archs)
+    full = get_strategy("bananas", space, seed=0)._encode(archs)
+    assert full.shape == (3, 185 + 30)
+    assert (full[:, 185:] == np.stack([space.count_features(a) for a in archs])).all()
+    assert get_strategy("bananas", space, seed=0, counts=False)._encode(archs).shape == (3, 185)
+    dec = get_strategy("bananas", space, seed=0, encoding="decisions", counts=False)._encode(archs)
     assert dec.shape == (3, 30)
     assert (dec == np.stack([space.features(a)[:30] for a in archs])).all()
     with pytest.raises(UserInputError, match="encoding"):
