@@ -171,6 +171,23 @@ def test_evolution_ages_out_the_oldest() -> None:
     assert [a for _, a in s.population] == told[7:]
 
 
+@pytest.mark.parametrize("replace, low, high", [(False, 0.0, 0.0), (True, 0.18, 0.32)])
+def test_evolution_tournament_draws_with_or_without_replacement(
+    replace: bool, low: float, high: float
+) -> None:
+    # two members, tournaments of two: without replacement the better one always wins; with
+    # replacement both draws hit the worse one a quarter of the time (Real et al.'s notebook)
+    for seed in range(3):
+        s = RegularizedEvolution(
+            ints(), seed=seed, population_size=2, sample_size=2, replace=replace
+        )
+        worse, better = {f"x{i}": 0 for i in range(4)}, {f"x{i}": 6 for i in range(4)}
+        s.population.extend([(0.0, worse), (1.0, better)])  # a child (one edit) names its parent
+        children = [s._mutate_winner() for _ in range(300)]
+        share = sum(hamming(c, worse) == 1 for c in children) / len(children)
+        assert low <= share <= high, (seed, share)
+
+
 def test_evolution_improves_on_a_smooth_objective() -> None:
     space = ints(6, 9)
     finals = []
