@@ -57,6 +57,19 @@ def test_search_exports_a_loadable_model(tiny, capsys) -> None:
     again = json.loads((tiny / "again" / "arch.json").read_text())
     assert again["metrics"]["epochs"] == 1
 
+    # refused before any training: a config on other data, a folder with another study's model
+    (tiny / "other.yaml").write_text(TINY.replace("name: digits", "name: mnist_5k"))
+    assert main(["export", "other.yaml", "--study", "tiny", "--storage", "s.db", "-q"]) == 2
+    assert "study 'tiny' was searched on 'digits'" in capsys.readouterr().err
+    (tiny / "held").mkdir()
+    (tiny / "held" / "arch.json").write_text('{"study": "fin"}')
+    assert main(["export", "tiny.yaml", "--storage", "s.db", "--out", "held", "-q"]) == 2
+    assert "'held' holds the model of study 'fin', not 'tiny'" in capsys.readouterr().err
+    assert (tiny / "held" / "arch.json").read_text() == '{"study": "fin"}'
+    assert (
+        main(["search", "tiny.yaml", "--storage", "s.db", "--out", "held", "--resume", "-q"]) == 2
+    )
+
 
 def test_bad_config_exits_2_with_one_sentence(tiny, capsys) -> None:
     (tiny / "bad.yaml").write_text(TINY.replace("n_trials: 3", "n_trials: 0"))

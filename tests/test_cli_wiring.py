@@ -391,6 +391,8 @@ def test_a_resume_with_another_seed_strategy_or_option_is_refused(tiny, capsys):
     for old, new, says in [
         ("seed: 0", "seed: 3", "was created with seed 0, not 3; set seed: 0 to resume it"),
         ("{name: random}", "{name: evolution}", "created with strategy 'random', not 'evolution'"),
+        ("{name: random}", "{name: random, params: {bogus: 1}}", "'random' has no option 'bogus'"),
+        ("{name: digits,", "{name: mnist_5k,", "was searched on 'digits' (image, inputs 1x8x8"),
     ]:
         Path("other.yaml").write_text(TINY.replace(old, new))
         rc, _, err = _run(capsys, "search", "other.yaml", "--storage", "s.db", "--study", "past",

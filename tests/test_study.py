@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from typing import Any
@@ -15,7 +16,15 @@ from metanas.space import Choice, IntRange, Space
 from metanas.storage import SQLiteStore
 from metanas.strategies.base import ReplayMismatch, Strategy
 from metanas.study import Study, StudyStopped, create_study, load_study
-from metanas.types import Budget, Decision, Result, StudyExists, TrialState, UserInputError
+from metanas.types import (
+    Budget,
+    Decision,
+    Result,
+    StudyExists,
+    TaskInfo,
+    TrialState,
+    UserInputError,
+)
 
 SPACE = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="toy")
 
@@ -202,13 +211,45 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
     ):
         create_study(SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e",
                      resume=True, strategy_kwargs={"population_size": 8})  # fmt: skip
+    # an option the store does not name is compared with the default the study ran with
+    with pytest.raises(
+        UserInputError, match="created with strategy option replace=False, not True"
+    ):
+        create_study(SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, strategy_kwargs={"replace": True})  # fmt: skip
+    with pytest.raises(UserInputError, match="'evolution' has no option 'sample_sise'"):
+        create_study(SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, strategy_kwargs={"sample_sise": 2})  # fmt: skip
     s = create_study(
         SPACE, "evolution", FunctionEvaluator(score), storage=db, study_name="e", seed=99,
-        resume=True, strategy_kwargs={"population_size": 6},
+        resume=True, strategy_kwargs={"population_size": 6, "replace": False},
     )  # fmt: skip
     assert s.strategy.name == "evolution" and s.strategy.population_size == 6
     s.optimize(30)
     assert [t.arch for t in s.trials] == [t.arch for t in ref.trials]
+
+
+def test_a_resume_on_other_data_is_refused_and_stores_nothing(tmp_path):
+    db = tmp_path / "s.db"
+    digits = TaskInfo("digits", "image", (1, 8, 8), 10, 1797)
+
+    def study(task: TaskInfo | None, resume: bool = True) -> Study:
+        ev = FunctionEvaluator(score, task=task)
+        return create_study(SPACE, "random", ev, storage=db, study_name="t", resume=resume)
+
+    study(digits, resume=False).optimize(3)
+    for other, says in [
+        (TaskInfo("mnist_5k", "image", (1, 28, 28), 10, 5000), "inputs 1x8x8, 10 classes"),
+        (TaskInfo("nb201-cifar100", "table", n_samples=15625), "not on 'nb201-cifar100' (a tab"),
+    ]:
+        with pytest.raises(
+            UserInputError, match=rf"study 't' was searched on 'digits' .*{re.escape(says)}"
+        ):
+            study(other)
+    # another subsample of the same data, and a plain function's task, are the same task
+    study(TaskInfo("digits", "image", (1, 8, 8), 10, 500)).optimize(4)  # trials in all
+    study(None).optimize(5)
+    assert len(load_study(db, "t").trials) == 5
 
 
 def test_a_study_stored_before_bananas_changed_its_model_resumes_with_the_old_one(tmp_path):

@@ -104,6 +104,9 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
         if study.budget is None and cfg.get("budget"):
             study.budget = Budget.from_dict(cfg["budget"])
         study.dedupe = cfg.get("dedupe", study.dedupe)
+        task_info = getattr(study.evaluator, "task_info", None)
+        if callable(task_info):
+            check_same_task(info.task, task_info(), f"study {name!r}")
         study.task = info.task
         if study.space is not None and jsonable(study.space.to_dict()) != info.space:
             raise UserInputError(
@@ -121,6 +124,31 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
     return name, store.create_study(
         name, jsonable(study.space.to_dict()), study.task, study_config(study)
     )
+
+
+def _identity(task: TaskInfo) -> tuple[Any, ...]:
+    """What names a task's data: a table's rows count too, a data set's vary with its subsample."""
+    rows = task.n_samples if task.modality == "table" else None
+    return (task.name, task.modality, tuple(task.input_shape), task.n_classes, rows)
+
+
+def check_same_task(stored: TaskInfo, given: TaskInfo, what: str) -> None:
+    """Refuse to add results on other data to ``what`` (a stored study), or to export it with
+    them; tasks of unknown kind (plain functions, records before tasks were stored) pass."""
+    if "unknown" in (stored.modality, given.modality) or _identity(stored) == _identity(given):
+        return
+    raise UserInputError(
+        f"{what} was searched on {stored.name!r} ({_describe(stored)}), not on {given.name!r} "
+        f"({_describe(given)}); use the data it was created with, or give the new search "
+        "another study name."
+    )
+
+
+def _describe(task: TaskInfo) -> str:
+    if task.modality == "table":
+        return f"a table of {task.n_samples} rows"
+    shape = "x".join(map(str, task.input_shape)) or "?"
+    return f"{task.modality}, inputs {shape}, {task.n_classes} classes"
 
 
 def stored_space(info: StudyInfo) -> Space | None:

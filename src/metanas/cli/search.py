@@ -132,9 +132,21 @@ def _out_dir(out: str | None, cfg: SearchConfig) -> str:
     return out
 
 
-def check_out_dir(out_dir: str, what: str = "export folder", option: str = "--out") -> None:
-    """Fail before the search, not after it, when the export folder cannot be written."""
+def check_out_dir(
+    out_dir: str, what: str = "export folder", option: str = "--out", study: str | None = None
+) -> None:
+    """Fail before the search, not after it, when the export folder cannot be written, or
+    when it holds another study's model (whose files an export would mix with this one's)."""
     p = Path(out_dir)
+    try:
+        held = json.loads((p / "arch.json").read_text()).get("study") if study else None
+    except (OSError, ValueError, AttributeError):
+        held = None  # no export there, or not one of ours
+    if held is not None and held != study:
+        raise UserInputError(
+            f"{what} {out_dir!r} holds the model of study {held!r}, not {study!r}; pass "
+            f"{option} with another folder, or delete that one first."
+        )
     probe = p if p.exists() else next((q for q in p.parents if q.exists()), Path("."))
     try:  # a throwaway file tells the truth where permission bits do not (root, /proc, ro mounts)
         if not probe.is_dir():
@@ -377,7 +389,7 @@ def search(
             raw["budget"]["n_trials"] = n_trials
         cfg = parse_config(raw)
     if cfg.final.enabled:
-        check_out_dir(_out_dir(out, cfg))
+        check_out_dir(_out_dir(out, cfg), study=cfg.study)
     space = get_space(cfg.space.name, **cfg.space.params)
     check_oneshot(cfg, space)
     evaluator = build_evaluator(cfg, space)
@@ -496,7 +508,13 @@ def export(
         )
     assert cfg.study is not None  # set just above
     st = load_study(cfg.storage, cfg.study)
-    check_out_dir(_out_dir(out, cfg))
+    if st.task is not None:  # the config must name the data the study was searched on
+        from metanas._resume import check_same_task
+        from metanas.evaluation.training import load_dataset_cached
+
+        data = load_dataset_cached(cfg.data.name, **{**data_options(cfg), "limit": None})
+        check_same_task(st.task, data.task_info(), f"study {cfg.study!r}")
+    check_out_dir(_out_dir(out, cfg), study=cfg.study)
     best = st.best_trial
     if best is None or st.space is None:
         raise UserInputError(
