@@ -158,3 +158,18 @@ def test_bench_gives_budgeted_strategies_the_table_fidelities(tmp_path: Path) ->
         res = run_bench(ev, None, ["mf_ucb"], [0], 30, storage=storage)
         best, _ = res.runs["mf_ucb"][0].best_at(30)
         assert best is not None and best > 0.9, (storage, best)
+
+
+def test_bench_json_is_strict_when_no_run_reaches_the_top_budget(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 30 queries of BOHB promote nothing to 108 epochs: no best value, which JSON writes as null
+    path = tmp_path / "b.json"
+    rc, out, err = _run(
+        capsys, "bench", "nb101", "--strategy", "bohb", "--queries", "30", "--seeds", "1",
+        "--json", str(path),
+    )  # fmt: skip
+    assert rc == 0, err
+    data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert data["summary"]["bohb"]["best_value_mean"] is None
+    assert "-: no run got a result on val_acc within 30 queries" in " ".join(out.split())

@@ -45,6 +45,8 @@ def test_minimal_config_has_defaults() -> None:
         (with_("training", optimizer="rmsprop"), "config field 'training.optimizer' must be 'adam', 'adamw' or 'sgd' (got 'rmsprop')."),
         (with_("data", val_fraction=1.5), "config field 'data.val_fraction' must be < 1 (got 1.5)."),
         (with_("final", augment="maybe"), "config field 'final.augment' must be true or false (got 'maybe')."),
+        (with_("training", epochs=True), "config field 'training.epochs' must be a number (got True)."),
+        (with_("budget", n_trials=True), "config field 'budget.n_trials' must be an integer (got True)."),
         ({"space": {"name": "macro"}}, "config field 'data' is required; add it."),
         ({"data": {"name": "digits"}, "trainig": {}}, "config field 'trainig' is not a known setting; remove it or fix its spelling."),
         ({"data": "digits"}, "config field 'data' must be a mapping of settings (got 'digits')."),

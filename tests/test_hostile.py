@@ -266,6 +266,7 @@ OTHER_CASES = [
         "figure folder",
     ),
     ("proxies_negative_seed", ["proxies", "--n", "1", "--seed", "-1"], "--seed"),
+    ("proxies_negative_threads", ["proxies", "--n", "1", "--threads", "-2"], "--threads"),
     (
         "proxies_json_is_dir",
         ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}"],

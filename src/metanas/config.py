@@ -21,9 +21,17 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from metanas.types import UserInputError
 
@@ -39,6 +47,24 @@ def _all_formats() -> list[ExportFormat]:
 class _Section(BaseModel):
     # a NaN or infinite number (.nan, .inf, 1e400) is a typo, never a setting
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_as_number(cls, v: Any, info: ValidationInfo) -> Any:
+        # pydantic reads `epochs: true` as 1; YAML's true is a flag, never a count
+        if isinstance(v, bool) and info.field_name is not None:
+            kinds = _kinds(cls.model_fields[info.field_name].annotation)
+            if bool not in kinds and kinds & {int, float}:
+                raise PydanticCustomError("flag_as_number", "a number, not true or false")
+        return v
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits (``int | None`` -> {int, NoneType})."""
+    if get_origin(annotation) is Annotated:
+        return _kinds(get_args(annotation)[0])
+    args = get_args(annotation)
+    return set().union(*map(_kinds, args)) if args else {annotation}
 
 
 class SpaceConfig(_Section):
@@ -238,7 +264,9 @@ def _sentence(err: dict[str, Any]) -> str:
         return f"config field '{field}' must be {op} {bound} (got {got!r})."
     if kind == "literal_error":
         return f"config field '{field}' must be {ctx.get('expected', 'one of the allowed values')} (got {got!r})."
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_type", "int_from_float") or (
+        kind == "flag_as_number" and _int_field(err)
+    ):
         return f"config field '{field}' must be an integer (got {got!r})."
     if kind == "finite_number":
         return f"config field '{field}' must be a finite number (got {got!r})."
@@ -246,7 +274,7 @@ def _sentence(err: dict[str, Any]) -> str:
         return f"config field '{field}' must be a non-empty text (got {got!r})."
     if kind == "list_type":
         return f"config field '{field}' must be a list such as [a, b] (got {got!r})."
-    if kind in ("float_parsing", "float_type"):
+    if kind in ("float_parsing", "float_type", "flag_as_number"):
         return f"config field '{field}' must be a number (got {got!r})."
     if kind in ("bool_parsing", "bool_type"):
         return f"config field '{field}' must be true or false (got {got!r})."

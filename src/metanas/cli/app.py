@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 import typer
 
 app = typer.Typer(
@@ -15,3 +19,19 @@ app = typer.Typer(
 
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM during a command; the message says what was kept and how to go on."""
+
+
+def strict_json(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as JSON that strict parsers (jq, JavaScript) read: NaN and infinities, which
+    Python writes as bare ``NaN`` / ``Infinity``, become ``null``."""
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(obj), indent=indent, allow_nan=False)

@@ -9,7 +9,6 @@ architecture (seeds that never reach it count as "> N").
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import app, strict_json
 
 if TYPE_CHECKING:
     from metanas.benchrun import BenchResult
@@ -195,7 +194,7 @@ def _run(
             data["warm_start"] = warm_start
         if start_from:
             data["start_from"] = start_from
-        json_path.write_text(json.dumps(data, indent=1))
+        json_path.write_text(strict_json(data, indent=1))
         Console().print(f"wrote {json_path}")
     return res
 
@@ -275,6 +274,11 @@ def _print(res: BenchResult) -> None:
             f"{s.n_reached}/{s.n_seeds}",
         ]
         t.add_row(*cells)
+    if any(s.best_value_mean != s.best_value_mean for s in res.summaries.values()):
+        t.caption = (
+            f"-: no run got a result on {obj} within {res.n_queries} queries (a scheduler "
+            "that promoted nothing to the top budget); raise --queries."
+        )
     console = Console()
     if not console.is_terminal:  # files and pipes: do not wrap at rich's default 80 columns
         console = Console(width=120)

@@ -7,7 +7,6 @@ three were computed.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -16,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import app, strict_json
 
 DEFAULT_PROXIES = "params,flops,synflow,nwot,jacob_cov,snip,grad_norm,fisher"
 
@@ -32,14 +31,20 @@ def proxies(
         str, typer.Option("--dataset", help="Table data set: cifar10 or cifar100.")
     ] = "cifar10",
     names: Annotated[
-        str, typer.Option("--proxies", help="Comma-separated proxy names.")
+        str,
+        typer.Option(
+            "--proxies",
+            help="Comma-separated proxy names; vote adds the rank vote of synflow, jacob_cov and snip.",
+        ),
     ] = DEFAULT_PROXIES,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch for data proxies.")] = 64,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Batch for data proxies.")
+    ] = 64,
     data: Annotated[
         str, typer.Option("--data", help="random, or a data set name such as fashion_mnist.")
     ] = "random",
-    channels: Annotated[int, typer.Option("--C", help="NB201 stem channels.")] = 16,
-    cells: Annotated[int, typer.Option("--N", help="NB201 cells per stage.")] = 5,
+    channels: Annotated[int, typer.Option("--C", min=1, help="NB201 stem channels.")] = 16,
+    cells: Annotated[int, typer.Option("--N", min=1, help="NB201 cells per stage.")] = 5,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=2**64 - 1, help="Seeds sample, batch and weights.")
     ] = 0,
@@ -47,6 +52,7 @@ def proxies(
         int,
         typer.Option(
             "--threads",
+            min=0,
             help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine).",
         ),
     ] = 1,
@@ -69,7 +75,11 @@ def proxies(
         raise UserInputError(f"--table must be nb201, got {table!r}.")
     if n < 1:
         raise UserInputError(f"--n must be at least 1, got {n}.")
-    wanted = check_names(names.split(","))
+    from metanas.evaluation.proxies import VOTE_PROXIES, rank_vote
+
+    asked = names.split(",")
+    vote = "vote" in asked  # the rank vote of its proxies: score those
+    wanted = check_names([n for n in asked if n != "vote"] + [p for p in VOTE_PROXIES if vote])
     if json_path is not None:  # fail now rather than after scoring every architecture
         _check_writable(json_path)
     if threads > 0:
@@ -99,20 +109,19 @@ def proxies(
         f"scored {n} architectures with {len(wanted)} proxies in {secs:.1f} s "
         f"({secs / n:.3f} s per architecture)"
     )
+    cols: dict[str, Any] = dict(scores)
+    if all(v in scores for v in VOTE_PROXIES):
+        cols["vote"] = list(rank_vote(scores))
     records = [
-        {"arch": sp.describe(a), **{k: scores[k][i] for k in wanted}} for i, a in enumerate(archs)
+        {"arch": sp.describe(a), **{k: v[i] for k, v in cols.items()}} for i, a in enumerate(archs)
     ]
     if ev is not None:
-        from metanas.evaluation.proxies import VOTE_PROXIES, rank_vote
         from metanas.evaluation.proxies.combined import quantile_ranks
 
         rows = np.array([ev.row(a) for a in archs], dtype=int)  # sampled from the table
         prefix = "c10" if dataset == "cifar10" else "c100"
         val = ev.values(f"{prefix}_valid_acc_200")[rows]
         test = ev.values(f"{prefix}_test_acc_200")[rows]
-        cols: dict[str, Any] = dict(scores)
-        if all(v in scores for v in VOTE_PROXIES):
-            cols["vote"] = list(rank_vote(scores))
         typer.echo(f"Spearman rho vs {dataset} accuracy (200 epochs), {n} cells:")
         typer.echo(f"{'proxy':<12} {'val':>7} {'test':>7}")
         for k, v in cols.items():
@@ -124,7 +133,7 @@ def proxies(
         for rec, v, t in zip(records, val, test):
             rec["val_acc"], rec["test_acc"] = float(v), float(t)
     if json_path is not None:
-        json_path.write_text(json.dumps(records))
+        json_path.write_text(strict_json(records))
 
 
 def _rho(r: float) -> str:
