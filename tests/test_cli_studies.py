@@ -97,3 +97,13 @@ def test_usage_errors_exit_2(db, capsys):
     assert main(["studies"]) == 2
     assert main(["no-such-command"]) == 2
     assert main(["--help"]) == 0
+
+
+def test_a_pipe_gets_whole_names(tmp_path, monkeypatch, capsys):
+    # rich folds at 80 columns off a terminal: a long name split over lines cannot be grepped
+    monkeypatch.delenv("COLUMNS", raising=False)
+    name = "bench-nb201-cifar10-random-s0-q40-a-long-study-name"
+    create_study(SPACE, "random", FunctionEvaluator(score), storage=tmp_path / "s.db",
+                 study_name=name).optimize(2)  # fmt: skip
+    assert main(["studies", str(tmp_path / "s.db")]) == 0
+    assert name in capsys.readouterr().out

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import app, table_console
 from metanas.types import UserInputError
 
 
@@ -50,14 +50,13 @@ def analyze(
     ] = 0,
 ) -> None:
     """Show which decisions of STUDY mattered (fANOVA shares) and the best value of each."""
-    from rich.console import Console
 
     from metanas.analysis import study_fidelity, study_importance, study_pareto
     from metanas.analysis._trials import at_top_budget
     from metanas.analysis.importance import MIN_TRIALS
     from metanas.study import load_study
 
-    console = Console()
+    console = table_console()
     if plots is not None:
         from metanas.analysis.plots import check_can_plot
 

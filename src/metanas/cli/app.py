@@ -35,3 +35,12 @@ def strict_json(obj: Any, indent: int | None = None) -> str:
         return x
 
     return json.dumps(clean(obj), indent=indent, allow_nan=False)
+
+
+def table_console() -> Any:
+    """A rich console for tables: in a pipe or a file, wide enough that no row wraps (rich
+    would fold at 80 columns and split study names that scripts grep for)."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=200)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metanas.cli.app import app, strict_json
+from metanas.cli.app import app, strict_json, table_console
 
 if TYPE_CHECKING:
     from metanas.benchrun import BenchResult
@@ -247,7 +247,6 @@ def _pm(mean: float, std: float, digits: int) -> str:
 
 
 def _print(res: BenchResult) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     digits = 2 if res.best_value > 1.5 else 4  # percent vs fraction tables
@@ -279,10 +278,7 @@ def _print(res: BenchResult) -> None:
             f"-: no run got a result on {obj} within {res.n_queries} queries (a scheduler "
             "that promoted nothing to the top budget); raise --queries."
         )
-    console = Console()
-    if not console.is_terminal:  # files and pipes: do not wrap at rich's default 80 columns
-        console = Console(width=120)
-    console.print(t)
+    table_console().print(t)
 
 
 @_bench_command("nb201", after=1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import app, table_console
 
 
 def _num(v: float) -> str:
@@ -24,12 +24,11 @@ def kb(
     ] = 3,
 ) -> None:
     """Show the tasks STORAGE knows, their pairwise similarity and their best architectures."""
-    from rich.console import Console
     from rich.table import Table
 
     from metanas.meta.knowledge import KnowledgeBase
 
-    console = Console()
+    console = table_console()
     kbase = KnowledgeBase(storage)
     try:
         tasks = kbase.tasks()

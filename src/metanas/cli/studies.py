@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from metanas.cli.app import app
+from metanas.cli.app import app, table_console
 from metanas.types import UserInputError
 
 
@@ -33,12 +33,11 @@ def studies(
     ] = None,
 ) -> None:
     """List the studies in STORAGE, or the best trials of one study."""
-    from rich.console import Console
     from rich.table import Table
 
     from metanas.storage.sqlite import SQLiteStore
 
-    console = Console()
+    console = table_console()
     if csv is not None and study is None:
         raise UserInputError("--csv writes one study's trials; name the study with --study.")
     if csv is not None:
