@@ -424,3 +424,21 @@ def test_sigterm_ends_a_command_as_ctrl_c_does():
         assert signal.getsignal(signal.SIGTERM) is before
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+@pytest.mark.parametrize(
+    "old, new, says",
+    [
+        ("training: {", "training: {device: 'cuda:99', ", "device 'cuda:99' is not on this machine"),
+        ("space: {name: mlp, params: {max_depth: 2, widths: [8, 32], activations: [relu, tanh], "
+         "dropouts: [0.0]}}", "space: {name: rnn_text}",
+         "the rnn_text space's networks cannot take the data set 'digits': rnn_text models take"),
+    ],
+)  # fmt: skip
+def test_a_config_every_trial_would_fail_on_is_refused_before_the_store(
+    tiny, capsys, old, new, says
+):
+    Path("bad.yaml").write_text(TINY.replace(old, new))
+    rc, _, err = _run(capsys, "search", "bad.yaml", "--storage", "s.db")
+    assert rc == 2 and says in err, err
+    assert not Path("s.db").exists()

@@ -390,6 +390,10 @@ def search(
         cfg = parse_config(raw)
     if cfg.final.enabled:
         check_out_dir(_out_dir(out, cfg), study=cfg.study)
+    if executor_name(cfg) != "ray":  # a Ray cluster's workers may have the GPU this one lacks
+        from metanas.evaluation.fit import check_device_here
+
+        check_device_here(cfg.training.device)
     space = get_space(cfg.space.name, **cfg.space.params)
     check_oneshot(cfg, space)
     evaluator = build_evaluator(cfg, space)
@@ -438,7 +442,9 @@ def search(
         errors = [t.error for t in st.trials if t.error]
         hint = f" (first error: {errors[0]})" if errors else ""
         raise UserInputError(
-            f"no trial of study {cfg.study!r} completed{hint}; check the config and data."
+            f"no trial of study {cfg.study!r} completed{hint}; fix the config or data, then "
+            f"go on with --resume and a larger --n-trials (its {len(st.trials)} failed trials "
+            "count toward the budget), or start afresh with another --study name."
         )
     search_s = time.perf_counter() - t0
     if not quiet:

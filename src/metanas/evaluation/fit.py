@@ -38,7 +38,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UserInputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+
+
+def check_device_here(device: str | torch.device) -> None:
+    """Refuse a device this machine lacks before any trial runs on it (not for remote workers,
+    which may have one)."""
+    dev = resolve_device(device)
+    if dev.type == "cuda" and (
+        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
+    ):
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise UserInputError(
+            f"device {str(device)!r} is not on this machine (torch finds {found} CUDA GPUs); "
+            "use device: auto, which falls back to the CPU, or cpu."
+        )
 
 
 @contextmanager
@@ -272,6 +289,7 @@ def fit_recipe(
 __all__ = [
     "TimeLimitExceeded",
     "arch_seed",
+    "check_device_here",
     "count_params",
     "evaluate_model",
     "fit",

@@ -131,7 +131,9 @@ class TrainingEvaluator:
             check_model_options(space_kind, self.model_options)
 
     def check_space(self, space: Any) -> None:
-        """Refuse a space of another built-in kind than the networks this evaluator builds."""
+        """Refuse a space of another built-in kind than the networks this evaluator builds, or
+        whose networks do not take this data (e.g. a text model on images): one network is
+        built (of up to five samples) before the study stores anything, instead of every trial failing."""
         from metanas.nn.registry import builder_kinds
 
         kind = getattr(space, "kind", None)
@@ -141,6 +143,18 @@ class TrainingEvaluator:
                 f"space; build the evaluator with space_kind={kind!r}, or search a "
                 f"{self.space_kind} space."
             )
+        if self.builder is not None or kind not in builder_kinds():
+            return  # the user's networks: their trials report what they refuse
+        data = self.data()
+        for seed in range(5):  # one network that builds shows the data fits; some may not
+            try:
+                self.build(space.sample(seed), data)
+                return
+            except UserInputError as e:
+                error = e
+        raise UserInputError(
+            f"the {kind} space's networks cannot take the data set {data.name!r}: {error}"
+        ) from None
 
     def __getattr__(self, name: str) -> Any:
         # the recipe's fields read as the evaluator's own (ev.epochs), as before the Recipe
