@@ -85,6 +85,14 @@ def test_bench_user_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     s = data["summary"]["random"]
     # 50 queries over a 50-row table find its best (row 49, acc 51) with certainty
     assert s["n_reached"] == 1 and s["report_mean"] == 51
+    args = ["bench", "table", "--csv", str(p), "--arch-column", "cell", "--objective", "score"]
+    rc, _, err = _run(capsys, *args, "--queries", "51")
+    assert rc == 2 and "--queries 51 exceeds the 50 rows of table mine" in err
+    # one architecture twice, with other values: which is the table's answer? refused
+    dup = tmp_path / "dup.csv"
+    dup.write_text(p.read_text() + f"{nb201_to_string(ev.arch(3))},99,99\n")
+    rc, _, err = _run(capsys, *args[:3], str(dup), *args[4:], "--queries", "5")
+    assert rc == 2 and "twice (rows 4 and 51); keep one row per architecture" in err
 
 
 RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
@@ -129,6 +137,7 @@ def test_bench_nb101_starts_from_the_tables_notation(
         (["bench", "nb201", "--start-from", "|x|"], "starting architecture 1: NAS-Bench-201"),
         (["bench", "nb201", "--start-from", RESNET, "--warm-start", "x.db"], "not both"),
         (["bench", "nb201", "--strategy", "nope"], "unknown strategy 'nope'"),
+        (["bench", "nb201", "--strategy", "random,,evolution"], "has an empty name"),
         (["bench", "nb201", "--dataset", "mnist", "--seeds", "1"], "cifar10 or cifar100"),
         (["bench", "nb201", "--queries", "0"], "--queries"),
         (["bench", "table", "--csv", "/no/such.csv", "--objective", "x"], "does not exist"),

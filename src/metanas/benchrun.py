@@ -510,7 +510,12 @@ def parse_strategies(text: str) -> list[str]:
     """``"random,evolution"`` -> names, checked against the registry (plus ``optuna-tpe``)."""
     from metanas.strategies import strategy_names
 
-    names = [s.strip() for s in text.split(",") if s.strip()]
+    names = [s.strip() for s in text.split(",")]
+    if len(names) > 1 and "" in names:  # a doubled or trailing comma: a name left out?
+        raise UserInputError(
+            f"--strategy {text!r} has an empty name; separate the names by single commas."
+        )
+    names = [n for n in names if n]
     known = [*strategy_names(), OPTUNA_TPE]
     for n in names:
         if n not in known:

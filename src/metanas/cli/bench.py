@@ -163,6 +163,14 @@ def _run(
         space, factory = _seeded(ev, names, start_from)
     else:
         space, factory = _warm(ev, warm_start)
+    from metanas.benchrun import default_space
+
+    size = (space if space is not None else default_space(ev)).size
+    if isinstance(size, int) and queries > size:
+        raise UserInputError(
+            f"--queries {queries} exceeds the {size} rows of table {ev.name}; "
+            f"give --queries {size} or fewer."
+        )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -243,6 +243,15 @@ class TableEvaluator:
             name=Path(path).stem,
         )
         ev._check()
+        if len(ev._get_index().row_of) < len(ev.table):  # which value would be the answer?
+            first: dict[str, int] = {}
+            for i, name in enumerate(_row_names_nb201(ev.table, arch_column)):
+                if name in first:
+                    raise UserInputError(
+                        f"table file {str(path)!r} lists architecture {name} twice (rows "
+                        f"{first[name] + 1} and {i + 1}); keep one row per architecture."
+                    )
+                first[name] = i
         return ev
 
     # ----------------------------------------------------------------- loading
