@@ -250,8 +250,12 @@ OTHER_CASES = [
         ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}/s.db"],
         "would destroy",
     ),
-    ("store_damaged_row", ["studies", "{d}/damaged.db"], "damaged study row"),
-    ("store_damaged_trial", ["studies", "{d}/badtrial.db", "--study", "keep"], "damaged trial"),
+    ("store_damaged_row", ["studies", "{d}/damaged.db"], "damaged row of study 'x'"),
+    (
+        "store_damaged_trial",
+        ["studies", "{d}/badtrial.db", "--study", "keep"],
+        "damaged row of trial 2",
+    ),
     ("store_damaged_version", ["kb", "{d}/badversion.db"], "damaged schema version"),
     (
         "export_finds_url_store",  # the store of a sqlite:/// URL exists: the study is missing

@@ -337,7 +337,7 @@ class SQLiteStore:
             yield
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise StorageError(
-                f"{self.path!r} holds a damaged {what} row ({type(e).__name__}: {e}); "
+                f"{self.path!r} holds a damaged {what} ({type(e).__name__}: {e}); "
                 "restore a backup of the store."
             ) from None
 
@@ -384,8 +384,8 @@ class SQLiteStore:
             FROM studies s LEFT JOIN trials t ON t.study_id = s.id
             {where} GROUP BY s.id ORDER BY s.id"""
         out = []
-        with self._damaged("study"):
-            for r in self._conn.execute(sql, args):
+        for r in self._conn.execute(sql, args):
+            with self._damaged(f"row of study {r[1]!r}"):
                 config = json.loads(r[4])
                 best = r[10] if config.get("direction") == "minimize" else r[9]
                 out.append(
@@ -431,8 +431,11 @@ class SQLiteStore:
         rows = self._conn.execute(
             f"SELECT {_TRIAL_COLS} FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
         )
-        with self._damaged("trial"):
-            return [self._trial(r) for r in rows]
+        out = []
+        for r in rows:
+            with self._damaged(f"row of trial {r[0]} (study id {study_id})"):
+                out.append(self._trial(r))
+        return out
 
     @staticmethod
     def _trial(r: Any) -> Trial:
@@ -474,7 +477,7 @@ class SQLiteStore:
             "WHERE study_id = ? ORDER BY asked_seq",
             (study_id,),
         )
-        with self._damaged("duplicate"):
+        with self._damaged("duplicate row"):
             return [
                 Duplicate(
                     of_number=r[2],
