@@ -107,3 +107,14 @@ def test_a_pipe_gets_whole_names(tmp_path, monkeypatch, capsys):
                  study_name=name).optimize(2)  # fmt: skip
     assert main(["studies", str(tmp_path / "s.db")]) == 0
     assert name in capsys.readouterr().out
+
+
+def test_a_study_shows_why_its_trials_failed(tmp_path, capsys):
+    def broken(arch):
+        raise ValueError(f"width {arch['width']} does not fit")
+
+    path = tmp_path / "s.db"
+    create_study(SPACE, "random", FunctionEvaluator(broken), storage=path,
+                 study_name="bad").optimize(2)  # fmt: skip
+    assert main(["studies", str(path), "--study", "bad"]) == 0
+    assert "2 failed; the last (trial 1): ValueError: width" in capsys.readouterr().out

@@ -97,5 +97,12 @@ def studies(
             arch = st.space.describe(t.arch) if st.space is not None else str(dict(t.arch))
             table.add_row(str(t.number), _fmt(t.value), t.state.value, f"{t.cost:.3g}", arch)
         console.print(table)
+        failed = [t for t in st.trials if t.error]
+        if failed:  # why trials failed is the first thing to read when none completed
+            last = failed[-1]
+            console.print(
+                f"{len(failed)} failed; the last (trial {last.number}): {last.error}",
+                markup=False,
+            )
         if written is not None:
             console.print(f"wrote {written} trials to {csv}")
