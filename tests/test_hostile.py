@@ -558,7 +558,7 @@ def _api_cases(d):
         (
             "option_as_text",
             lambda: create_study(SPACE, "bananas", ev, strategy_kwargs={"patience": "3"}),
-            "option 'patience' of strategy 'bananas' must be a number, got '3'",
+            "option 'patience' of strategy 'bananas' must be an integer, got '3'",
         ),
         (
             "callback_not_callable",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pytest
 
 from metanas.space import Choice, FloatRange, IntRange, Space, get_space
@@ -74,6 +76,35 @@ def test_registry_names_and_errors() -> None:
 def test_bad_parameters_are_user_errors(name: str, kw: dict) -> None:
     with pytest.raises(UserInputError):
         get_strategy(name, ints(), **kw)
+
+
+@pytest.mark.parametrize(
+    "name, kw, says",
+    [
+        ("bananas", {"ucb_beta": "x"}, "'ucb_beta' of strategy 'bananas' must be a finite number or null"),
+        ("bananas", {"ucb_beta": float("nan")}, "must be a finite number or null, got nan"),
+        ("bohb", {"n_candidates": 0.5}, "'n_candidates' of strategy 'bohb' must be an integer, got 0.5"),
+        ("bohb", {"n_min": "x"}, "must be an integer or null, got 'x'"),
+        ("asha", {"sampler_options": "x"}, "'sampler_options' of strategy 'asha' must be a mapping or null"),
+        ("asha", {"budgets": "1,3"}, "must be a list or null"),
+        ("evolution", {"mutation_tries": -1}, "must be an integer >= 0 (a count), got -1"),
+        ("bananas", {"keep_late": 1}, "must be true or false, got 1"),
+    ],
+)  # fmt: skip
+def test_options_of_the_wrong_type_are_named_before_any_trial(
+    name: str, kw: dict, says: str
+) -> None:
+    # each of these was stored with the study and then crashed its asks (a study never to resume)
+    with pytest.raises(UserInputError, match=re.escape(says)):
+        get_strategy(name, ints(), **kw)
+
+
+def test_options_of_the_annotated_types_pass() -> None:
+    get_strategy("bananas", ints(), ucb_beta=None, patience=0, refit_every=1)  # int for a float
+    get_strategy(
+        "asha", ints(), budgets=[1, 3, 9], sampler="bananas", sampler_options={"n_init": 3}
+    )
+    get_strategy("qlearning", ints(), baseline=None, gamma=np.float64(0.9), n_bins=np.int64(4))
 
 
 # ------------------------------------------------------------------------------ random

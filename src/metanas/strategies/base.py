@@ -9,10 +9,11 @@ also after :meth:`Strategy.replay` restores it from a store.
 from __future__ import annotations
 
 import abc
-import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -200,21 +201,61 @@ def check_can_start_from(name: str, option: str) -> None:
 
 
 def _check_option_types(name: str, cls: type[Strategy], kwargs: Mapping[str, Any]) -> None:
-    """A number option given as anything else (``"3"`` from a config typed by hand) is named
-    here, not as a comparison error from inside the strategy."""
-    params = inspect.signature(cls.__init__).parameters
+    """An option given as another type than its annotation (``"3"`` from a config typed by
+    hand, ``0.5`` for a count) is named here, before a study stores it, not as an error from
+    inside the strategy trials later; an integer option (a count) is never negative."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation this module cannot resolve: the strategy checks its own
+        hints = {}
     for k, v in kwargs.items():
-        p = params.get(k)
-        default = None if p is None else p.default
-        if isinstance(default, bool):
-            if not isinstance(v, bool):
-                raise UserInputError(
-                    f"option {k!r} of strategy {name!r} must be true or false, got {v!r}."
-                )
-        elif isinstance(default, numbers.Real) and (
-            isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
-        ):
-            raise UserInputError(f"option {k!r} of strategy {name!r} must be a number, got {v!r}.")
+        kinds = _kinds(hints.get(k, Any))
+        if Any in kinds or not kinds <= _CHECKED:
+            continue  # objects (a scorer, a strategy, priors): the strategy checks its own
+        want = _wanted(kinds)
+        if v is None:
+            ok = type(None) in kinds
+        elif isinstance(v, (bool, np.bool_)):
+            ok = bool in kinds
+        elif isinstance(v, numbers.Integral):
+            ok = bool({int, float} & kinds)
+            if ok and float not in kinds and int(v) < 0:
+                ok, want = False, "an integer >= 0 (a count)"
+        elif isinstance(v, numbers.Real):
+            ok = float in kinds and math.isfinite(v)
+        elif isinstance(v, str):
+            ok = str in kinds
+        elif isinstance(v, Mapping):
+            ok = Mapping in kinds
+        else:
+            ok = isinstance(v, (list, tuple)) and Sequence in kinds
+        if not ok:
+            raise UserInputError(f"option {k!r} of strategy {name!r} must be {want}, got {v!r}.")
+
+
+_CHECKED = {bool, int, float, str, type(None), Mapping, Sequence}
+_CONTAINERS = {dict: Mapping, Mapping: Mapping, list: Sequence, tuple: Sequence, Sequence: Sequence}
+
+
+def _kinds(hint: Any) -> set[Any]:
+    """The plain kinds an annotation admits: ``int | None`` -> {int, NoneType},
+    ``Mapping[str, Any]`` -> {Mapping}; ``Literal`` and other forms -> {Any} (not checked)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or isinstance(hint, types.UnionType):
+        return set().union(*map(_kinds, typing.get_args(hint)))
+    if origin is not None:  # Mapping[str, Any], Sequence[float], dict, list, tuple
+        return {_CONTAINERS.get(origin, Any)}
+    return {hint} if hint in _CHECKED else {Any}
+
+
+def _wanted(kinds: set[Any]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
+             type(None): "null", Mapping: "a mapping", Sequence: "a list"}  # fmt: skip
+    if float in kinds:
+        kinds = kinds - {int}
+    return " or ".join(
+        names[k] for k in (bool, int, float, str, Mapping, Sequence, type(None)) if k in kinds
+    )
 
 
 def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
