@@ -99,6 +99,12 @@ def test_options_of_the_wrong_type_are_named_before_any_trial(
         get_strategy(name, ints(), **kw)
 
 
+def test_a_strategy_is_told_a_result_not_a_number() -> None:
+    s = get_strategy("evolution", ints())
+    with pytest.raises(UserInputError, match=r"tell\(\) takes a Result, got float 0.5"):
+        s.tell(s.ask(), 0.5)  # type: ignore[arg-type]
+
+
 def test_options_of_the_annotated_types_pass() -> None:
     get_strategy("bananas", ints(), ucb_beta=None, patience=0, refit_every=1)  # int for a float
     get_strategy(

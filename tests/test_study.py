@@ -252,6 +252,40 @@ def test_a_resume_on_other_data_is_refused_and_stores_nothing(tmp_path):
     assert len(load_study(db, "t").trials) == 5
 
 
+class _Returns:
+    """An evaluator that returns whatever ``make`` builds (a buggy one, in these tests)."""
+
+    objective = "value"
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+
+    def evaluate(self, arch: Any, budget: Any = None, report: Any = None) -> Any:
+        return self.make(arch)
+
+
+@pytest.mark.parametrize(
+    "result, says",
+    [
+        (Result(value=1.0, cost=float("nan")), "cost must be the seconds spent, a finite number >= 0, got nan"),
+        (Result(value=1.0, cost=-5.0), "cost must be the seconds spent, a finite number >= 0, got -5.0"),
+        (Result(value="x"), "value must be a number or None, got 'x'"),  # type: ignore[arg-type]
+        (Result(value=1.0, metrics="x"), "metrics must be a mapping of names to numbers, got 'x'"),  # type: ignore[arg-type]
+        (Result(value=float("nan")), "objective 'value' is nan, not a finite number"),
+        (Result(value=None, metrics={"value": "x"}), "objective 'value' is x, not a finite number"),
+    ],
+)  # fmt: skip
+def test_a_malformed_result_fails_its_trial_not_the_run(tmp_path, result: Result, says: str):
+    # each used to abort optimize (a NaN cost left the trial running in the store for good)
+    st = create_study(SPACE, "random", _Returns(lambda a: result), storage=tmp_path / "s.db")
+    st.optimize(2)
+    assert [t.state for t in st.trials] == [TrialState.FAILED] * 2
+    assert says in (st.trials[0].error or "")
+    assert [t.state for t in load_study(tmp_path / "s.db", st.name).trials] == [
+        TrialState.FAILED
+    ] * 2
+
+
 def test_a_study_stored_before_bananas_changed_its_model_resumes_with_the_old_one(tmp_path):
     db = tmp_path / "s.db"
     kw = {"predictor": "mlp", "epochs": 20}

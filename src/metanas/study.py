@@ -25,6 +25,7 @@ replayed exactly from the store, which needs one writer per study.)
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import time
 import warnings
@@ -182,17 +183,25 @@ class Study:
         )
 
     def _normalise(self, r: Result) -> Result:
-        """Take the study's objective from the evaluator's result (value as measured)."""
+        """Take the study's objective from the evaluator's result (value as measured); a
+        malformed result (an evaluator's bug) fails its trial instead of the whole run."""
+        problem = _malformed(r)
+        if problem is not None:
+            metrics = r.metrics if isinstance(r.metrics, Mapping) else {}
+            return Result.failed(f"the evaluator's Result is malformed: {problem}", 0.0, metrics)
         if r.state is TrialState.FAILED:
             return replace(r, value=None)
         assert self.objective is not None
         if self.objective in r.metrics:
-            v = objective_value(r.metrics, self.objective)
+            try:
+                v = objective_value(r.metrics, self.objective)
+            except (TypeError, ValueError):  # a text or another object: not a finite number
+                v = None
         elif r.value is not None and self.objective == getattr(
             self.evaluator, "objective", self.objective
         ):
-            v = float(r.value)
-            r = replace(r, metrics={**r.metrics, self.objective: v})
+            r = replace(r, metrics={**r.metrics, self.objective: float(r.value)})
+            v = objective_value(r.metrics, self.objective)  # None when NaN or infinite
         else:
             v = None
         if v is None and r.state is TrialState.COMPLETE:
@@ -516,6 +525,20 @@ def _check_arguments(
             f"evaluator {type(evaluator).__name__} has no evaluate(arch, budget, report) method; "
             "wrap a plain function as FunctionEvaluator(fn)."
         )
+
+
+def _malformed(r: Result) -> str | None:
+    """What is wrong with a Result an evaluator or a caller of tell() made, if anything."""
+    if not isinstance(r.metrics, Mapping):
+        return f"metrics must be a mapping of names to numbers, got {r.metrics!r}"
+    if r.value is not None and (isinstance(r.value, bool) or not isinstance(r.value, numbers.Real)):
+        return f"value must be a number or None, got {r.value!r}"
+    cost = r.cost
+    if isinstance(cost, bool) or not isinstance(cost, numbers.Real) or not 0 <= cost < math.inf:
+        return f"cost must be the seconds spent, a finite number >= 0, got {cost!r}"
+    if not isinstance(r.curve, (list, tuple)) or not all(isinstance(c, Mapping) for c in r.curve):
+        return f"curve must be a list of mappings (one report per step), got {r.curve!r}"
+    return None
 
 
 def _check_resumed(

@@ -90,6 +90,11 @@ class Strategy(abc.ABC):
         return cand
 
     def tell(self, candidate: Candidate, result: Result) -> None:
+        if not isinstance(result, Result):  # Study.tell takes plain numbers; this is lower down
+            raise UserInputError(
+                f"{type(self).__name__}.tell() takes a Result, got {type(result).__name__} "
+                f"{result!r}; e.g. Result(value=0.5), or tell the study, which takes numbers."
+            )
         self.pending.pop(candidate.id, None)
         self.history.append((candidate, result))
         self._tell(candidate, result)
