@@ -566,6 +566,16 @@ def _api_cases(d):
             "callbacks must be functions cb(study, trial), got int 1",
         ),
         (
+            "callback_of_one_argument",
+            lambda: create_study(SPACE, "random", ev).optimize(2, callbacks=[lambda t: None]),
+            "callbacks must be functions cb(study, trial), got function",
+        ),
+        (
+            "timeout_as_text",
+            lambda: create_study(SPACE, "random", ev).optimize(2, timeout="5"),
+            "timeout must be positive seconds, got '5'",
+        ),
+        (
             "training_setting_typo",
             lambda: TrainingEvaluator("digits", "mlp", epochz=1),
             "unknown training setting(s) ['epochz']; did you mean 'epochs'?",

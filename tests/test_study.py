@@ -580,6 +580,8 @@ def test_callbacks_and_quiet_by_default(capsys):
     assert out.out == "" and out.err == ""
     s.optimize(5, progress=True)
     assert "5/5" in capsys.readouterr().err
+    s.optimize(6, callbacks=lambda st, t: got.append((st is s, t.number)))  # one, no list
+    assert got[-1] == (True, 5)
 
 
 def test_bad_arguments():

@@ -6,6 +6,8 @@ nothing but the evaluator interface and value types.
 
 from __future__ import annotations
 
+import inspect
+import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -63,7 +65,9 @@ def optimize(
     ``timeout`` seconds pass (running trials are then finished, none started)."""
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
         raise UserInputError(f"n_trials must be a non-negative integer, got {n_trials!r}.")
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0
+    ):
         raise UserInputError(f"timeout must be positive seconds, got {timeout!r}.")
     if study.evaluator is None:
         raise UserInputError(
@@ -73,9 +77,15 @@ def optimize(
         raise UserInputError(
             "this study has no strategy (loaded read-only); resume it with create_study."
         )
+    if callable(callbacks):  # one function given without its list
+        callbacks = (callbacks,)
+    if not isinstance(callbacks, Iterable):
+        raise UserInputError(
+            f"callbacks must be a list of functions cb(study, trial), got {callbacks!r}."
+        )
     callbacks = tuple(callbacks)
     for cb in callbacks:
-        if not callable(cb):
+        if not callable(cb) or not _takes_two(cb):
             raise UserInputError(
                 f"callbacks must be functions cb(study, trial), got {type(cb).__name__} {cb!r}."
             )
@@ -165,3 +175,14 @@ class _Progress:
 
     def close(self) -> None:
         self._p.stop()
+
+
+def _takes_two(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn(study, trial)`` binds (a callable without a signature is given the benefit)."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True
