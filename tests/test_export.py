@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -111,6 +112,27 @@ def test_bad_input(tmp_path) -> None:
     (tmp_path / "arch.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not valid JSON"):
         read_manifest(tmp_path)
+    for text, says in [
+        ("[1, 2]", "is not a metanas export manifest"),
+        (
+            '{"kind": "mlp"}',
+            "not a complete metanas export (no arch, input_shape, n_classes, files",
+        ),
+    ]:
+        (tmp_path / "arch.json").write_text(text)
+        with pytest.raises(UserInputError, match=re.escape(says)):
+            load_model(tmp_path)
+
+
+def test_a_lost_weights_file_and_loose_inputs(tmp_path) -> None:
+    # one format without its list, a NumPy example batch
+    x = torch.randn(2, 1, 8, 8).numpy()
+    export_model(trained_model(), SPACE, ARCH, tmp_path, example_input=x, formats="state_dict")
+    assert json.loads((tmp_path / "arch.json").read_text())["input_shape"] == [1, 8, 8]
+    load_model(tmp_path, builder=conv_builder)
+    (tmp_path / read_manifest(tmp_path)["files"]["weights"]).unlink()
+    with pytest.raises(UserInputError, match="is missing from the export"):
+        load_model(tmp_path, builder=conv_builder)
 
 
 def test_a_model_that_is_not_its_architectures_network_is_refused_before_writing(tmp_path):

@@ -118,6 +118,12 @@ def export_model(
     ``(B, *input_shape)``; it fixes the input shape and checks the exported formats. An
     :class:`~metanas.nn.averaging.Ensemble` needs ``member_archs``, one per member, in order.
     """
+    if isinstance(formats, str):  # one format given without its list
+        formats = [formats]
+    if isinstance(space, str):  # a registered space's name, as train_final takes it
+        from metanas.space import get_space
+
+        space = get_space(space)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UserInputError(f"unknown export format(s) {unknown}; use some of {list(FORMATS)}.")
@@ -132,7 +138,7 @@ def export_model(
     if out.exists() and not out.is_dir():
         raise UserInputError(f"out_dir {str(out)!r} is a file; give a directory to export into.")
     model = model.cpu().eval()
-    x = example_input.detach().cpu()
+    x = torch.as_tensor(example_input).detach().cpu()  # a NumPy batch too
     try:
         with torch.inference_mode():
             expected = model(x)
@@ -204,9 +210,29 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
         raise UserInputError(
             f"{path} is not valid JSON (line {e.lineno}); re-export the model."
         ) from None
+    if not isinstance(manifest, dict):
+        raise UserInputError(f"{path} is not a metanas export manifest; re-export the model.")
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise UserInputError(f"{path} was written by a newer metanas; upgrade metanas to load it.")
+    missing = [k for k in _REQUIRED if k not in manifest]
+    files = manifest.get("files")
+    if not isinstance(files, dict) or "weights" not in files:
+        missing.append("files.weights")
+    if missing:
+        raise UserInputError(
+            f"{path} is not a complete metanas export (no {', '.join(missing)}); re-export the model."
+        )
+    assert isinstance(files, dict)
+    weights = Path(out_dir) / files["weights"]
+    if not weights.is_file():
+        raise UserInputError(
+            f"{weights} is missing from the export in {out_dir}; re-export the model."
+        )
     return manifest
+
+
+#: what load_model needs of a manifest
+_REQUIRED = ("kind", "arch", "input_shape", "n_classes")
 
 
 def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
