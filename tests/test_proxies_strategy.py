@@ -58,6 +58,14 @@ def test_bad_options() -> None:
         ProxyPrescreen(s, scorer=key_scorer, max_age=0)
     with pytest.raises(UserInputError):
         ScreenedSpace(s, key_scorer, 0)
+    with pytest.raises(
+        UserInputError, match="needs a scorer function arch -> number, got 'synflow'"
+    ):
+        ScreenedSpace(s, "synflow", 3)  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="wraps a Space, got str 'nb201'"):
+        ScreenedSpace("nb201", key_scorer, 3)  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="the screen's scorer returned 'x' for"):
+        ScreenedSpace(s, lambda a: "x", 2).sample(0)
 
 
 def _grid() -> Space:

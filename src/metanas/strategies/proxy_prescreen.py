@@ -169,6 +169,16 @@ class ScreenedSpace(SpaceWrapper):
     def __init__(
         self, space: Space, scorer: Callable[[Architecture], float], n_candidates: int = 100
     ) -> None:
+        if not isinstance(space, Space):
+            raise UserInputError(
+                f"ScreenedSpace wraps a Space, got {type(space).__name__} {space!r}; e.g. "
+                "ScreenedSpace(get_space('nb201'), scorer)."
+            )
+        if not callable(scorer):
+            raise UserInputError(
+                f"ScreenedSpace needs a scorer function arch -> number, got {scorer!r}; e.g. "
+                "ProxyEvaluator('synflow', ...).scorer(space.key)."
+            )
         super().__init__(space)
         if not isinstance(n_candidates, int) or n_candidates < 1:
             raise UserInputError(
@@ -182,8 +192,17 @@ class ScreenedSpace(SpaceWrapper):
         k = self.inner.key(arch)
         v = self.scores.get(k)
         if v is None:
-            v = float(self.scorer(arch))
-            v = float("-inf") if v != v else v
+            got = self.scorer(arch)
+            try:  # a float, a NumPy or a 0-d torch scalar; not a text or a flag
+                if isinstance(got, (str, bytes, bool)):
+                    raise TypeError
+                v = float(got)
+            except (TypeError, ValueError):
+                raise UserInputError(
+                    f"the screen's scorer returned {got!r} for {self.inner.describe(arch)}; "
+                    "it must return a number (higher: more promising)."
+                ) from None
+            v = float("-inf") if v != v else v  # NaN: the least promising
             self.scores[k] = v
         return v
 
