@@ -102,6 +102,7 @@ def test_a_multi_fidelity_study_with_few_top_budget_trials_gets_its_history(tmp_
     assert len(finished(study)) >= MIN_TRIALS > len(at_top_budget(study.trials))
     paths = save_study_plots(study, tmp_path)
     assert [p.name for p in paths] == ["history.png", "fidelity.png"]
+    assert len(plot_fidelity(study).axes) == 2  # given the study itself
 
 
 def test_fidelity_shows_each_budgets_correlation_and_what_it_kept():
@@ -140,6 +141,10 @@ def test_importance_and_effects_show_the_forests_numbers(db):
         assert [bar.get_height() for bar in ax.patches] == pytest.approx(list(d.effects))
         assert ax.get_title().startswith(d.name)
     assert imp.decisions[0].name == "op"
+    # given the study, the plots analyse it themselves (the same forest, the same seed)
+    direct = plot_importance(study).axes[0]
+    assert [bar.get_width() for bar in direct.patches] == pytest.approx(widths)
+    assert len(plot_effects(study, top=2).axes) == 2
 
 
 def test_pareto_marks_the_front(db):

@@ -63,6 +63,10 @@ def _label(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _importance(x: Importance | Study) -> Importance:
+    return x if isinstance(x, Importance) else study_importance(x)
+
+
 def plot_history(study: Study) -> Figure:
     """Each finished trial's value by trial number, coloured by budget when there are several,
     the best so far at the largest budget as a step line, failures as crosses on the axis."""
@@ -107,9 +111,11 @@ def plot_history(study: Study) -> Figure:
     return fig
 
 
-def plot_importance(importance: Importance, top: int = 12) -> Figure:
+def plot_importance(importance: Importance | Study, top: int = 12) -> Figure:
     """The ``top`` decisions' shares of the objective's variance, with their spread over the
-    forest's trees, and what only interactions explain."""
+    forest's trees, and what only interactions explain (of a study: its
+    :func:`~metanas.analysis.study_importance`)."""
+    importance = _importance(importance)
     decisions = importance.decisions[:top]
     fig = _figure(6.4, 0.8 + 0.35 * (len(decisions) + 1))
     ax = fig.add_subplot()
@@ -126,9 +132,11 @@ def plot_importance(importance: Importance, top: int = 12) -> Figure:
     return fig
 
 
-def plot_effects(importance: Importance, top: int = 4) -> Figure:
+def plot_effects(importance: Importance | Study, top: int = 4) -> Figure:
     """One panel per decision of the ``top``: the objective predicted with the decision fixed to
-    each value (its main effect), with how many trials used that value."""
+    each value (its main effect), with how many trials used that value (of a study: its
+    :func:`~metanas.analysis.study_importance`)."""
+    importance = _importance(importance)
     decisions = importance.decisions[:top]
     if not decisions:
         raise UserInputError("the study has no decision with an effect to plot.")
@@ -155,9 +163,12 @@ def plot_effects(importance: Importance, top: int = 4) -> Figure:
     return fig
 
 
-def plot_fidelity(agreement: FidelityAgreement, keep: float = 1 / 3) -> Figure:
+def plot_fidelity(agreement: FidelityAgreement | Study, keep: float = 1 / 3) -> Figure:
     """Each smaller budget's rank correlation with the largest (with its 90% interval where
-    there are enough architectures) and the share of the largest budget's best third it kept."""
+    there are enough architectures) and the share of the largest budget's best third it kept
+    (of a study: its :func:`~metanas.analysis.study_fidelity`)."""
+    if not isinstance(agreement, FidelityAgreement):
+        agreement = study_fidelity(agreement, keep=keep)
     what = "rung" if agreement.source == "budgets" else "epoch"
     rows = agreement.budgets
     fig = _figure(8.0, 3.4)
