@@ -581,6 +581,21 @@ def _api_cases(d):
             "unknown training setting(s) ['epochz']; did you mean 'epochs'?",
         ),
         (
+            "warm_options_without_warm_start",
+            lambda: create_study(SPACE, "random", ev, warm_options={"budget": 3}),
+            "warm_options are the warm start's; pass warm_start=True",
+        ),
+        (
+            "space_one_dimension_no_list",
+            lambda: Space("depth"),
+            "space 'space' takes a list of dimensions, got 'depth'",
+        ),
+        (
+            "objective_not_a_name",
+            lambda: FunctionEvaluator(lambda a: 1.0, objective=123),
+            "FunctionEvaluator's objective names a metric, got 123",
+        ),
+        (
             "warm_option_typo",
             lambda: create_study(SPACE, "random", ev, warm_start=True, warm_options={"budgett": 3}),
             "unknown warm start option(s) ['budgett']",

@@ -105,6 +105,11 @@ def test_a_strategy_is_told_a_result_not_a_number() -> None:
         s.tell(s.ask(), 0.5)  # type: ignore[arg-type]
 
 
+def test_a_strategy_builds_on_a_space_given_by_name() -> None:
+    s = get_strategy("random", "nb201")
+    assert set(s.ask().arch) == set(get_space("nb201").sample(0))
+
+
 def test_options_of_the_annotated_types_pass() -> None:
     get_strategy("bananas", ints(), ucb_beta=None, patience=0, refit_every=1)  # int for a float
     get_strategy(

@@ -682,6 +682,11 @@ def create_study(
     import metanas.strategies  # noqa: F401 - registers the built-in strategies
 
     _check_arguments(seed, strategy, strategy_kwargs, evaluator, study_kwargs)
+    if warm_options and not warm_start:
+        raise UserInputError(
+            "warm_options are the warm start's; pass warm_start=True (or a store) with them, "
+            "or leave them out."
+        )
     given_options = dict(strategy_kwargs or {})
     if isinstance(strategy, str):  # before the store: a typo must not leave an empty file
         from metanas.strategies.multifidelity import fidelity_rungs

@@ -405,7 +405,8 @@ def search(
             st = create_study(
                 drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
                 seed=cfg.seed, resume=resume, strategy_kwargs=strategy_kwargs, executor=ex,
-                warm_start=cfg.warm_start, warm_options={"budget": cfg.budget.n_trials},
+                warm_start=cfg.warm_start,
+                warm_options={"budget": cfg.budget.n_trials} if cfg.warm_start else None,
                 start_from=cfg.strategy.start_from,
             )  # fmt: skip
         except StudyExists as e:

@@ -34,6 +34,11 @@ class FunctionEvaluator:
                 f"FunctionEvaluator needs a function fn(arch) or fn(arch, budget, report), got "
                 f"{type(fn).__name__} {fn!r}."
             )
+        if not isinstance(objective, str) or not objective:
+            raise UserInputError(
+                f"FunctionEvaluator's objective names a metric, got {objective!r}; e.g. "
+                "objective='val_acc'."
+            )
         self.fn = fn
         self.objective = objective
         self.task = task

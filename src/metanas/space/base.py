@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,13 @@ class Space:
     kind: str = "generic"
 
     def __init__(self, dims: Sequence[Dim], name: str = "space") -> None:
+        if isinstance(dims, Dim):  # one dimension given without its list
+            dims = [dims]
+        if not isinstance(dims, Iterable) or isinstance(dims, (str, Mapping)):
+            raise UserInputError(
+                f"space {name!r} takes a list of dimensions, got {dims!r}; e.g. "
+                "Space([IntRange('depth', 1, 3), Choice('op', ('conv', 'pool'))])."
+            )
         self.dims: tuple[Dim, ...] = tuple(dims)
         self.name = name
         for d in self.dims:

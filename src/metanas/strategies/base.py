@@ -263,9 +263,13 @@ def _wanted(kinds: set[Any]) -> str:
     )
 
 
-def get_strategy(name: str, space: Space, seed: int | None = 0, **kwargs: Any) -> Strategy:
-    """Build the registered strategy ``name`` on ``space``."""
+def get_strategy(name: str, space: Space | str, seed: int | None = 0, **kwargs: Any) -> Strategy:
+    """Build the registered strategy ``name`` on ``space`` (a Space, or a registered name)."""
     cls = strategy_class(name)
+    if isinstance(space, str):  # a registered space's name, as create_study takes it
+        from metanas.space import get_space
+
+        space = get_space(space)
     _check_option_types(name, cls, kwargs)
     try:
         return cls(space, seed=seed, **kwargs)
