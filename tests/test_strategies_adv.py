@@ -125,6 +125,8 @@ def test_bananas_predictors_and_acquisitions(predictor):
         ("hyperband", {"eta": 1}),
         ("asha", {"min_budget": 5, "max_budget": 1}),
         ("successive_halving", {"budgets": (3, 3)}),
+        ("asha", {"sampler": "mutation", "population": 0}),
+        ("bohb", {"tournament": 0}),
     ],
 )
 def test_bad_options_raise_user_input_error(name, kw):

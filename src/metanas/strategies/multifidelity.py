@@ -267,6 +267,11 @@ class _Proposer:
                 raise UserInputError(f"sampler_options: {e}; see Bananas' arguments.") from None
         if not 0 <= random_fraction <= 1:
             raise UserInputError(f"random_fraction must be in [0, 1], got {random_fraction}.")
+        if population < 1 or tournament < 1:
+            raise UserInputError(
+                f"population and tournament must be at least 1, got {population} and "
+                f"{tournament}; e.g. population=20, tournament=5."
+            )
         self.sampler, self.random_fraction = sampler, random_fraction
         self._bananas: Bananas | None = None
         self._rung_model: RungBananas | None = None
