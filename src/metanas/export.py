@@ -15,9 +15,10 @@ on loading; an :class:`~metanas.nn.averaging.Ensemble` stores every member's arc
 
 Loading never unpickles: safetensors, or ``torch.load(weights_only=True)``.
 
-Example:
-    >>> paths = export_model(model, space, arch, "out", example_input=x[:2])  # doctest: +SKIP
-    >>> model2 = load_model("out")  # doctest: +SKIP
+Example (with a trained ``model``; tests/test_export.py runs the same)::
+
+    manifest = export_model(model, space, arch, "out", example_input=x[:2])
+    model2 = load_model("out")
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Final retraining: the chosen architecture on train + validation, tested once on the test split.
 
-Example:
-    >>> model, m = train_final(space, best.arch, "fashion_mnist", epochs=8)  # doctest: +SKIP
-    >>> m["test_acc"]  # doctest: +SKIP
+Example (minutes of training, so a code block rather than a doctest)::
+
+    model, m = train_final(space, best.arch, "fashion_mnist", epochs=8)
+    m["test_acc"]
 """
 
 from __future__ import annotations

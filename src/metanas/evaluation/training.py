@@ -10,10 +10,11 @@ Early stopping: when the reporter answers :attr:`Decision.STOP` before the budge
 result has state :attr:`TrialState.PRUNED`, the metrics and value reached so far, and
 ``metrics["pruned"] == 1.0``; a trial that uses its whole budget is :attr:`TrialState.COMPLETE`.
 
-Example:
-    >>> ev = TrainingEvaluator("fashion_mnist", "macro", epochs=1, fraction=0.1)  # doctest: +SKIP
-    >>> arch = {"depth": 1, "unit_1": "conv3x3", "width_1": 32, "skip_1": False}
-    >>> ev.evaluate(arch, None, continue_always).metrics["val_acc"]  # doctest: +SKIP
+Example (it loads Fashion-MNIST and trains, so a code block rather than a doctest)::
+
+    ev = TrainingEvaluator("fashion_mnist", "macro", epochs=1, fraction=0.1)
+    arch = {"depth": 1, "unit_1": "conv3x3", "width_1": 32, "skip_1": False}
+    ev.evaluate(arch, None, continue_always).metrics["val_acc"]
 """
 
 from __future__ import annotations
