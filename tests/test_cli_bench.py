@@ -50,12 +50,15 @@ def test_bench_cifar100_and_tpe(capsys: pytest.CaptureFixture[str]) -> None:
     assert "nb201-cifar100" in out and "optuna-tpe" in out
 
 
+def _nb101_once(capsys: pytest.CaptureFixture[str], strategy: str, queries: int, *more: str):
+    """``metanas bench nb101`` of one strategy, one seed."""
+    args = ["--strategy", strategy, "--queries", str(queries), "--seeds", "1", *more]
+    return _run(capsys, "bench", "nb101", *args)
+
+
 def test_bench_nb101_with_storage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     db = tmp_path / "b.db"
-    rc, out, err = _run(
-        capsys, "bench", "nb101", "--strategy", "evolution", "--queries", "10", "--seeds", "1",
-        "--storage", str(db),
-    )  # fmt: skip
+    rc, out, err = _nb101_once(capsys, "evolution", 10, "--storage", str(db))
     assert rc == 0, err
     assert "nb101-subset" in out and db.is_file()
     from metanas.storage.sqlite import SQLiteStore
@@ -174,10 +177,7 @@ def test_bench_json_is_strict_when_no_run_reaches_the_top_budget(
 ) -> None:
     # 30 queries of BOHB promote nothing to 108 epochs: no best value, which JSON writes as null
     path = tmp_path / "b.json"
-    rc, out, err = _run(
-        capsys, "bench", "nb101", "--strategy", "bohb", "--queries", "30", "--seeds", "1",
-        "--json", str(path),
-    )  # fmt: skip
+    rc, out, err = _nb101_once(capsys, "bohb", 30, "--json", str(path))
     assert rc == 0, err
     data = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert data["summary"]["bohb"]["best_value_mean"] is None
