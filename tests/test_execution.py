@@ -114,6 +114,32 @@ def test_memory_limit_kills_the_job_and_the_pool_goes_on():
     assert out[1].state is TrialState.COMPLETE
 
 
+_PREPARED: list[bool] = []  # in the worker process that ran slow_start
+
+
+def slow_start() -> None:
+    time.sleep(1.5)  # a cold worker's imports and data, say
+    _PREPARED.append(True)
+
+
+def quick() -> Result:
+    return Result(value=1.0, metrics={"prepared": float(bool(_PREPARED))})
+
+
+def test_a_time_limit_starts_after_the_workers_preparation():
+    # a fresh worker prepares for 1.5 s, then runs a quick job: within a 1 s limit; the job
+    # itself over the limit is still stopped
+    with ProcessPoolExecutor(1, time_limit=1.0, max_retries=0) as ex:
+        ex.submit(Job(0, quick, prepare=slow_start))
+        ex.submit(Job(1, time.sleep, (3,), prepare=slow_start))
+        out = {}
+        while len(out) < 2:
+            out.update({o.id: o.result for o in ex.wait(30)})
+    assert out[0].state is TrialState.COMPLETE, out[0].error
+    assert out[0].metrics["prepared"] == 1.0
+    assert "time limit of 1 s exceeded" in (out[1].error or "")
+
+
 def test_study_on_pool_records_hang_raise_nan_as_failed_and_goes_on(tmp_path):
     space = Space([IntRange("width", 1, 10)])
     with ProcessPoolExecutor(2, time_limit=3) as ex:
@@ -184,3 +210,19 @@ def test_parallel_study_keeps_candidates_pending_and_distinct(tmp_path, strategy
     assert len(keys) == len(set(keys)) == 20  # no candidate evaluated twice
     assert spy.max_pending == 2  # a second trial was proposed while the first ran
     assert not study.strategy.pending  # everything told at the end
+
+
+def test_workers_leave_ctrl_c_to_the_driver():
+    # a terminal's Ctrl-C reaches every process of the group: a worker must not die printing its
+    # job's traceback; the driver stops it (shutdown) after telling the user what was kept
+    import signal
+
+    with ProcessPoolExecutor(1) as ex:
+        ex.submit(Job(0, quick))
+        assert [o.result.value for o in ex.wait(30)] == [1.0]
+        worker = ex._pool[0].proc
+        os.kill(worker.pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert worker.is_alive()
+        ex.submit(Job(1, quick))
+        assert [o.result.value for o in ex.wait(30)] == [1.0]

@@ -119,7 +119,10 @@ def optimize(
                         break
                 inflight.add(trial.number)
                 job_args = (study.evaluator, trial.arch, study._effective_budget(trial.budget))
-                executor.submit(Job(id=trial.number, fn=run_evaluation, args=job_args))
+                prepare = getattr(study.evaluator, "prepare", None)
+                executor.submit(
+                    Job(id=trial.number, fn=run_evaluation, args=job_args, prepare=prepare)
+                )
             if not inflight:
                 break
             if time.monotonic() - beat > _HEARTBEAT_S:  # tell other processes this study is alive

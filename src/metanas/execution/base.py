@@ -16,6 +16,9 @@ class Job:
     id: int
     fn: Callable[..., Result]
     args: tuple[Any, ...] = ()
+    #: what a fresh worker must do before it can run ``fn`` (imports, loading the data set);
+    #: cheap once done in a process, and a job's time limit only starts after it
+    prepare: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)

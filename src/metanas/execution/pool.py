@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import signal
 import sys
 import time
 import traceback
@@ -47,21 +48,30 @@ def limit_threads(threads: int | None) -> None:
 
 def _worker_main(conn: Connection, threads: int | None) -> None:
     """Worker loop: receive a job, run it, send back the result, until told to stop."""
+    # Ctrl-C reaches the whole process group: the driver stops the workers itself, and a worker
+    # must not print its own traceback of the interrupted job
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
-    conn.send("ready")  # the driver starts a job's clock only once its worker can run it
+    conn.send("ready")
     while True:
         try:
             job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return
         if job is None:
             return
         limit_threads(threads)  # a previous job may have imported torch or changed its threads
         try:
+            if job.prepare is not None:  # a cold worker's imports and data are not the job's time
+                job.prepare()
+            conn.send(_STARTED)  # the driver starts the job's clock now
             result = job.fn(*job.args)
         except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
             result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
         conn.send(JobOutcome(job.id, result))
+
+
+_STARTED = "started"
 
 
 @dataclass
@@ -69,7 +79,7 @@ class _Worker:
     proc: Any
     conn: Connection
     job: Job | None = None
-    started: float = 0.0
+    started: float | None = None  # when the job itself began (after its worker's preparation)
     ready: bool = False
 
 
@@ -171,7 +181,7 @@ class ProcessPoolExecutor:
                         f"job {job.id} cannot be sent to a worker process ({e}); define the "
                         "objective or evaluator at module level, or use the inline executor."
                     ) from None
-                w.job, w.started = job, time.monotonic()
+                w.job, w.started = job, None
 
     def _check_limits(self) -> None:
         now = time.monotonic()
@@ -182,7 +192,11 @@ class ProcessPoolExecutor:
                 self._replace(w, f"worker died (exit code {w.proc.exitcode})")
             elif w.job is None:
                 continue
-            elif self.time_limit is not None and now - w.started > self.time_limit:
+            elif (
+                self.time_limit is not None
+                and w.started is not None
+                and now - w.started > self.time_limit
+            ):
                 self._replace(w, f"time limit of {self.time_limit:g} s exceeded")
             elif (
                 self.memory_limit_mb is not None
@@ -206,6 +220,9 @@ class ProcessPoolExecutor:
                     continue
                 if outcome == "ready":
                     w.ready = True
+                    continue
+                if outcome == _STARTED:
+                    w.started = time.monotonic()
                     continue
                 w.job = None
                 self._done.append(outcome)
