@@ -442,3 +442,19 @@ def test_a_config_every_trial_would_fail_on_is_refused_before_the_store(
     rc, _, err = _run(capsys, "search", "bad.yaml", "--storage", "s.db")
     assert rc == 2 and says in err, err
     assert not Path("s.db").exists()
+
+
+def test_a_ray_cluster_that_is_not_there_leaves_no_study(tiny, capsys, monkeypatch):
+    # Ray connects when the executor is made, before the study is stored: the same command can
+    # run again once the cluster is up (before, it found its study created and asked for --resume)
+    from metanas.execution.ray import RayExecutor
+    from metanas.types import UserInputError
+
+    def no_cluster(self: Any) -> Any:
+        raise UserInputError(f"cannot reach a Ray cluster at {self.address!r} (none running)")
+
+    monkeypatch.setattr(RayExecutor, "_start", no_cluster)
+    args = ["search", "tiny.yaml", "--storage", "s.db", "--executor", "ray", "--address", "auto"]
+    rc, _, err = _run(capsys, *args)
+    assert rc == 2 and "cannot reach a Ray cluster at 'auto'" in err, err
+    assert not Path("s.db").exists()

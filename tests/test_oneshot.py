@@ -275,6 +275,16 @@ def test_cli_runs_the_supernet_then_trains_the_most_probable_cells(tmp_path, mon
     assert "one-shot" not in capsys.readouterr().err
     trials = load_study("s.db", "os").trials
     assert len(trials) == 3 and trials[2].arch == expected.ask().arch
+    # the same search without --resume, or with workers the inline executor cannot have, is
+    # refused before the supernet trains (minutes on a real data set), not after it
+    import metanas.oneshot
+
+    monkeypatch.setattr(metanas.oneshot, "oneshot_search", lambda *a, **k: pytest.fail("trained"))
+    assert main(["search", "os.yaml", "--storage", "s.db", "-q"]) == 2
+    assert "study 'os' already exists" in capsys.readouterr().err
+    args = ["--storage", "s2.db", "--workers", "2", "--executor", "inline", "-q"]
+    assert main(["search", "os.yaml", *args]) == 2
+    assert "the inline executor runs one trial at a time" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -112,6 +112,20 @@ def oneshot_kwargs(
             f"{space.describe(res.arch)}"
         )
     return {**params, "probs": res.probs}
+
+
+def _exists(name: str | None, where: str) -> NoReturn:
+    raise UserInputError(
+        f"study {name!r} already exists in {where}; add --resume to continue it, or name a new "
+        "one with --study."
+    )
+
+
+def _study_stored(cfg: SearchConfig) -> bool:
+    """Whether the config's study is in its store (a store not yet made holds none)."""
+    from metanas.storage.sqlite import store_path
+
+    return Path(store_path(cfg.storage)).exists() and _stored_study_exists(cfg)
 
 
 def _stored_study_exists(cfg: SearchConfig) -> bool:
@@ -247,7 +261,8 @@ def _executor(cfg: SearchConfig) -> Any:
             return None
     ex = make_executor(name, workers, cfg.address, **limits)  # Ray: checks it is installed
     if name == "ray" and cfg.address is not None:
-        _check_ray_address(cfg.address)  # the executor connects lazily: nothing to shut down
+        _check_ray_address(cfg.address)  # refused in seconds, not after minutes of retries
+        ex.connect()  # before the study is stored: a cluster that is not there leaves nothing
     return ex
 
 
@@ -398,9 +413,11 @@ def search(
     check_oneshot(cfg, space)
     evaluator = build_evaluator(cfg, space)
     drawn_from = strategy_space(cfg, space, evaluator)
-    strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
-    ex = _executor(cfg)
+    if cfg.strategy.oneshot is not None and not resume and _study_stored(cfg):
+        _exists(cfg.study, cfg.storage)  # now, not after minutes of supernet training
+    ex = _executor(cfg)  # its mistakes, too, before the supernet
     try:
+        strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
         try:
             st = create_study(
                 drawn_from, cfg.strategy.name, evaluator, storage=cfg.storage, study_name=cfg.study,
@@ -410,10 +427,7 @@ def search(
                 start_from=cfg.strategy.start_from,
             )  # fmt: skip
         except StudyExists as e:
-            raise UserInputError(
-                f"study {e.name!r} already exists in {e.where}; add --resume to continue it, or "
-                "name a new one with --study."
-            ) from None
+            _exists(e.name, e.where)
         stored_seed = getattr(st.strategy, "seed", cfg.seed)
         if stored_seed != cfg.seed:  # a config's seed is explicit: a resume must not drop it
             raise UserInputError(

@@ -94,6 +94,10 @@ class RayExecutor:
         self._ray = ray
         return ray
 
+    def connect(self) -> None:
+        """Start or join Ray now rather than at the first job (a wrong address fails here)."""
+        self._start()
+
     @property
     def capacity(self) -> int:
         if self.num_cpus is not None:
