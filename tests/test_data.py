@@ -105,6 +105,9 @@ def test_register_custom_and_refuse_duplicate() -> None:
 def test_bad_val_fraction() -> None:
     with pytest.raises(UserInputError, match="val_fraction"):
         load_dataset("digits", val_fraction=1.5)
+    # no validation split: every trial would be COMPLETE with val_acc 0, not an error
+    with pytest.raises(UserInputError, match=r"between 0 and 1 \(exclusive\), got 0.0"):
+        load_dataset("digits", val_fraction=0.0)
 
 
 def test_missing_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,6 +68,11 @@ def check_dataset(name: str, *, limit: int | None = None, **options: Any) -> Non
         )
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise UserInputError(f"limit must be a positive integer or None, got {limit!r}.")
+    vf = options.get("val_fraction", 0.1)
+    if isinstance(vf, bool) or not isinstance(vf, (int, float)) or not 0 < vf < 1:
+        raise UserInputError(
+            f"val_fraction must be a number between 0 and 1 (exclusive), got {vf!r}; e.g. 0.1."
+        )
     try:
         inspect.signature(_LOADERS[name]).bind(**options)
     except TypeError as e:
@@ -95,4 +100,9 @@ def load_dataset(
     data = loader(seed=seed, val_fraction=val_fraction, **options)
     if limit is not None:
         data = data.subsample_train(limit, seed=seed)
+    if not len(data.x_val):  # every trial would score 0 on nothing
+        raise UserInputError(
+            f"data set {name!r} keeps no validation examples with val_fraction={val_fraction}; "
+            "raise val_fraction."
+        )
     return data
