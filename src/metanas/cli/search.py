@@ -193,7 +193,11 @@ def _workers_option(text: str) -> int | str:
 def _warm_note(st: Any, asked: bool | str) -> str:
     strat = st.strategy
     if getattr(strat, "name", None) != "warm_start":
-        return ", cold: no earlier study of this space to warm-start from" if asked else ""
+        return (
+            ", cold: no earlier study of this space (the same parameters) to warm-start from"
+            if asked
+            else ""
+        )
     n = len(getattr(strat, "priors", []))
     return f", warm-started from {n} earlier task(s)"
 
