@@ -8,6 +8,7 @@ killed) and recorded as failed. Exceptions never reach the study: they become fa
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -77,7 +78,13 @@ class RayExecutor:
             return self._ray
         ray = _import_ray()
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            # Ray's start-up notes (a local instance started, its token) are not the user's
+            # business; its errors still print
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.ERROR,
+            }
             if self.address is None:
                 # a private instance; Ray >= 2.5x guards its ports with a generated token, but
                 # binds them to the node's address (it maps 127.0.0.1 to it on purpose)
