@@ -586,6 +586,11 @@ def _api_cases(d):
             "warm_options are the warm start's; pass warm_start=True",
         ),
         (
+            "sample_with_a_negative_seed",
+            lambda: Space([IntRange("d", 1, 3)]).sample(-1),
+            "a seed must be an integer >= 0, a numpy Generator or None, got -1",
+        ),
+        (
             "space_one_dimension_no_list",
             lambda: Space("depth"),
             "space 'space' takes a list of dimensions, got 'depth'",

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from metanas.evaluation.base import Reporter
-from metanas.space.base import Space
+from metanas.space.base import Space, as_rng
 from metanas.space.wrapper import SpaceWrapper
 from metanas.types import (
     Architecture,
@@ -551,13 +551,13 @@ class TableSpace(SpaceWrapper):
         return self.inner.is_valid(arch) and self.table.contains(arch)
 
     def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         return self.table.arch(int(rng.integers(len(self.table))))
 
     def mutate(
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
     ) -> dict[str, Any]:
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         row = self.table.row(arch)
         for _ in range(self.tries):
             child = self.inner.mutate(arch, rng)

@@ -37,6 +37,17 @@ def _check_condition(dim: Dim, parent: Dim) -> None:
             ) from None
 
 
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A generator from a seed, a generator or ``None`` (fresh entropy); a bad seed is one
+    sentence, not numpy's error."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise UserInputError(
+            f"a seed must be an integer >= 0, a numpy Generator or None, got {rng!r}."
+        ) from None
+
+
 class Space:
     """A search space over dimensions ``dims``.
 
@@ -117,7 +128,7 @@ class Space:
         return out
 
     def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         for _ in range(_MAX_TRIES):
             arch = self._fill({}, rng)
             if self.is_valid(arch):
@@ -131,7 +142,7 @@ class Space:
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
     ) -> dict[str, Any]:
         """Change one active dimension (conditional dimensions appear or vanish accordingly)."""
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         active = [d for d in self.active(arch) if d.cardinality != 1]
         if not active:
             return dict(arch)
@@ -155,7 +166,7 @@ class Space:
 
         Dimensions the change activates are sampled; those it deactivates are dropped.
         """
-        child = self._fill({**arch, name: value}, np.random.default_rng(rng))
+        child = self._fill({**arch, name: value}, as_rng(rng))
         return child if self.is_valid(child) else None
 
     def neighbours(
@@ -165,7 +176,7 @@ class Space:
 
         Newly activated conditional dimensions take their first value unless ``rng`` is given.
         """
-        gen = np.random.default_rng(rng) if rng is not None else None
+        gen = as_rng(rng) if rng is not None else None
         out = []
         for d in self.active(arch):
             for v in d.neighbours(arch[d.name]):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from metanas.space.base import _MAX_TRIES, Space
+from metanas.space.base import _MAX_TRIES, Space, as_rng
 from metanas.space.dims import Choice
 from metanas.space.registry import register_space
 from metanas.types import UserInputError
@@ -207,7 +207,7 @@ class NB101Space(Space):
 
     def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
         """Uniform over valid cells by rejection, drawing candidates in small batches."""
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         n_ops, n_bits = len(self._op_names), len(self._edge_names)
         for _ in range(_MAX_TRIES // 32):
             ops = rng.integers(len(NB101_OPS), size=(32, n_ops))
@@ -222,7 +222,7 @@ class NB101Space(Space):
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
     ) -> dict[str, Any]:
         """Change one op or flip one edge bit, retrying until the child is valid."""
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         values = self._values(arch)
         n_ops = len(self._op_names)
         for _ in range(_MAX_TRIES):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from metanas.space.base import Space
+from metanas.space.base import Space, as_rng
 from metanas.space.dims import Choice
 from metanas.space.registry import register_space
 from metanas.types import UserInputError
@@ -227,7 +227,7 @@ class NB201Space(Space):
         return _N_OPS ** len(NB201_EDGES)
 
     def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         idx = rng.integers(_N_OPS, size=len(_NAMES))
         return {n: NB201_OPS[int(i)] for n, i in zip(_NAMES, idx)}
 
@@ -235,7 +235,7 @@ class NB201Space(Space):
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None
     ) -> dict[str, Any]:
         """Change the op of one random edge to a different op."""
-        rng = np.random.default_rng(rng)
+        rng = as_rng(rng)
         _check_ops(_ops(arch))
         e, shift = rng.integers(len(_NAMES)), rng.integers(1, _N_OPS)
         child = {n: arch[n] for n in _NAMES}

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from metanas.space.base import Space
+from metanas.space.base import Space, as_rng
 from metanas.space.wrapper import SpaceWrapper
 from metanas.strategies.base import SpaceExhausted, Strategy, get_strategy, register_strategy
 from metanas.types import Architecture, Candidate, Result, TrialState, UserInputError
@@ -209,7 +209,7 @@ class ScreenedSpace(SpaceWrapper):
     def sample(self, rng: Any = None) -> dict[str, Any]:
         import numpy as np
 
-        gen = np.random.default_rng(rng)
+        gen = as_rng(rng)
         cands = [self.inner.sample(gen) for _ in range(self.n_candidates)]
         scores = [self.score(a) for a in cands]
         return cands[int(np.argmax(scores))]
