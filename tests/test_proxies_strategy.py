@@ -66,6 +66,11 @@ def test_bad_options() -> None:
         ScreenedSpace("nb201", key_scorer, 3)  # type: ignore[arg-type]
     with pytest.raises(UserInputError, match="the screen's scorer returned 'x' for"):
         ScreenedSpace(s, lambda a: "x", 2).sample(0)
+    # grid enumerates and never samples: it would search the space unscreened
+    from metanas import FunctionEvaluator, create_study
+
+    with pytest.raises(UserInputError, match="'grid' does not start from samples, so it cannot"):
+        create_study(ScreenedSpace(s, key_scorer, 2), "grid", FunctionEvaluator(lambda a: 1.0))
 
 
 def _grid() -> Space:

@@ -698,6 +698,10 @@ def create_study(
     if study_name is not None:
         check_study_name(study_name)
     space = _as_space(space)
+    if isinstance(strategy, str) and getattr(space, "screens_samples", False):
+        from metanas.strategies.base import check_can_start_from
+
+        check_can_start_from(strategy, "a proxy screen (ScreenedSpace), which screens samples")
     check_space = getattr(evaluator, "check_space", None)
     if space is not None and callable(check_space):  # e.g. does a table hold this space's cells?
         check_space(space)

@@ -166,6 +166,9 @@ class ScreenedSpace(SpaceWrapper):
         True
     """
 
+    #: what create_study asks: a strategy that never samples would search unscreened
+    screens_samples = True
+
     def __init__(
         self, space: Space, scorer: Callable[[Architecture], float], n_candidates: int = 100
     ) -> None:
