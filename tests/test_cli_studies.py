@@ -118,3 +118,16 @@ def test_a_study_shows_why_its_trials_failed(tmp_path, capsys):
                  study_name="bad").optimize(2)  # fmt: skip
     assert main(["studies", str(path), "--study", "bad"]) == 0
     assert "2 failed; the last (trial 1): ValueError: width" in capsys.readouterr().out
+
+
+def test_a_damaged_study_row_leaves_the_others_listed(db, capsys):
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    con.execute("UPDATE studies SET config = '{not json' WHERE name = 'beta'")
+    con.commit()
+    con.close()
+    assert main(["studies", str(db)]) == 2
+    out, err = capsys.readouterr()
+    assert "alpha" in out and "beta" not in out
+    assert "damaged row of study 'beta'" in err and "restore a backup" in err

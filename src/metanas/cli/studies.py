@@ -53,8 +53,8 @@ def studies(
             for col in ("complete", "failed", "running", "best"):
                 table.add_column(col, justify="right", no_wrap=True)
             table.add_column("created", no_wrap=True)
-            stopped = False
-            for s in store.studies():
+            stopped, damaged = False, list[str]()
+            for s in store.studies(on_damaged=damaged.append):  # the intact ones still list
                 running = str(s.n_running)
                 if s.n_running and store.writer(s.id) is None:
                     running, stopped = f"{s.n_running} stopped", True
@@ -74,6 +74,9 @@ def studies(
                     "stopped: trials left running by a process that ended (interrupted or "
                     "killed); `metanas search ... --resume` runs them again."
                 )
+            if damaged:
+                more = f" ({len(damaged) - 1} more damaged study rows)" if len(damaged) > 1 else ""
+                raise UserInputError(damaged[0].rstrip(".") + more + ".")
             return
         from metanas.study import load_study
 

@@ -13,7 +13,7 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -372,10 +372,17 @@ class SQLiteStore:
         rows = self._study_rows("WHERE s.name = ?", (name,))
         return rows[0] if rows else None
 
-    def studies(self) -> list[StudyInfo]:
-        return self._study_rows("", ())
+    def studies(self, on_damaged: Callable[[str], None] | None = None) -> list[StudyInfo]:
+        """Every study; a damaged row raises, or with ``on_damaged`` is skipped and described to
+        it (a listing can still show the intact ones)."""
+        return self._study_rows("", (), on_damaged)
 
-    def _study_rows(self, where: str, args: tuple[Any, ...]) -> list[StudyInfo]:
+    def _study_rows(
+        self,
+        where: str,
+        args: tuple[Any, ...],
+        on_damaged: Callable[[str], None] | None = None,
+    ) -> list[StudyInfo]:
         sql = f"""
             SELECT s.id, s.name, s.space, s.task, s.config, s.created_at,
                    SUM(t.state = 'complete'), SUM(t.state = 'failed'), SUM(t.state = 'running'),
@@ -385,24 +392,30 @@ class SQLiteStore:
             {where} GROUP BY s.id ORDER BY s.id"""
         out = []
         for r in self._conn.execute(sql, args):
-            with self._damaged(f"row of study {r[1]!r}"):
-                config = json.loads(r[4])
-                best = r[10] if config.get("direction") == "minimize" else r[9]
-                out.append(
-                    StudyInfo(
-                        id=r[0],
-                        name=r[1],
-                        space=json.loads(r[2]),
-                        task=TaskInfo.from_dict(json.loads(r[3])),
-                        config=config,
-                        created_at=r[5],
-                        n_complete=int(r[6] or 0),
-                        n_failed=int(r[7] or 0),
-                        n_running=int(r[8] or 0),
-                        best_value=best,
-                    )
-                )
+            try:
+                out.append(self._study_info(r))
+            except StorageError as e:
+                if on_damaged is None:
+                    raise
+                on_damaged(str(e))
         return out
+
+    def _study_info(self, r: Any) -> StudyInfo:
+        with self._damaged(f"row of study {r[1]!r}"):
+            config = json.loads(r[4])
+            best = r[10] if config.get("direction") == "minimize" else r[9]
+            return StudyInfo(
+                id=r[0],
+                name=r[1],
+                space=json.loads(r[2]),
+                task=TaskInfo.from_dict(json.loads(r[3])),
+                config=config,
+                created_at=r[5],
+                n_complete=int(r[6] or 0),
+                n_failed=int(r[7] or 0),
+                n_running=int(r[8] or 0),
+                best_value=best,
+            )
 
     # ----------------------------------------------------------------- trials
     def record(self, study_id: int, trial: Trial) -> None:
