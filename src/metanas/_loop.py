@@ -97,6 +97,7 @@ def optimize(
     else:
         executor = study.executor
     capacity = max(1, int(executor.capacity))
+    prepare = getattr(study.evaluator, "prepare", None)  # a fresh worker's set-up (see Job)
     deadline = None if timeout is None else time.monotonic() + timeout
     bar = _Progress(n_trials, study.n_finished) if progress else None
     inflight: set[int] = set()
@@ -119,7 +120,6 @@ def optimize(
                         break
                 inflight.add(trial.number)
                 job_args = (study.evaluator, trial.arch, study._effective_budget(trial.budget))
-                prepare = getattr(study.evaluator, "prepare", None)
                 executor.submit(
                     Job(id=trial.number, fn=run_evaluation, args=job_args, prepare=prepare)
                 )

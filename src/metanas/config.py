@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from metanas.types import UserInputError
+from metanas.types import UserInputError, annotation_kinds
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Loss = Literal["ce", "bce"]
@@ -53,18 +53,10 @@ class _Section(BaseModel):
     def _no_flag_as_number(cls, v: Any, info: ValidationInfo) -> Any:
         # pydantic reads `epochs: true` as 1; YAML's true is a flag, never a count
         if isinstance(v, bool) and info.field_name is not None:
-            kinds = _kinds(cls.model_fields[info.field_name].annotation)
+            kinds = annotation_kinds(cls.model_fields[info.field_name].annotation)
             if bool not in kinds and kinds & {int, float}:
                 raise PydanticCustomError("flag_as_number", "a number, not true or false")
         return v
-
-
-def _kinds(annotation: Any) -> set[Any]:
-    """The plain types an annotation admits (``int | None`` -> {int, NoneType})."""
-    if get_origin(annotation) is Annotated:
-        return _kinds(get_args(annotation)[0])
-    args = get_args(annotation)
-    return set().union(*map(_kinds, args)) if args else {annotation}
 
 
 class SpaceConfig(_Section):

@@ -215,16 +215,15 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
         raise UserInputError(f"{path} is not a metanas export manifest; re-export the model.")
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise UserInputError(f"{path} was written by a newer metanas; upgrade metanas to load it.")
-    missing = [k for k in _REQUIRED if k not in manifest]
     files = manifest.get("files")
-    if not isinstance(files, dict) or "weights" not in files:
-        missing.append("files.weights")
-    if missing:
+    weights_file = files.get("weights") if isinstance(files, dict) else None
+    missing = [k for k in _REQUIRED if k not in manifest]
+    missing += ["files.weights"] if weights_file is None else []
+    if missing or weights_file is None:
         raise UserInputError(
             f"{path} is not a complete metanas export (no {', '.join(missing)}); re-export the model."
         )
-    assert isinstance(files, dict)
-    weights = Path(out_dir) / files["weights"]
+    weights = Path(out_dir) / weights_file
     if not weights.is_file():
         raise UserInputError(
             f"{weights} is missing from the export in {out_dir}; re-export the model."

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import difflib
 import enum
-from collections.abc import Iterable, Mapping
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,26 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """``"did you mean 'random'? "`` for a near miss among ``known``, else ``""``."""
     close = difflib.get_close_matches(name, list(known), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
+
+
+#: what annotation_kinds names (every other form is ``Any``: not checked)
+PLAIN_KINDS = frozenset({bool, int, float, str, type(None), Mapping, Sequence})
+_CONTAINERS = {dict: Mapping, Mapping: Mapping, list: Sequence, tuple: Sequence, Sequence: Sequence}
+
+
+def annotation_kinds(hint: Any) -> set[Any]:
+    """The plain kinds an annotation admits, for checking a user's value against it:
+    ``int | None`` -> {int, NoneType}, ``Annotated[int, ...]`` -> {int}, ``Mapping[str, Any]``
+    -> {Mapping}, ``list[int]`` or ``tuple`` -> {Sequence}; ``Literal``, classes and other forms
+    -> {Any}."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return annotation_kinds(typing.get_args(hint)[0])
+    if origin is typing.Union or isinstance(hint, types.UnionType):
+        return set().union(*map(annotation_kinds, typing.get_args(hint)))
+    if origin is not None:
+        return {_CONTAINERS.get(origin, Any)}
+    return {hint} if hint in PLAIN_KINDS else {Any}
 
 
 class StorageError(MetanasError):

@@ -94,7 +94,7 @@ def oneshot_kwargs(
     osc = cfg.strategy.oneshot
     if osc is None:
         return params
-    if resume and _stored_study_exists(cfg):
+    if resume and _study_stored(cfg):
         return params
     from metanas.oneshot import oneshot_search
 
@@ -122,17 +122,13 @@ def _exists(name: str | None, where: str) -> NoReturn:
 
 
 def _study_stored(cfg: SearchConfig) -> bool:
-    """Whether the config's study is in its store (a store not yet made holds none)."""
+    """Whether the config's study is in its store (a store not yet made holds none, and is not
+    made here); the store's own rules read the path or URL."""
+    from metanas.storage import open_store
     from metanas.storage.sqlite import store_path
 
-    return Path(store_path(cfg.storage)).exists() and _stored_study_exists(cfg)
-
-
-def _stored_study_exists(cfg: SearchConfig) -> bool:
-    # opened as create_study opens it next (creating a missing file), so the store's own rules
-    # read the path or URL
-    from metanas.storage import open_store
-
+    if not Path(store_path(cfg.storage)).exists():
+        return False
     with open_store(cfg.storage) as store:
         return store.get_study(cfg.study) is not None
 

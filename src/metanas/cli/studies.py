@@ -53,7 +53,8 @@ def studies(
             for col in ("complete", "failed", "running", "best"):
                 table.add_column(col, justify="right", no_wrap=True)
             table.add_column("created", no_wrap=True)
-            stopped, damaged = False, list[str]()
+            stopped = False
+            damaged: list[str] = []
             for s in store.studies(on_damaged=damaged.append):  # the intact ones still list
                 running = str(s.n_running)
                 if s.n_running and store.writer(s.id) is None:

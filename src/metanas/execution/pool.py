@@ -25,6 +25,7 @@ from metanas.execution.base import Job, JobOutcome
 from metanas.types import Result, UserInputError
 
 _POLL = 0.05
+_STARTED = "started"  # a worker's word that its job's own work (and time limit) begins
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -69,9 +70,6 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
         except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
             result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
         conn.send(JobOutcome(job.id, result))
-
-
-_STARTED = "started"
 
 
 @dataclass

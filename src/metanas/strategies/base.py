@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import math
 import numbers
-import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from metanas.types import (
     MetanasError,
     Result,
     UserInputError,
+    annotation_kinds,
     did_you_mean,
 )
 
@@ -214,8 +214,8 @@ def _check_option_types(name: str, cls: type[Strategy], kwargs: Mapping[str, Any
     except Exception:  # an annotation this module cannot resolve: the strategy checks its own
         hints = {}
     for k, v in kwargs.items():
-        kinds = _kinds(hints.get(k, Any))
-        if Any in kinds or not kinds <= _CHECKED:
+        kinds = annotation_kinds(hints.get(k, Any))
+        if Any in kinds:
             continue  # objects (a scorer, a strategy, priors): the strategy checks its own
         want = _wanted(kinds)
         if v is None:
@@ -236,21 +236,6 @@ def _check_option_types(name: str, cls: type[Strategy], kwargs: Mapping[str, Any
             ok = isinstance(v, (list, tuple)) and Sequence in kinds
         if not ok:
             raise UserInputError(f"option {k!r} of strategy {name!r} must be {want}, got {v!r}.")
-
-
-_CHECKED = {bool, int, float, str, type(None), Mapping, Sequence}
-_CONTAINERS = {dict: Mapping, Mapping: Mapping, list: Sequence, tuple: Sequence, Sequence: Sequence}
-
-
-def _kinds(hint: Any) -> set[Any]:
-    """The plain kinds an annotation admits: ``int | None`` -> {int, NoneType},
-    ``Mapping[str, Any]`` -> {Mapping}; ``Literal`` and other forms -> {Any} (not checked)."""
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or isinstance(hint, types.UnionType):
-        return set().union(*map(_kinds, typing.get_args(hint)))
-    if origin is not None:  # Mapping[str, Any], Sequence[float], dict, list, tuple
-        return {_CONTAINERS.get(origin, Any)}
-    return {hint} if hint in _CHECKED else {Any}
 
 
 def _wanted(kinds: set[Any]) -> str:
