@@ -547,6 +547,20 @@ def _api_cases(d):
             ),
             "condition u >= 3 cannot compare u's value 'a'",
         ),
+        (
+            "condition_that_never_holds",
+            lambda: Space(
+                [IntRange("d", 1, 3), Choice("w", (1, 2), when=Condition("d", ">=", 5))]
+            ),
+            "condition d >= 5 never holds for d's values",
+        ),
+        (
+            "condition_beyond_a_float_range",
+            lambda: Space(
+                [FloatRange("lr", 0.1, 1.0), Choice("w", (1, 2), when=Condition("lr", "<", 0.01))]
+            ),
+            "condition lr < 0.01 never holds",
+        ),
         ("in_without_list", lambda: Condition("d", "in", 3), "needs a list of values"),
         (
             "when_as_tuple",

@@ -26,15 +26,29 @@ def _check_condition(dim: Dim, parent: Dim) -> None:
     """Refuse a condition that cannot compare the values of the dimension it reads."""
     cond = dim.when
     assert cond is not None
-    values = parent.values() if parent.cardinality is not None else ()
-    for v in values if len(values) <= 100 else (values[0], values[-1]):
+    if parent.cardinality is not None:
+        values = parent.values()
+        whole = len(values) <= 100
+        if not whole:
+            values = (values[0], values[-1])
+    else:  # a float range: its two ends
+        values, whole = (getattr(parent, "low"), getattr(parent, "high")), False
+    held = False
+    for v in values:
         try:
-            cond.holds({cond.dim: v})
+            held = cond.holds({cond.dim: v}) or held
         except TypeError:
             raise UserInputError(
                 f"dimension {dim.name!r}'s condition {cond.dim} {cond.op} {cond.value!r} cannot "
                 f"compare {cond.dim}'s value {v!r}; compare it with a value of its own kind."
             ) from None
+    # an ordered comparison that fails at both ends of a range fails everywhere between them
+    if not held and (whole or cond.op in ("<", "<=", ">", ">=")):
+        raise UserInputError(
+            f"dimension {dim.name!r}'s condition {cond.dim} {cond.op} {cond.value!r} never "
+            f"holds for {cond.dim}'s values, so {dim.name!r} could never be chosen; change the "
+            "condition or drop the dimension."
+        )
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
