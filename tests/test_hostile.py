@@ -549,9 +549,7 @@ def _api_cases(d):
         ),
         (
             "condition_that_never_holds",
-            lambda: Space(
-                [IntRange("d", 1, 3), Choice("w", (1, 2), when=Condition("d", ">=", 5))]
-            ),
+            lambda: Space([IntRange("d", 1, 3), Choice("w", (1, 2), when=Condition("d", ">=", 5))]),
             "condition d >= 5 never holds for d's values",
         ),
         (

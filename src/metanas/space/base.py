@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from metanas.space.dims import Choice, Condition, Dim, dim_from_dict
+from metanas.space.dims import Choice, Condition, Dim, FloatRange, dim_from_dict
 from metanas.types import UserInputError
 
 _MAX_TRIES = 10_000
@@ -26,13 +26,15 @@ def _check_condition(dim: Dim, parent: Dim) -> None:
     """Refuse a condition that cannot compare the values of the dimension it reads."""
     cond = dim.when
     assert cond is not None
+    values: Sequence[Any] = ()
+    whole = False
     if parent.cardinality is not None:
         values = parent.values()
         whole = len(values) <= 100
         if not whole:
             values = (values[0], values[-1])
-    else:  # a float range: its two ends
-        values, whole = (getattr(parent, "low"), getattr(parent, "high")), False
+    elif isinstance(parent, FloatRange):  # its two ends
+        values = (parent.low, parent.high)
     held = False
     for v in values:
         try:
