@@ -572,6 +572,24 @@ def _api_cases(d):
             lambda: create_study(SPACE, "bananas", ev, strategy_kwargs={"patience": "3"}),
             "option 'patience' of strategy 'bananas' must be an integer, got '3'",
         ),
+        *(
+            (
+                f"{name}_{option}_out_of_range",
+                lambda name=name, option=option, value=value: create_study(
+                    SPACE, name, ev, strategy_kwargs={option: value}
+                ),
+                words,
+            )
+            for name, option, value, words in (
+                ("bananas", "ucb_beta", -1.0, "bananas ucb_beta must be >= 0"),
+                ("bananas", "refit_every", -0.5, "bananas refit_every must be >= 0"),
+                ("tpe", "prior_weight", -1.0, "tpe prior_weight must be >= 0"),
+                ("mf_ucb", "ucb_beta", -1.0, "mf_ucb needs ucb_beta >= 0"),
+                ("bohb", "gamma", 0.0, "bohb needs 0 < gamma < 1"),
+                ("bohb", "n_candidates", 0, "n_candidates >= 1"),
+                ("qlearning", "gamma", 1.5, "0 <= gamma <= 1"),
+            )
+        ),
         (
             "callback_not_callable",
             lambda: create_study(SPACE, "random", ev).optimize(2, callbacks=[1]),

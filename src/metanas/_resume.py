@@ -212,6 +212,68 @@ def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
     return get_strategy(cfg["strategy"], space, seed=cfg.get("seed"), **kwargs)
 
 
+def check_resumed(
+    info: Any, strategy: Any, direction: str | None, options: Mapping[str, Any], store: Any
+) -> None:
+    """Refuse to resume a study as what it is not: another strategy, direction or a strategy
+    option given another value than the stored one."""
+    cfg = info.config
+    where = f"study {info.name!r} in {getattr(store, 'path', store)}"
+    stored = cfg.get("strategy")
+    stored_opts = cfg.get("strategy_kwargs") or {}
+    inner = stored_opts.get("inner") if stored == "warm_start" else None
+    if inner is not None:  # a warm start keeps the cold strategy's options as its own
+        stored_opts = stored_opts.get("inner_kwargs") or {}
+    if isinstance(strategy, str) and strategy not in (stored, inner):
+        raise UserInputError(
+            f"{where} was created with strategy {inner or stored!r}, not {strategy!r}; resume "
+            "it with that strategy, or give the new search another study name."
+        )
+    defaults = resumed_defaults(inner or stored, cfg.get("metanas"))
+    for k, v in options.items():
+        if k in stored_opts:
+            old = stored_opts[k]
+        elif defaults is None:  # a strategy that takes any option: nothing to compare with
+            continue
+        elif k in defaults:
+            old = defaults[k]
+        else:
+            raise UserInputError(
+                f"strategy {inner or stored!r} has no option {k!r} (options: "
+                f"{', '.join(sorted(defaults)) or 'none'}); fix its name or leave it out."
+            )
+        if jsonable(v) != old:
+            raise UserInputError(
+                f"{where} was created with strategy option {k}={old!r}, not {v!r}; "
+                "resume it with the stored options, or give the new search another study name."
+            )
+    if direction is not None and cfg.get("direction") and direction != cfg["direction"]:
+        raise UserInputError(
+            f"{where} was created to {cfg['direction']} its objective, not to {direction} it; "
+            "resume it as it was, or give the new search another study name."
+        )
+
+
+def resumed_defaults(name: str | None, version: str | None) -> dict[str, Any] | None:
+    """The options a resumed strategy ``name`` takes when the store does not name them: its
+    defaults of metanas ``version`` (those of today unless one changed since); ``None`` when
+    they cannot be told (a strategy not installed here, or one that takes any option)."""
+    if name is None:
+        return None
+    try:
+        params = inspect.signature(strategy_class(name).__init__).parameters
+    except UserInputError:  # not installed here: resumed_strategy says so
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    out = {
+        k: p.default
+        for k, p in params.items()
+        if k not in ("self", "space", "seed") and p.default is not inspect.Parameter.empty
+    }
+    return dict(jsonable({**out, **legacy_options(name, {}, version)}))
+
+
 # --------------------------------------------------------------------------- replay
 @dataclass
 class ReplayLog:

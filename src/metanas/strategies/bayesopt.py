@@ -237,6 +237,8 @@ class Bananas(Strategy):
         )
         if ucb_beta is None:
             ucb_beta = 1.0 if predictor == "quadratic" else 0.5
+        _check(ucb_beta >= 0, f"bananas ucb_beta must be >= 0 (0: the mean alone), got {ucb_beta}.")
+        _check(refit_every >= 0, f"bananas refit_every must be >= 0, got {refit_every}.")
         self.ucb_beta, self.refit_every, self.transform = ucb_beta, refit_every, transform
         self._model: Any = None
         self._n_fit = 0
@@ -608,6 +610,7 @@ class TPE(Strategy):
         super().__init__(space, seed)
         _check(0 < gamma < 1, f"tpe gamma must be in (0, 1), got {gamma}; use e.g. 0.15.")
         _check(n_candidates >= 1, "tpe n_candidates must be >= 1; use e.g. 48.")
+        _check(prior_weight >= 0, f"tpe prior_weight must be >= 0, got {prior_weight}; use e.g. 1.")
         self.n_startup, self.gamma, self.n_candidates = n_startup, gamma, n_candidates
         self.prior_weight, self.failures_good = prior_weight, failures_good
         self._data: list[tuple[dict[str, Any], float | None]] = []

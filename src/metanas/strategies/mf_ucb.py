@@ -93,6 +93,10 @@ class MultiFidelityUCB(Strategy):
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         if n_init < 1:
             raise UserInputError(f"mf_ucb needs n_init >= 1 random starts, got {n_init}; raise it.")
+        if ucb_beta < 0 or refit_every < 0:
+            raise UserInputError(
+                f"mf_ucb needs ucb_beta >= 0 and refit_every >= 0, got {ucb_beta} and {refit_every}."
+            )
         self.n_init, self.ucb_beta, self.refit_every = n_init, ucb_beta, refit_every
         self.top_k, self.n_mutate, self.n_random = top_k, n_mutate, n_random
         self.pool = pool_kind(space, pool, pool_max)

@@ -508,6 +508,11 @@ class BOHB(_Hyperband):
             tournament=tournament,
             sampler_options=sampler_options,
         )
+        if not 0 < gamma < 1 or n_candidates < 1:
+            raise UserInputError(
+                f"bohb needs 0 < gamma < 1 and n_candidates >= 1, got {gamma} and {n_candidates}; "
+                "use e.g. 0.15 and 48."
+            )
         self.gamma, self.n_candidates = gamma, n_candidates
         self.failures_good = failures_good
 

@@ -64,9 +64,15 @@ class QLearning(Strategy):
         n_bins: int = 16,
     ) -> None:
         super().__init__(space, seed)
-        if not (0 < lr <= 1 and 0 <= eps_end <= 1 and replay >= 1 and episode_length >= 1):
+        if not (
+            0 < lr <= 1
+            and 0 <= eps_end <= 1
+            and 0 <= gamma <= 1
+            and replay >= 1
+            and episode_length >= 1
+        ):
             raise UserInputError(
-                "qlearning needs 0 < lr <= 1, 0 <= eps_end <= 1, replay >= 1, "
+                "qlearning needs 0 < lr <= 1, 0 <= eps_end <= 1, 0 <= gamma <= 1, replay >= 1, "
                 "episode_length >= 1; fix them."
             )
         self.baseline = None if baseline is None else space.validate(baseline)
