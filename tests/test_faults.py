@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from metanas.evaluation.function import FunctionEvaluator
 from metanas.space import IntRange, Space
 from metanas.storage.sqlite import SQLiteStore, StudyBusy
 from metanas.study import create_study
-from metanas.types import StorageError, TrialState, UserInputError
+from metanas.types import StorageError, TaskInfo, TrialState, UserInputError
 
 CHILD = textwrap.dedent(
     """
@@ -125,6 +126,35 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     con = sqlite3.connect(db)
     assert con.execute("SELECT COUNT(*) FROM locks").fetchone()[0] == 0  # released at the end
     con.close()
+
+
+def test_a_live_owner_keeps_its_lock_through_a_long_trial(tmp_path):
+    """A trial may outlast the heartbeat's staleness (600 s between beats): on the same host
+    the owner's process decides, so a second process cannot take over a live study; a pid
+    reused by a process that started after the owner's last heartbeat does not hold it."""
+    store = SQLiteStore(tmp_path / "s.db")
+    sid = store.create_study("k", {}, TaskInfo(), {})
+    host, me = socket.gethostname(), f"{socket.gethostname()}:{os.getpid()}"
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    owner = subprocess.Popen(sleeper)
+    reused = None
+    try:
+        store.acquire_lock(sid, f"{host}:{owner.pid}")
+        time.sleep(1.5)  # silent for longer than the staleness below: a long trial
+        with pytest.raises(StudyBusy):
+            store.acquire_lock(sid, me, stale_after=0.5)
+        assert store.writer(sid, stale_after=0.5) == f"{host}:{owner.pid}"
+        time.sleep(1.5)  # (start times are known to a second)
+        reused = subprocess.Popen(sleeper)  # started after the owner's last heartbeat
+        with store._write():
+            store._conn.execute("UPDATE locks SET pid = ?", (reused.pid,))
+        store.acquire_lock(sid, me, stale_after=0.5)
+        assert store.writer(sid) == me
+    finally:
+        for p in (owner, reused):
+            if p is not None:
+                p.kill()
+                p.wait()
 
 
 def test_killed_pool_worker_mid_trial_is_retried_in_a_study(tmp_path):

@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS duplicates (
 _LOCKS = """CREATE TABLE IF NOT EXISTS locks (
     study_id INTEGER PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
     heartbeat REAL NOT NULL)"""
-#: seconds without a heartbeat after which a lock from another host (or a reused pid) is stale
+#: seconds without a heartbeat after which a lock held from another host is stale (on this host,
+#: the holder's process decides)
 LOCK_STALE_S = 600.0
 
 _TRIAL_COLS = (
@@ -507,8 +508,9 @@ class SQLiteStore:
     # ----------------------------------------------------------------- one writer per study
     def acquire_lock(self, study_id: int, owner: str, *, stale_after: float = LOCK_STALE_S) -> None:
         """Make ``owner`` (``host:pid``) the one process optimizing the study, or raise
-        :class:`UserInputError` naming the live holder. A holder whose process is gone (same
-        host) or silent for ``stale_after`` seconds is replaced, so a resume after a crash works.
+        :class:`UserInputError` naming the live holder. A holder whose process is gone (this host)
+        or silent for ``stale_after`` seconds (another host) is replaced, so a resume after a
+        crash works.
         """
         host, _, pid = owner.rpartition(":")
         with self._write_errors():
@@ -591,22 +593,40 @@ class StudyBusy(UserInputError):
 
 
 def _stale(row: tuple[Any, ...], now: float, stale_after: float) -> bool:
+    """Whether a lock's owner is gone. On this host its process decides (a trial may run for
+    longer than ``stale_after`` between heartbeats); from another host, the heartbeat does."""
     _, host, pid, heartbeat = row
-    if now - heartbeat > stale_after:
-        return True
     if host != socket.gethostname():
-        return False  # cannot see its processes; trust the heartbeat
+        return bool(now - heartbeat > stale_after)  # cannot see its processes
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, owned by another user
+        pass
+    stat = _proc_stat(int(pid))
+    if stat is None:  # no /proc (e.g. macOS): alive is alive
         return False
-    try:  # a killed child its parent has not reaped yet is a zombie: gone all the same
-        with open(f"/proc/{int(pid)}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    if stat[0] == "Z":  # a killed child its parent has not reaped yet: gone all the same
+        return True
+    # a pid reused by a process that started after the owner's last heartbeat is not the owner
+    return stat[1] is not None and stat[1] > heartbeat + 1.0
+
+
+def _proc_stat(pid: int) -> tuple[str, float | None] | None:
+    """A process's state letter and start time (epoch seconds) from /proc, if readable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
+    try:
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+        started: float | None = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, IndexError, ValueError):
+        started = None
+    return fields[0], started
 
 
 @contextmanager
