@@ -206,6 +206,13 @@ def test_resume_rebuilds_strategy_from_config(tmp_path):
     with pytest.raises(UserInputError, match="created to maximize its objective, not to minimize"):
         create_study(SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e",
                      resume=True, direction="minimize")  # fmt: skip
+    # another objective or budget would score the new trials otherwise than the stored ones
+    with pytest.raises(UserInputError, match="created to optimize 'value', not 'acc'"):
+        create_study(SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, objective="acc")  # fmt: skip
+    with pytest.raises(UserInputError, match="created with no budget, not budget"):
+        create_study(SPACE, evaluator=FunctionEvaluator(score), storage=db, study_name="e",
+                     resume=True, budget=Budget(epochs=3))  # fmt: skip
     with pytest.raises(
         UserInputError, match="created with strategy option population_size=6, not 8"
     ):

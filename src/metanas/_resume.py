@@ -94,6 +94,8 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
     info = store.get_study(name)
     if info is not None and not study.resume:
         raise StudyExists(name, str(getattr(store, "path", store)))
+    if info is not None:
+        _check_same_settings(study, info.config, f"study {name!r}")
     if study.objective is None:
         study.objective = (info.config.get("objective") if info else None) or getattr(
             study.evaluator, "objective", "value"
@@ -124,6 +126,24 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
     return name, store.create_study(
         name, jsonable(study.space.to_dict()), study.task, study_config(study)
     )
+
+
+def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> None:
+    """Refuse to resume with another objective or budget: the new trials would be scored
+    otherwise than the stored ones, in one study."""
+    stored = cfg.get("objective")
+    if study.objective is not None and stored and study.objective != stored:
+        raise UserInputError(
+            f"{what} was created to optimize {stored!r}, not {study.objective!r}; resume it "
+            "with that objective (or none), or give the new search another study name."
+        )
+    given = None if study.budget is None else study.budget.to_dict()
+    if given is not None and jsonable(given) != jsonable(cfg.get("budget")):
+        had = f"budget {cfg['budget']!r}" if cfg.get("budget") else "no budget"
+        raise UserInputError(
+            f"{what} was created with {had}, not budget {given!r}; resume it with the stored "
+            "budget (or none), or give the new search another study name."
+        )
 
 
 def _identity(task: TaskInfo) -> tuple[Any, ...]:

@@ -595,7 +595,8 @@ def create_study(
 
     A resumed study rebuilds its strategy from the stored configuration (name, options, seed),
     replays the stored asks and tells, and re-runs the trials a crash left running. A strategy
-    name, a strategy option's value or a direction that differs from the stored one is refused;
+    name, a strategy option's value, a direction, an objective or a budget that differs from the
+    stored one is refused;
     the seed and the other settings given with ``resume=True`` are the stored ones.
     ``warm_start=True`` (or a store path) starts a new study from what the store's earlier
     studies on this space learnt (:func:`metanas.meta.hook.warm_start_strategy`);
