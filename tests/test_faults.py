@@ -19,7 +19,7 @@ import pytest
 from metanas.evaluation.function import FunctionEvaluator
 from metanas.space import IntRange, Space
 from metanas.storage.sqlite import SQLiteStore, StudyBusy
-from metanas.study import create_study
+from metanas.study import create_study, load_study
 from metanas.types import StorageError, TaskInfo, TrialState, UserInputError
 
 CHILD = textwrap.dedent(
@@ -214,6 +214,37 @@ def test_bad_files_refused_without_writing(tmp_path, kind):
         create_study(SPACE, "random", FunctionEvaluator(_score), storage=p, study_name="x")
     assert "metanas" in str(e.value) or "SQLite" in str(e.value)
     assert _bytes(p) == before
+
+
+def test_a_damaged_page_or_a_full_disk_is_one_sentence(tmp_path, monkeypatch):
+    """A store whose header is intact but a later page is not opens, then fails on reading;
+    a full disk fails on writing. Both are a StorageError naming the store, not sqlite3's."""
+    p = tmp_path / "s.db"
+    with SQLiteStore(p) as store:
+        create_study(
+            SPACE, "random", FunctionEvaluator(_score), storage=store, study_name="s"
+        ).optimize(300)
+    con = sqlite3.connect(p)
+    con.execute("PRAGMA journal_mode=DELETE")  # fold the WAL so the bytes are all in one file
+    con.close()
+    data = bytearray(p.read_bytes())
+    half = len(data) // 2 // 4096 * 4096
+    data[half:] = b"\xff" * (len(data) - half)  # the later pages: trials
+    p.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match=r"is damaged .*restore a backup"):
+        load_study(p, "s").trials  # noqa: B018
+    store = SQLiteStore(tmp_path / "ok.db")
+    real = store._conn
+
+    class FullDisk:
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(store, "_conn", FullDisk())
+    with pytest.raises(StorageError, match=r"disk is full.*free disk space"):
+        store.create_study("n", {}, TaskInfo(), {})
 
 
 def _open_new_store(path: str, q: Any) -> None:

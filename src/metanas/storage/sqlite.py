@@ -7,6 +7,7 @@ commits). A busy timeout lets several processes share one file without "database
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from metanas.storage.base import Duplicate, StudyInfo
 from metanas.types import (
@@ -164,6 +165,41 @@ def store_path(location: str | os.PathLike[str] | None) -> str:
     return loc
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _remedy(e: sqlite3.Error) -> str:
+    """What to do about an SQLite failure that is not the store's fault."""
+    msg = str(e).lower()
+    if "full" in msg or "i/o" in msg:
+        return "free disk space on its drive, then run again (the store itself is kept)"
+    if "locked" in msg or "busy" in msg:
+        return "stop the other process writing it, then run again"
+    if "unable to open" in msg or "readonly" in msg:
+        return "make the store and its folder writable (SQLite keeps its journal beside it)"
+    return "check the file and its folder, then run again"
+
+
+def _sqlite_errors(method: _F) -> _F:
+    """One sentence for an SQLite failure in a store method: a damaged file (restore a
+    backup) or a condition around it (disk full, lock, permissions), never sqlite3's traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as e:
+            raise StorageError(f"could not use {self.path!r} ({e}); {_remedy(e)}.") from None
+        except (sqlite3.DatabaseError, sqlite3.InterfaceError) as e:
+            if isinstance(e, sqlite3.IntegrityError):
+                raise
+            raise StorageError(
+                f"{self.path!r} is damaged ({e}); restore a backup of the store."
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class SQLiteStore:
     """Studies and trials in one SQLite file.
 
@@ -205,6 +241,8 @@ class SQLiteStore:
                 raise UserInputError(
                     f"storage {self.path!r} is read-only; make it writable or choose another path."
                 ) from None
+            if isinstance(e, sqlite3.OperationalError) and _remedy(e) != _remedy(sqlite3.Error()):
+                raise StorageError(f"could not open {self.path!r} ({e}); {_remedy(e)}.") from None
             raise StorageError(
                 f"{self.path!r} is not a usable metanas store ({e}); pick another file or restore a backup."
             ) from None
@@ -343,6 +381,7 @@ class SQLiteStore:
             ) from None
 
     # ----------------------------------------------------------------- studies
+    @_sqlite_errors
     def create_study(
         self, name: str, space: Mapping[str, Any], task: TaskInfo, config: Mapping[str, Any]
     ) -> int:
@@ -363,16 +402,19 @@ class SQLiteStore:
             raise StudyExists(name, str(self.path)) from None
         return int(cur.lastrowid or 0)
 
+    @_sqlite_errors
     def update_config(self, study_id: int, config: Mapping[str, Any]) -> None:
         with self._write():
             self._conn.execute(
                 "UPDATE studies SET config=? WHERE id=?", (_dumps(dict(config)), study_id)
             )
 
+    @_sqlite_errors
     def get_study(self, name: str) -> StudyInfo | None:
         rows = self._study_rows("WHERE s.name = ?", (name,))
         return rows[0] if rows else None
 
+    @_sqlite_errors
     def studies(self, on_damaged: Callable[[str], None] | None = None) -> list[StudyInfo]:
         """Every study; a damaged row raises, or with ``on_damaged`` is skipped and described to
         it (a listing can still show the intact ones)."""
@@ -419,6 +461,7 @@ class SQLiteStore:
             )
 
     # ----------------------------------------------------------------- trials
+    @_sqlite_errors
     def record(self, study_id: int, trial: Trial) -> None:
         row = (
             study_id,
@@ -441,6 +484,7 @@ class SQLiteStore:
         with self._write_errors():
             self._conn.execute(_INSERT_TRIAL, row)
 
+    @_sqlite_errors
     def trials(self, study_id: int) -> list[Trial]:
         rows = self._conn.execute(
             f"SELECT {_TRIAL_COLS} FROM trials WHERE study_id = ? ORDER BY number", (study_id,)
@@ -471,6 +515,7 @@ class SQLiteStore:
             told_seq=r[14],
         )
 
+    @_sqlite_errors
     def record_duplicate(self, study_id: int, dup: Duplicate) -> None:
         row = (
             study_id,
@@ -485,6 +530,7 @@ class SQLiteStore:
         with self._write_errors():
             self._conn.execute(_INSERT_DUP, row)
 
+    @_sqlite_errors
     def duplicates(self, study_id: int) -> list[Duplicate]:
         rows = self._conn.execute(
             "SELECT asked_seq, told_seq, of_number, arch, key, budget, info FROM duplicates "
@@ -506,6 +552,7 @@ class SQLiteStore:
             ]
 
     # ----------------------------------------------------------------- one writer per study
+    @_sqlite_errors
     def acquire_lock(self, study_id: int, owner: str, *, stale_after: float = LOCK_STALE_S) -> None:
         """Make ``owner`` (``host:pid``) the one process optimizing the study, or raise
         :class:`UserInputError` naming the live holder. A holder whose process is gone (this host)
@@ -532,6 +579,7 @@ class SQLiteStore:
                 (study_id, owner, host, int(pid), now),
             )
 
+    @_sqlite_errors
     def writer(self, study_id: int, *, stale_after: float = LOCK_STALE_S) -> str | None:
         """The live process optimizing the study (``host:pid``), or ``None``: trials still
         ``running`` without one were left by a process that stopped, and a resume redoes them."""
@@ -548,6 +596,7 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else tuple(row)
 
+    @_sqlite_errors
     def heartbeat(self, study_id: int, owner: str) -> None:
         with self._write_errors():
             self._conn.execute(
@@ -555,6 +604,7 @@ class SQLiteStore:
                 (time.time(), study_id, owner),
             )
 
+    @_sqlite_errors
     def release_lock(self, study_id: int, owner: str) -> None:
         if self.readonly:
             return
@@ -564,6 +614,7 @@ class SQLiteStore:
                 "DELETE FROM locks WHERE study_id = ? AND owner = ?", (study_id, owner)
             )
 
+    @_sqlite_errors
     def fingerprint(self, study_id: int) -> tuple[int, int]:
         """``(trials, highest sequence number)``: changes whenever the study is written to."""
         n, a, b = self._conn.execute(
