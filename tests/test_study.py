@@ -668,3 +668,26 @@ def test_process_pool_executor_runs_the_loop(tmp_path):
     for t in s.trials:  # odd widths raise inside the worker and come back as failed trials
         assert (t.state is TrialState.FAILED) == bool(t.arch["w"] % 2)
         assert t.value == (None if t.arch["w"] % 2 else float(t.arch["w"]))
+
+
+def test_optimize_again_after_ctrl_c_reruns_the_cut_off_trial(tmp_path):
+    """In a notebook, Ctrl-C then ``optimize`` again on the same study: the trial the interrupt
+    cut off runs again (as a resume would), none stays running for good."""
+    calls = [0]
+
+    def score(a: dict) -> float:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt
+        return float(a["w"])
+
+    st = create_study(SPACE, "random", FunctionEvaluator(score), storage=tmp_path / "k.db",
+                      study_name="k")  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        st.optimize(20)
+    assert [t.state for t in st.trials].count(TrialState.RUNNING) == 1
+    st.optimize(20)
+    assert len(st.trials) == 20 and all(t.state == TrialState.COMPLETE for t in st.trials)
+    stored = load_study(tmp_path / "k.db", "k").trials
+    assert [t.number for t in stored] == list(range(20))
+    assert all(t.state == TrialState.COMPLETE for t in stored)

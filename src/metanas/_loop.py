@@ -141,6 +141,8 @@ def optimize(
     finally:
         if bar is not None:
             bar.close()
+        if not ok:  # the next optimize() on this study runs the cut-off trials again, as a resume
+            study._rerun[:0] = [n for n in sorted(inflight) if n not in study._rerun]
         # an interrupted run must not leave workers busy; a caller's executor survives a clean run
         if own_executor or not ok:
             executor.shutdown()
