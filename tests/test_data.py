@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,23 @@ def test_bad_val_fraction() -> None:
     # no validation split: every trial would be COMPLETE with val_acc 0, not an error
     with pytest.raises(UserInputError, match=r"between 0 and 1 \(exclusive\), got 0.0"):
         load_dataset("digits", val_fraction=0.0)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"max_len": 40.5}, "option 'max_len' of data set 'rotten_tomatoes' must be an integer"),
+        ({"max_len": "40"}, "must be an integer, got '40'"),
+        ({"max_vocab": True}, "option 'max_vocab'"),
+        ({"min_freq": 2.5}, "option 'min_freq'"),
+        ({"corpus": 1}, "option 'corpus' of data set 'rotten_tomatoes' must be a text"),
+    ],
+)
+def test_a_loader_option_of_another_type_is_one_sentence(options, words) -> None:
+    """Checked against the loader's annotations before anything loads (before, 40.5 for
+    max_len was numpy's TypeError from inside the tokenizer, and 2.5 passed silently)."""
+    with pytest.raises(UserInputError, match=re.escape(words)):
+        load_dataset("rotten_tomatoes", limit=50, **options)
 
 
 def test_missing_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
+import numbers
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,50 @@ def annotation_kinds(hint: Any) -> set[Any]:
     if origin is not None:
         return {_CONTAINERS.get(origin, Any)}
     return {hint} if hint in PLAIN_KINDS else {Any}
+
+
+def check_option_types(what: str, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """An option of ``fn`` given as another type than its annotation (``"3"`` from a config
+    typed by hand, ``0.5`` for a count) is named here, before anything is stored or loaded, not
+    as an error from deep inside later; an integer option (a count) is never negative.
+    ``what`` names the owner in the message, e.g. ``"strategy 'bananas'"``."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an annotation this module cannot resolve: the owner checks its own
+        hints = {}
+    for k, v in kwargs.items():
+        kinds = annotation_kinds(hints.get(k, Any))
+        if Any in kinds:
+            continue  # objects (a scorer, a strategy, priors): the owner checks its own
+        want = _wanted(kinds)
+        if v is None:
+            ok = type(None) in kinds
+        elif isinstance(v, bool) or getattr(getattr(v, "dtype", None), "kind", "") == "b":
+            ok = bool in kinds  # numpy's bool too, without importing numpy here
+        elif isinstance(v, numbers.Integral):
+            ok = bool({int, float} & kinds)
+            if ok and float not in kinds and int(v) < 0:
+                ok, want = False, "an integer >= 0 (a count)"
+        elif isinstance(v, numbers.Real):
+            ok = float in kinds and math.isfinite(v)
+        elif isinstance(v, str):
+            ok = str in kinds
+        elif isinstance(v, Mapping):
+            ok = Mapping in kinds
+        else:
+            ok = isinstance(v, (list, tuple)) and Sequence in kinds
+        if not ok:
+            raise UserInputError(f"option {k!r} of {what} must be {want}, got {v!r}.")
+
+
+def _wanted(kinds: set[Any]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
+             type(None): "null", Mapping: "a mapping", Sequence: "a list"}  # fmt: skip
+    if float in kinds:
+        kinds = kinds - {int}
+    return " or ".join(
+        names[k] for k in (bool, int, float, str, Mapping, Sequence, type(None)) if k in kinds
+    )
 
 
 class StorageError(MetanasError):

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from metanas.types import UserInputError, did_you_mean
+from metanas.types import UserInputError, check_option_types, did_you_mean
 
 if TYPE_CHECKING:
     from metanas.data.base import Dataset
@@ -79,6 +79,7 @@ def check_dataset(name: str, *, limit: int | None = None, **options: Any) -> Non
         raise UserInputError(
             f"data set {name!r} does not take these options ({e}); remove them."
         ) from e
+    check_option_types(f"data set {name!r}", _LOADERS[name], options)
 
 
 def load_dataset(

@@ -9,10 +9,7 @@ also after :meth:`Strategy.replay` restores it from a store.
 from __future__ import annotations
 
 import abc
-import math
-import numbers
-import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,7 +22,7 @@ from metanas.types import (
     MetanasError,
     Result,
     UserInputError,
-    annotation_kinds,
+    check_option_types,
     did_you_mean,
 )
 
@@ -205,49 +202,6 @@ def check_can_start_from(name: str, option: str) -> None:
         )
 
 
-def _check_option_types(name: str, cls: type[Strategy], kwargs: Mapping[str, Any]) -> None:
-    """An option given as another type than its annotation (``"3"`` from a config typed by
-    hand, ``0.5`` for a count) is named here, before a study stores it, not as an error from
-    inside the strategy trials later; an integer option (a count) is never negative."""
-    try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation this module cannot resolve: the strategy checks its own
-        hints = {}
-    for k, v in kwargs.items():
-        kinds = annotation_kinds(hints.get(k, Any))
-        if Any in kinds:
-            continue  # objects (a scorer, a strategy, priors): the strategy checks its own
-        want = _wanted(kinds)
-        if v is None:
-            ok = type(None) in kinds
-        elif isinstance(v, (bool, np.bool_)):
-            ok = bool in kinds
-        elif isinstance(v, numbers.Integral):
-            ok = bool({int, float} & kinds)
-            if ok and float not in kinds and int(v) < 0:
-                ok, want = False, "an integer >= 0 (a count)"
-        elif isinstance(v, numbers.Real):
-            ok = float in kinds and math.isfinite(v)
-        elif isinstance(v, str):
-            ok = str in kinds
-        elif isinstance(v, Mapping):
-            ok = Mapping in kinds
-        else:
-            ok = isinstance(v, (list, tuple)) and Sequence in kinds
-        if not ok:
-            raise UserInputError(f"option {k!r} of strategy {name!r} must be {want}, got {v!r}.")
-
-
-def _wanted(kinds: set[Any]) -> str:
-    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
-             type(None): "null", Mapping: "a mapping", Sequence: "a list"}  # fmt: skip
-    if float in kinds:
-        kinds = kinds - {int}
-    return " or ".join(
-        names[k] for k in (bool, int, float, str, Mapping, Sequence, type(None)) if k in kinds
-    )
-
-
 def get_strategy(name: str, space: Space | str, seed: int | None = 0, **kwargs: Any) -> Strategy:
     """Build the registered strategy ``name`` on ``space`` (a Space, or a registered name)."""
     cls = strategy_class(name)
@@ -255,7 +209,7 @@ def get_strategy(name: str, space: Space | str, seed: int | None = 0, **kwargs: 
         from metanas.space import get_space
 
         space = get_space(space)
-    _check_option_types(name, cls, kwargs)
+    check_option_types(f"strategy {name!r}", cls.__init__, kwargs)
     try:
         return cls(space, seed=seed, **kwargs)
     except TypeError as e:
