@@ -240,3 +240,19 @@ def test_a_constrained_space_nb101():
     imp = decision_importance(space, archs, values, n_reference=64)
     assert imp.n_trials == 40 and imp.decisions
     assert all(0.0 <= d.share <= 1.0 for d in imp.decisions)
+
+
+def test_importance_samples_the_spaces_own_distribution_not_a_search_screen():
+    """A proxy-screened study's space scores every sample with the proxy; the reference
+    samples of the importance must not (cost, and shares measured under the proxy's choices)."""
+    from metanas.strategies.proxy_prescreen import ScreenedSpace
+
+    calls = []
+    screened = ScreenedSpace(SPACE, lambda a: calls.append(a) or 0.0, n_candidates=5)
+    archs, values = sample(SPACE, 60, 2, additive)
+    plain = decision_importance(SPACE, archs, values, seed=0)
+    got = decision_importance(screened, archs, values, seed=0)
+    assert calls == []
+    assert [(d.name, d.share) for d in got.decisions] == [
+        (d.name, d.share) for d in plain.decisions
+    ]

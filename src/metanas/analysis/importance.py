@@ -34,6 +34,7 @@ import numpy as np
 from metanas.analysis._trials import at_top_budget
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Dim
+from metanas.space.wrapper import own_distribution
 from metanas.types import UserInputError
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def decision_importance(
     forest.fit(np.stack([space.features(a) for a in kept]), y[finite])
 
     rng = np.random.default_rng(seed)
-    refs = [space.sample(rng) for _ in range(n_reference)]
+    # the space's own distribution: not a search's seeds or proxy screen (which would also
+    # score every reference sample with the proxy)
+    refs = [own_distribution(space).sample(rng) for _ in range(n_reference)]
     probes: list[dict[str, Any]] = list(refs)  # every architecture the trees will predict
     plans = []  # (dim, grid, weights, active share, probe index ranges per value)
     for d in space.dims:

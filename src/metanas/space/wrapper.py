@@ -125,3 +125,14 @@ def seeds_of(space: Space) -> list[dict[str, Any]]:
             return list(space.seeds)
         space = space.inner
     return []
+
+
+def own_distribution(space: Space) -> Space:
+    """``space`` without the wrappers that steer a search's samples (seeds handed out first, a
+    proxy screen), so its ``sample`` is the space's own distribution; a wrapper that defines the
+    space (a table's rows) stays."""
+    while isinstance(space, SpaceWrapper) and (
+        isinstance(space, SeededSpace) or getattr(space, "screens_samples", False)
+    ):
+        space = space.inner
+    return space
