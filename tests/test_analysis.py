@@ -132,6 +132,14 @@ def test_too_few_trials_is_one_clear_error():
         decision_importance(SPACE, archs, values)
     with pytest.raises(UserInputError, match="one each"):
         decision_importance(SPACE, archs, values[:3])
+    # a multi-fidelity study: plenty of results, but too few at the largest budget
+    from metanas.evaluation.tabular import nb101_table
+
+    ev = nb101_table()
+    st = create_study(ev.restrict(), "bohb", ev, seed=1)
+    st.optimize(60)
+    with pytest.raises(UserInputError, match=r"largest budget \(108 epochs\), got 2 \(of 60"):
+        study_importance(st)
 
 
 def brute_front(p, maximize):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metanas.analysis._trials import at_top_budget
+from metanas.analysis._trials import at_top_budget, epochs, valued
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Dim
 from metanas.space.wrapper import own_distribution
@@ -203,10 +203,21 @@ def study_importance(study: Study, **kwargs: Any) -> Importance:
     if study.space is None:
         raise UserInputError("the study has no stored space, so its decisions are unknown.")
     done = at_top_budget(study.trials)
+    n_valued = len(valued(study.trials))
+    if len(done) < MIN_TRIALS and n_valued > len(done):
+        raise UserInputError(
+            f"importance needs at least {MIN_TRIALS} finished trials at the study's largest "
+            f"budget ({_budget_words(epochs(done[0]))}), got {len(done)} (of {n_valued} at all "
+            "budgets, which measure different things); run more trials to the full budget."
+        )
     kwargs.setdefault("maximize", study.direction == "maximize")
     return decision_importance(
         study.space, [t.arch for t in done], [float(t.value or 0.0) for t in done], **kwargs
     )
+
+
+def _budget_words(e: float) -> str:
+    return "the full evaluation" if e == float("inf") else f"{e:g} epochs"
 
 
 def _grid(dim: Dim, observed: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
