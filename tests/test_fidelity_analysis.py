@@ -75,6 +75,18 @@ def test_an_unrelated_budget_keeps_a_third_of_the_top_third_on_average():
     assert np.mean(related) > 0.7
 
 
+def test_a_budget_whose_results_all_tie_keeps_the_chance_share_in_any_order():
+    """Text networks early in training all predict the majority class: the budget cannot rank
+    them, so its kept share is chance (5 of 15), whatever the trials' order, and rho is NaN."""
+    y = np.arange(15.0)
+    for order in (y, y[::-1]):
+        b = fidelity_agreement(values_of(np.full(15, 0.5), order)).budgets[0]
+        assert math.isnan(b.rho) and b.kept == pytest.approx(1 / 3)
+    # a partial tie at the cut: the tied entries share the places left
+    b = fidelity_agreement(values_of(np.array([3.0, 2, 2, 2, 1, 0] * 2), np.arange(12.0)))
+    assert 0 < b.budgets[0].kept < 1
+
+
 def test_budgets_without_enough_shared_architectures_are_left_out():
     values = {"a": {1: 0.1, 2: 0.2, 9: 0.3}, "b": {1: 0.2, 9: 0.1}, "c": {1: 0.3, 9: 0.5}}
     agr = fidelity_agreement(values)

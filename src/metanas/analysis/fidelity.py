@@ -44,14 +44,16 @@ class BudgetAgreement:
     Attributes:
         budget: the smaller budget (epochs, or steps of a reporting function).
         n: architectures measured at both budgets.
-        rho: Spearman rank correlation of their results at the two budgets.
+        rho: Spearman rank correlation of their results at the two budgets (NaN when every
+            result at one of them is the same: that budget cannot rank them).
         low, high: its 90% interval (Fisher z with Bonett and Wright's 2000 standard error
             ``sqrt((1 + rho**2 / 2) / (n - 3))``; a perfect order counts as the closest imperfect
             one, so the interval never claims certainty); NaN below :data:`MIN_PAIRS_INTERVAL`
             architectures.
         kept: of the architectures in the largest budget's best ``keep`` share, the share also in
             this budget's best ``keep`` share: what successive halving with ``eta = 1 / keep``
-            would have kept of them (a random cut keeps ``keep`` on average).
+            would have kept of them (a random cut keeps ``keep`` on average); ties at a cut
+            count as broken at random, in expectation, so all-equal results keep the chance share.
     """
 
     budget: float
@@ -122,9 +124,17 @@ def _agreement(budget: float, x: np.ndarray, y: np.ndarray, keep: float) -> Budg
         z, half = math.atanh(r), _Z90 * math.sqrt((1 + r * r / 2) / (n - 3))
         low, high = min(math.tanh(z - half), rho), max(math.tanh(z + half), rho)
     m = max(1, math.ceil(keep * n))
-    best_top = set(np.argsort(-y, kind="stable")[:m].tolist())
-    best_here = set(np.argsort(-x, kind="stable")[:m].tolist())
-    return BudgetAgreement(budget, n, rho, low, high, len(best_top & best_here) / m)
+    # ties broken at random, in expectation: a budget whose results are all equal keeps the
+    # chance share m / n, not a share that depends on the trials' order
+    kept = float(_top_chance(x, m) @ _top_chance(y, m)) / m
+    return BudgetAgreement(budget, n, rho, low, high, kept)
+
+
+def _top_chance(v: np.ndarray, m: int) -> np.ndarray:
+    """Each entry's chance to be among the ``m`` largest when ties are broken at random."""
+    cut = np.sort(v)[::-1][m - 1]
+    above, tied = v > cut, v == cut
+    return above + tied * ((m - above.sum()) / tied.sum())
 
 
 def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -> FidelityAgreement:

@@ -6,12 +6,15 @@ with ``--fidelity``, how well each smaller budget or epoch ranks the final resul
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from metanas.cli.app import app, table_console
 from metanas.types import UserInputError
+
+if TYPE_CHECKING:
+    from metanas.analysis import BudgetAgreement
 
 
 def _value(v: Any) -> str:
@@ -151,8 +154,8 @@ def _print_fidelity(console: Any, agr: Any) -> None:
         table.add_row(
             f"{b.budget:g}",
             str(b.n),
-            f"{b.rho:.2f}",
-            "too few" if math.isnan(b.low) else f"{b.low:.2f} .. {b.high:.2f}",
+            "all equal" if math.isnan(b.rho) else f"{b.rho:.2f}",
+            _interval(b),
             f"{b.kept:.0%}",
         )
     console.print(table)
@@ -160,3 +163,9 @@ def _print_fidelity(console: Any, agr: Any) -> None:
         "A successive-halving search that starts at a budget whose correlation is low throws "
         "good architectures away; a random cut keeps a third of the top third."
     )
+
+
+def _interval(b: BudgetAgreement) -> str:
+    if math.isnan(b.rho):
+        return "cannot rank"  # every result at one of the two budgets is the same
+    return "too few" if math.isnan(b.low) else f"{b.low:.2f} .. {b.high:.2f}"
