@@ -529,6 +529,16 @@ def _api_cases(d):
             "builds mlp networks, but the space is a rnn_text space",
         ),
         (
+            "text_for_networks_of_images",
+            lambda: create_study(
+                "macro",
+                "random",
+                TrainingEvaluator("rotten_tomatoes", "macro", data_options={"limit": 100}),
+                storage=d / "n.db",
+            ),
+            "is text (word ids), which 'macro' networks cannot read; search a space for text",
+        ),
+        (
             "space_of_another_kind_for_the_table",
             lambda: create_study("macro", "random", nb201_table(), storage=d / "n.db"),
             "holds nb201 architectures, not macro ones",

@@ -174,6 +174,14 @@ class TrainingEvaluator:
     def model_options_for(self, data: Dataset) -> dict[str, Any]:
         """Builder options: the data set's facts (e.g. ``vocab_size``) under the user's options."""
         opts = {k: v for k, v in data.meta.items() if k == "vocab_size"}
+        from metanas.nn.registry import takes_option  # lazy, as in default_builder
+
+        if opts and self.builder is None and not takes_option(self.space_kind, "vocab_size"):
+            name = self.dataset if isinstance(self.dataset, str) else "this data set"
+            raise UserInputError(
+                f"{name!r} is text (word ids), which {self.space_kind!r} networks cannot read; "
+                "search a space for text, such as 'rnn_text'."
+            )
         opts.update(self.model_options)
         return opts
 

@@ -72,6 +72,12 @@ def get_builder(kind: str) -> Builder:
         ) from None
 
 
+def takes_option(kind: str, name: str) -> bool:
+    """Whether the ``kind`` builder takes option ``name`` (e.g. ``vocab_size``: reads text)."""
+    params = inspect.signature(get_builder(kind)).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
     """Refuse options the ``kind`` builder does not take (before a search, not at each trial)."""
     params = inspect.signature(get_builder(kind)).parameters
