@@ -57,6 +57,14 @@ SEARCH_CASES = [
         [],
         "bad option for strategy 'random'",
     ),
+    (
+        "tta_on_text",
+        "study: t\nspace: {name: rnn_text}\nstrategy: {name: random}\n"
+        "data: {name: rotten_tomatoes, limit: 100}\ntraining: {epochs: 1}\n"
+        "budget: {n_trials: 1}\nfinal: {epochs: 1, tta: true}\n",
+        [],
+        "needs image data, and 'rotten_tomatoes' is not images; set final.tta: false",
+    ),
     ("unknown_space", _edit("name: macro", "name: nb999"), [], "unknown space 'nb999'"),
     ("empty_space", _edit("units: [conv3x3, maxpool3x3]", "units: []"), [], "has no options"),
     ("zero_depth", _edit("max_depth: 2", "max_depth: 0"), [], "max_depth must be a positive"),

@@ -412,6 +412,12 @@ def search(
     space = get_space(cfg.space.name, **cfg.space.params)
     check_oneshot(cfg, space)
     evaluator = build_evaluator(cfg, space)
+    trains = callable(getattr(evaluator, "data", None))
+    if cfg.final.enabled and cfg.final.tta and trains and evaluator.data().x_test.dim() != 4:
+        raise UserInputError(  # now, not after the whole search
+            f"final.tta (test-time augmentation) needs image data, and {cfg.data.name!r} is "
+            "not images; set final.tta: false."
+        )
     drawn_from = strategy_space(cfg, space, evaluator)
     if cfg.strategy.oneshot is not None and not resume and _study_stored(cfg):
         _exists(cfg.study, cfg.storage)  # now, not after minutes of supernet training
