@@ -87,6 +87,9 @@ def test_weights_load_without_pickle(tmp_path) -> None:
     state = load_weights(tmp_path / m["files"]["weights"])
     for k, v in model.state_dict().items():
         assert torch.equal(state[k], v)
+    # readable by whoever may read the folder's other files (save_file wrote it as 0600)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes[m["files"]["weights"]] == modes["arch.json"], modes
 
 
 def test_weights_fallback_is_weights_only_loadable(tmp_path, monkeypatch) -> None:

@@ -54,9 +54,10 @@ def save_weights(model: nn.Module, out_dir: Path) -> str:
     """Write the state dict; return the file name used."""
     state = _plain_state(model)
     if _has("safetensors"):
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        save_file(state, str(out_dir / "model.safetensors"))
+        # written as bytes like the other files: save_file leaves it readable by its owner only
+        (out_dir / "model.safetensors").write_bytes(save(state))
         return "model.safetensors"
     torch.save(state, out_dir / "weights.pt")
     return "weights.pt"
