@@ -264,3 +264,22 @@ def test_importance_samples_the_spaces_own_distribution_not_a_search_screen():
     assert [(d.name, d.share) for d in got.decisions] == [
         (d.name, d.share) for d in plain.decisions
     ]
+
+
+def test_analysis_functions_refuse_what_is_not_a_study_or_a_count():
+    from metanas.analysis import study_fidelity, write_trials_csv
+    from metanas.analysis.plots import plot_history
+
+    for fn in (study_importance, study_fidelity, plot_history):
+        with pytest.raises(UserInputError, match=r"needs a Study \(e.g. load_study.*got 'fn.db'"):
+            fn("fn.db")
+    with pytest.raises(UserInputError, match="write_trials_csv needs a Study"):
+        write_trials_csv(3, "x.csv")
+    archs, values = sample(SPACE, 20, 0, additive)
+    for kw, words in (
+        ({"n_trees": 0}, "n_trees must be a positive integer"),
+        ({"n_reference": 0}, "n_reference must be a positive integer"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+    ):
+        with pytest.raises(UserInputError, match=words):
+            decision_importance(SPACE, archs, values, **kw)

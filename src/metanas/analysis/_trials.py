@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
-from metanas.types import Trial, TrialState
+from metanas.types import Trial, TrialState, UserInputError
 
 
 def valued(trials: Iterable[Trial]) -> list[Trial]:
@@ -25,3 +26,10 @@ def at_top_budget(trials: Iterable[Trial]) -> list[Trial]:
     done = valued(trials)
     top = max((epochs(t) for t in done), default=None)
     return [t for t in done if epochs(t) == top]
+
+
+def check_study(study: Any, what: str) -> None:
+    """Refuse what is not a study (a store's path, say) in one sentence naming the fix."""
+    if not (hasattr(study, "trials") and hasattr(study, "direction")):
+        got = repr(study) if isinstance(study, (str, bytes)) else type(study).__name__
+        raise UserInputError(f"{what} needs a Study (e.g. load_study(store, name)), got {got}.")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metanas.analysis._trials import valued
+from metanas.analysis._trials import check_study, valued
 from metanas.meta.similarity import spearman
 from metanas.types import Trial, UserInputError
 
@@ -148,6 +148,7 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
     the best at the smaller one: the correlation is among those, lower than over all
     architectures would be. That is the ranking the scheduler's promotions depend on.
     """
+    check_study(study, "study_fidelity")
     if source not in ("auto", "budgets", "curves"):
         raise UserInputError(f"source must be 'auto', 'budgets' or 'curves', got {source!r}.")
     done = valued(study.trials)

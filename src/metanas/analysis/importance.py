@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metanas.analysis._trials import at_top_budget, epochs, valued
+from metanas.analysis._trials import at_top_budget, check_study, epochs, valued
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Dim
 from metanas.space.wrapper import own_distribution
@@ -119,6 +119,11 @@ def decision_importance(
         n_reference: reference architectures over which each main effect is averaged.
         seed: seeds the forest and the references.
     """
+    for name, n in (("n_trees", n_trees), ("n_reference", n_reference)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserInputError(f"{name} must be a positive integer, got {n!r}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UserInputError(f"seed must be an integer >= 0 or None, got {seed!r}.")
     y = np.asarray(values, dtype=float)
     if len(archs) != len(y):
         raise UserInputError(f"got {len(archs)} architectures but {len(y)} values; pass one each.")
@@ -200,6 +205,7 @@ def study_importance(study: Study, **kwargs: Any) -> Importance:
     shares from 100 BANANAS trials still rank like the table's own (``benchmarks/README.md``),
     but they miss most of the interactions that only poor architectures show.
     """
+    check_study(study, "study_importance")
     if study.space is None:
         raise UserInputError("the study has no stored space, so its decisions are unknown.")
     done = at_top_budget(study.trials)

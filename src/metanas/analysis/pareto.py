@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metanas.analysis._trials import valued
+from metanas.analysis._trials import check_study, valued
 from metanas.types import Trial, UserInputError
 
 if TYPE_CHECKING:
@@ -50,10 +50,7 @@ def study_pareto(study: Study, metric: str, *, maximize_metric: bool = False) ->
     ``metric`` is one of the trials' recorded metrics (real training records ``params`` and
     ``seconds``); it is minimised unless ``maximize_metric``.
     """
-    if not hasattr(study, "trials"):
-        raise UserInputError(
-            f"study_pareto needs a Study (e.g. load_study(store, name)), got {type(study).__name__}."
-        )
+    check_study(study, "study_pareto")
     done = valued(study.trials)
     have = [t for t in done if metric in t.metrics]
     if not have:

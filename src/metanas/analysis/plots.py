@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metanas.analysis._trials import at_top_budget, epochs, valued
+from metanas.analysis._trials import at_top_budget, check_study, epochs, valued
 from metanas.analysis.fidelity import FidelityAgreement, study_fidelity
 from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
 from metanas.analysis.pareto import study_pareto
@@ -70,6 +70,7 @@ def _importance(x: Importance | Study) -> Importance:
 def plot_history(study: Study) -> Figure:
     """Each finished trial's value by trial number, coloured by budget when there are several,
     the best so far at the largest budget as a step line, failures as crosses on the axis."""
+    check_study(study, "plot_history")
     fig = _figure()
     ax = fig.add_subplot()
     trials = study.trials
@@ -201,6 +202,7 @@ def plot_fidelity(agreement: FidelityAgreement | Study, keep: float = 1 / 3) -> 
 
 def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> Figure:
     """Every finished trial on ``metric`` and the objective, its Pareto front as a step line."""
+    check_study(study, "plot_pareto")
     front = study_pareto(study, metric, maximize_metric=maximize_metric)
     done = [t for t in valued(study.trials) if metric in t.metrics]
     fig = _figure()

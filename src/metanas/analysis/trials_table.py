@@ -15,6 +15,7 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from metanas.analysis._trials import check_study
 from metanas.types import UserInputError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ BASE_COLUMNS = (
 
 def trial_rows(study: Study) -> list[dict[str, Any]]:
     """One dict per trial, in trial order, each with the same keys (missing values are None)."""
+    check_study(study, "trial_rows")
     trials = sorted(study.trials, key=lambda t: t.number)
     space = study.space
     decisions = (
@@ -57,6 +59,7 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
 
 def write_trials_csv(study: Study, path: str | Path) -> int:
     """Write :func:`trial_rows` to ``path`` as CSV (empty cells for None); return the rows written."""
+    check_study(study, "write_trials_csv")
     rows = trial_rows(study)
     out = Path(path)
     try:
