@@ -147,3 +147,26 @@ def test_tuple_options_come_back_as_tuples_and_resume(tmp_path, strategy):
     assert [t.arch["k"] for t in load_study(db, "t").trials] == [
         list(t.arch["k"]) for t in ref.trials
     ]
+
+
+def test_resume_refuses_training_settings_that_would_score_new_trials_otherwise(tmp_path):
+    """The data subsample, the validation split or the training recipe changed on resume would
+    mix trials scored two ways in one study; how fast a trial runs (threads, device) may change."""
+    from metanas.evaluation.training import TrainingEvaluator
+    from metanas.types import UserInputError
+
+    def ev(epochs: float = 1, limit: int = 150, threads: int = 1) -> TrainingEvaluator:
+        return TrainingEvaluator("digits", "mlp", epochs=epochs, num_threads=threads,
+                                 data_options={"limit": limit})  # fmt: skip
+
+    db = tmp_path / "t.db"
+    create_study("mlp", "random", ev(), storage=db, study_name="t").optimize(1)
+    for changed, words in (
+        (ev(epochs=2), "recipe.epochs=1, not 2"),
+        (ev(limit=200), "data_options.limit=150, not 200"),
+    ):
+        with pytest.raises(UserInputError, match=f"evaluated with other settings: {words}"):
+            create_study("mlp", "random", changed, storage=db, study_name="t", resume=True)
+    st = create_study("mlp", "random", ev(threads=2), storage=db, study_name="t", resume=True)
+    st.optimize(2)
+    assert len(load_study(db, "t").trials) == 2

@@ -72,10 +72,16 @@ def study_config(study: Study) -> dict[str, Any]:
         "budget": None if study.budget is None else study.budget.to_dict(),
         "dedupe": study.dedupe,
         "evaluator": type(study.evaluator).__name__,
+        "evaluator_settings": _evaluator_settings(study.evaluator),
         "space": getattr(study.space, "name", None),
         "start_from": jsonable(seeds_of(study.space)) if study.space is not None else [],
         "metanas": _version(),
     }
+
+
+def _evaluator_settings(evaluator: Any) -> dict[str, Any] | None:
+    settings = getattr(evaluator, "settings", None)
+    return dict(jsonable(settings())) if callable(settings) else None
 
 
 def _version() -> str:
@@ -137,6 +143,15 @@ def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> Non
             f"{what} was created to optimize {stored!r}, not {study.objective!r}; resume it "
             "with that objective (or none), or give the new search another study name."
         )
+    stored_settings = cfg.get("evaluator_settings")
+    given_settings = _evaluator_settings(study.evaluator)
+    if stored_settings and given_settings and stored_settings != given_settings:
+        changed = _changed(stored_settings, given_settings)
+        raise UserInputError(
+            f"{what} was evaluated with other settings: {changed}; resume it with the stored "
+            "ones (new trials would be scored otherwise), or give the new search another study "
+            "name."
+        )
     given = None if study.budget is None else study.budget.to_dict()
     if given is not None and jsonable(given) != jsonable(cfg.get("budget")):
         had = f"budget {cfg['budget']!r}" if cfg.get("budget") else "no budget"
@@ -144,6 +159,19 @@ def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> Non
             f"{what} was created with {had}, not budget {given!r}; resume it with the stored "
             "budget (or none), or give the new search another study name."
         )
+
+
+def _changed(stored: Mapping[str, Any], given: Mapping[str, Any], prefix: str = "") -> str:
+    """``a.b=old, not new`` for each setting that differs (nested mappings flattened)."""
+    out = []
+    for k in sorted(set(stored) | set(given)):
+        a, b = stored.get(k), given.get(k)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            inner = _changed(a, b, f"{prefix}{k}.")
+            out += [inner] if inner else []
+        elif a != b:
+            out.append(f"{prefix}{k}={a!r}, not {b!r}")
+    return "; ".join(out)
 
 
 def _identity(task: TaskInfo) -> tuple[Any, ...]:

@@ -121,16 +121,21 @@ def _exists(name: str | None, where: str) -> NoReturn:
     )
 
 
-def _study_stored(cfg: SearchConfig) -> bool:
-    """Whether the config's study is in its store (a store not yet made holds none, and is not
-    made here); the store's own rules read the path or URL."""
+def _stored_config(cfg: SearchConfig) -> dict[str, Any] | None:
+    """The stored settings of the config's study, ``None`` when it is not in its store (a store
+    not yet made holds none, and is not made here); the store's own rules read the path or URL."""
     from metanas.storage import open_store
     from metanas.storage.sqlite import store_path
 
     if not Path(store_path(cfg.storage)).exists():
-        return False
+        return None
     with open_store(cfg.storage) as store:
-        return store.get_study(cfg.study) is not None
+        info = store.get_study(cfg.study)
+    return None if info is None else dict(info.config)
+
+
+def _study_stored(cfg: SearchConfig) -> bool:
+    return _stored_config(cfg) is not None
 
 
 def _out_dir(out: str | None, cfg: SearchConfig) -> str:
@@ -422,6 +427,13 @@ def search(
     if cfg.strategy.oneshot is not None and not resume and _study_stored(cfg):
         _exists(cfg.study, cfg.storage)  # now, not after minutes of supernet training
     ex = _executor(cfg)  # its mistakes, too, before the supernet
+    stored = _stored_config(cfg) if resume else None
+    stored_seed = (stored or {}).get("seed")
+    if stored_seed is not None and stored_seed != cfg.seed:  # a config's seed is explicit: a resume must not drop it
+        raise UserInputError(
+            f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
+            f"{cfg.seed}; set seed: {stored_seed} to resume it, or name a new study with --study."
+        )
     try:
         strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
         try:
@@ -434,12 +446,6 @@ def search(
             )  # fmt: skip
         except StudyExists as e:
             _exists(e.name, e.where)
-        stored_seed = getattr(st.strategy, "seed", cfg.seed)
-        if stored_seed != cfg.seed:  # a config's seed is explicit: a resume must not drop it
-            raise UserInputError(
-                f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
-                f"{cfg.seed}; set seed: {stored_seed} to resume it, or name a new study with --study."
-            )
         timeout = None if cfg.budget.timeout_minutes is None else cfg.budget.timeout_minutes * 60
         with st.exclusive():  # a second process on this study is refused before the header
             if not quiet:

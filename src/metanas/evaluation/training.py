@@ -194,6 +194,21 @@ class TrainingEvaluator:
     def task_info(self) -> TaskInfo:
         return self.data().task_info()
 
+    #: recipe fields that change how fast a trial runs, not its score: a resume may change them
+    _PACE_FIELDS = ("num_threads", "device", "eval_batch_size")
+
+    def settings(self) -> dict[str, Any]:
+        """What decides a trial's score besides its architecture (stored with a study, so a
+        resume that would score new trials otherwise is refused)."""
+        recipe = {k: v for k, v in vars(self.recipe).items() if k not in self._PACE_FIELDS}
+        return {
+            "recipe": recipe,
+            "fraction": self.fraction,
+            "seed": self.seed,
+            "data_options": dict(self.data_options),
+            "model_options": dict(self.model_options),
+        }
+
     def prepare(self) -> None:
         """What a fresh process pays once before its first trial: the data set into its cache,
         and torch's first optimizer (which imports ~800 modules, seconds). A pool worker does
