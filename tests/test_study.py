@@ -162,6 +162,34 @@ def test_only_duplicates_stops_with_message():
     assert len(s.trials) == 1 and "in a row" in s.stop_reason
 
 
+def test_a_study_that_ran_dry_does_not_ask_again_on_resume_or_retry(tmp_path, monkeypatch):
+    """Each run of an exhausted study stored another max_duplicates duplicates (1,000 rows per
+    resume, all replayed by the next one); once dry, it stops at once."""
+    small = Space([IntRange("w", 0, 5)], name="tiny")
+    db = tmp_path / "d.db"
+    monkeypatch.setattr(Study, "max_duplicates", 40)
+
+    def run() -> Study:
+        st = create_study(small, "random", FunctionEvaluator(lambda a: float(a["w"])),
+                          storage=db, study_name="d", resume=True)  # fmt: skip
+        with pytest.warns(StudyStopped, match="in a row"):
+            st.optimize(10)
+        return st
+
+    def n_duplicates() -> int:
+        with sqlite3.connect(db) as con:
+            return int(con.execute("SELECT COUNT(*) FROM duplicates").fetchone()[0])
+
+    st = run()
+    assert len(st.trials) == 6
+    stored = n_duplicates()
+    assert stored >= 40
+    with pytest.warns(StudyStopped, match="in a row"):
+        st.optimize(10)  # the same study again
+    run()  # and resumed
+    assert n_duplicates() == stored
+
+
 def test_exhausted_grid_stops():
     small = Space([Choice("op", ("a", "b", "c"))], name="small")
     s = create_study(small, "grid", FunctionEvaluator(lambda a: 1.0))

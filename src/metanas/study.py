@@ -67,6 +67,13 @@ from metanas.types import (
 _DIRECTIONS = ("maximize", "minimize")
 
 
+#: why a study whose strategy keeps proposing evaluated candidates stops asking
+_DRY = (
+    "the strategy proposed only already-evaluated candidates (Study.max_duplicates in a row); "
+    "the space may be exhausted, so use a larger space or fewer trials"
+)
+
+
 class StudyStopped(UserWarning):
     """The study stopped before reaching ``n_trials`` (exhausted space or only duplicates)."""
 
@@ -152,6 +159,11 @@ class Study:
         self._rerun: list[int] = []
         self._best: Trial | None = None
         self._n_finished = 0
+        # a run that ended on max_duplicates duplicates in a row ran dry: the space is spent
+        last_trial = max((t.asked_seq or 0 for t in trials), default=-1)
+        self._dry = sum(d.asked_seq > last_trial for d in dups) >= self.max_duplicates and all(
+            t.state.finished for t in trials
+        )
         log = replay_log(self._trials, dups, self._strategy_result)
         self._cands, self._number_of, self._seq = log.cands, log.number_of, log.next_seq
         for t in sorted(self._trials.values(), key=lambda t: t.number):
@@ -253,6 +265,9 @@ class Study:
     def _ask_trial(self) -> Trial | None:
         """Ask until the strategy proposes something new; record it as running. ``None``: dry."""
         assert self.strategy is not None
+        if self._dry:  # it ran dry before: asking again would only store more duplicates
+            self._stop(_DRY)
+            return None
         for _ in range(self.max_duplicates + 1):
             try:
                 cand = self.strategy.ask()
@@ -289,10 +304,9 @@ class Study:
             self._number_of[cand.id] = number
             self._running[bkey] = number
             return trial
-        self._stop(
-            f"the strategy proposed {self.max_duplicates} already-evaluated candidates in a row; "
-            "the space may be exhausted, so use a larger space or fewer trials"
-        )
+        # dry for good only when nothing runs: a scheduler may wait for a running trial's result
+        self._dry = all(t.state.finished for t in self._trials.values())
+        self._stop(_DRY)
         return None
 
     def _stop(self, reason: str) -> None:
