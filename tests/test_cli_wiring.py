@@ -401,6 +401,33 @@ def test_a_resume_with_another_seed_strategy_or_option_is_refused(tiny, capsys):
     assert [(t.number, t.value) for t in load_study("s.db", "past").trials] == before
 
 
+def test_sigterm_exits_143_and_an_interrupted_final_training_names_export(tiny, capsys,
+                                                                          monkeypatch):  # fmt: skip
+    from metanas.cli import Terminated
+    from metanas.cli import search as search_cli
+    from metanas.study import Study
+
+    real = Study.optimize
+
+    def one_then_term(self, n_trials, **kw):
+        real(self, 1, **kw)
+        raise Terminated
+
+    monkeypatch.setattr(Study, "optimize", one_then_term)
+    rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")
+    assert rc == 143 and "rerun with --resume" in err  # 128 + SIGTERM, as shells report it
+    monkeypatch.setattr(Study, "optimize", real)
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_cli, "finalize", interrupted)
+    Path("final.yaml").write_text(TINY.replace("final: {enabled: false}", "final: {epochs: 1}"))
+    rc, _, err = _run(capsys, "search", "final.yaml", "--storage", "s.db", "-q", "--resume")
+    assert rc == 130, err
+    assert "interrupted in the final training" in err and "metanas export final.yaml" in err
+
+
 def test_sigterm_ends_a_command_as_ctrl_c_does():
     import os
     import signal

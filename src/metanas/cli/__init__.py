@@ -35,7 +35,8 @@ def _root() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 bad input or usage, 130 interrupted)."""
+    """Run the CLI; return the exit code (0 ok, 2 bad input or usage, 130 interrupted by
+    Ctrl-C, 143 by SIGTERM)."""
     click_error, usage_error, abort = _click_exceptions()
     _load_commands()
     restore = _term_as_interrupt()
@@ -46,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Interrupted as e:  # a command said what it kept
         print(_one_line(e), file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return _interrupt_code(e.__context__)
+    except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupt_code(e)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except click_error as e:  # usage errors: bad option, missing argument
@@ -66,6 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so a command stops the same way."""
+
+
+def _interrupt_code(e: BaseException | None) -> int:
+    """The shell's code for a command ended by a signal: 128 + SIGTERM's 15, else SIGINT's 2."""
+    return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
+
+
 def _term_as_interrupt() -> Callable[[], object]:
     """Make SIGTERM (``kill``, a job scheduler's stop) end a command as Ctrl-C does: the study
     releases its lock and says how to resume. Returns what restores the previous handler."""
@@ -76,7 +86,7 @@ def _term_as_interrupt() -> Callable[[], object]:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         previous = signal.signal(signal.SIGTERM, on_term)

@@ -429,7 +429,9 @@ def search(
     ex = _executor(cfg)  # its mistakes, too, before the supernet
     stored = _stored_config(cfg) if resume else None
     stored_seed = (stored or {}).get("seed")
-    if stored_seed is not None and stored_seed != cfg.seed:  # a config's seed is explicit: a resume must not drop it
+    if (
+        stored_seed is not None and stored_seed != cfg.seed
+    ):  # a config's seed is explicit: a resume must not drop it
         raise UserInputError(
             f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
             f"{cfg.seed}; set seed: {stored_seed} to resume it, or name a new study with --study."
@@ -483,7 +485,14 @@ def search(
         typer.echo(json.dumps(dict(best.arch)))
         return
     out_dir = _out_dir(out, cfg)
-    manifest = finalize(cfg, space, best, out_dir, quiet=quiet)
+    try:
+        manifest = finalize(cfg, space, best, out_dir, quiet=quiet)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted in the final training; the search's {st.n_finished} trials of study "
+            f"{cfg.study!r} are kept in {cfg.storage}: `metanas export {config}` (with the same "
+            "--storage and --study) trains and exports the best one."
+        ) from None
     manifest["metrics"]["search_seconds"] = search_s
     _print_summary(space, best, manifest, out_dir, time.perf_counter() - t0)
     _write_figures(st, Path(out_dir) / "figures")
