@@ -163,14 +163,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         exported, archs = Ensemble(members), out["ensemble"]
         out["ensemble_test_acc"] = ensemble_accuracy(members, data.x_test, data.y_test)
         print(f"ensemble of {len(members)}: test_acc={out['ensemble_test_acc']:.4f}")
-    if args.export:  # reload with metanas.export.load_model(folder): 1 logit
+    if args.export:  # load_model(folder)(encode_texts(folder, texts)): 1 logit
+        from metanas.data.text import text_preprocessing
         from metanas.export import export_model
 
         options = dict(MODEL_OPTIONS, vocab_size=int(data.meta["vocab_size"]))
-        metrics = {**final, "test_acc": out.get("ensemble_test_acc", final["test_acc"])}
+        metrics = dict(final)
+        if archs is not None:  # the figures of what is exported: the ensemble
+            metrics = {
+                "test_acc": out["ensemble_test_acc"],
+                "test_acc_best_member": final["test_acc"],
+                "params": sum(p.numel() for p in exported.parameters()),
+                "epochs": final["epochs"],
+            }
         export_model(
             exported, space, best_arch, args.export, example_input=data.x_test[:4],
             metrics=metrics, model_options=options, member_archs=archs,
+            preprocessing=text_preprocessing(data.meta),
         )  # fmt: skip
     out["seconds"] = time.perf_counter() - start
     print(

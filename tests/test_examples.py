@@ -100,14 +100,26 @@ def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(
     # the ensemble is exported as tested and reloads as a one-logit classifier
     import torch
 
-    from metanas.export import load_model, read_manifest
+    from metanas.data import load_dataset
+    from metanas.export import encode_texts, load_model, read_manifest
     from metanas.nn.averaging import Ensemble
 
     model = load_model(folder)
     assert isinstance(model, Ensemble) and len(model.members) == 2
-    assert read_manifest(folder)["metrics"]["test_acc"] == pytest.approx(out["ensemble_test_acc"])
+    manifest = read_manifest(folder)
+    assert manifest["metrics"]["test_acc"] == pytest.approx(out["ensemble_test_acc"])
+    # the manifest describes the ensemble, not its first member
+    assert manifest["description"].startswith("ensemble of 2: ")
+    assert manifest["metrics"]["params"] == sum(p.numel() for p in model.parameters())
     with torch.no_grad():
         assert model(torch.randint(1, 50, (2, 48))).shape == (2, 1)
+    # new raw text is read as the training data was: the test split's own ids come back
+    args = seed_rnn.parse_args(argv)
+    data = load_dataset("rotten_tomatoes", seed=args.seed, max_len=args.max_len)
+    texts = data.meta["test_texts"][:5]
+    assert torch.equal(encode_texts(folder, texts), data.x_test[:5])
+    with torch.no_grad():
+        assert model(encode_texts(folder, texts)).shape == (5, 1)
 
 
 def test_seed_rnn_starts_from_a_baseline(seed_rnn: ModuleType, tmp_path: Path) -> None:

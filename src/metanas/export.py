@@ -112,6 +112,7 @@ def export_model(
     model_options: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     member_archs: Sequence[Mapping[str, Any]] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``model`` and its description to ``out_dir``; return the manifest (``arch.json``).
 
@@ -119,6 +120,9 @@ def export_model(
     names the builder that :func:`load_model` uses). ``example_input`` is a small batch
     ``(B, *input_shape)``; it fixes the input shape and checks the exported formats. An
     :class:`~metanas.nn.averaging.Ensemble` needs ``member_archs``, one per member, in order.
+    ``preprocessing`` (e.g. :func:`metanas.data.text.text_preprocessing` of a text data set's
+    ``meta``: its vocabulary and length) is written to ``preprocessing.json``, so new raw inputs
+    can be prepared as the training data was (:func:`encode_texts`).
     """
     if isinstance(formats, str):  # one format given without its list
         formats = [formats]
@@ -173,6 +177,12 @@ def export_model(
         manifest["test_time_augmentation"] = VIEWS
     if member_archs is not None:
         manifest["ensemble_archs"] = [dict(a) for a in member_archs]
+        manifest["description"] = f"ensemble of {len(member_archs)}: " + "; ".join(
+            space.describe(a) for a in member_archs
+        )
+    if preprocessing is not None:
+        (out / "preprocessing.json").write_text(json.dumps(dict(preprocessing)) + "\n")
+        manifest["files"]["preprocessing"] = "preprocessing.json"
     manifest["files"]["weights"] = save_weights(net, out)
     if "torchscript" in formats:
         with warnings.catch_warnings():
@@ -230,6 +240,28 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
             f"{weights} is missing from the export in {out_dir}; re-export the model."
         )
     return manifest
+
+
+def encode_texts(out_dir: str | Path, texts: Sequence[str]) -> torch.Tensor:
+    """Raw texts as the exported text model's input ``(N, max_len)`` word ids, prepared as its
+    training data was (the export's ``preprocessing.json``: vocabulary, tokens, length).
+
+    ``load_model(out_dir)(encode_texts(out_dir, ["a gripping, funny film"]))`` scores new text.
+    """
+    from metanas.data.text import encode  # the tokenizer the data set used
+
+    if isinstance(texts, str):  # one text given without its list
+        texts = [texts]
+    manifest = read_manifest(out_dir)
+    name = manifest["files"].get("preprocessing")
+    if name is None:
+        raise UserInputError(
+            f"the export in {out_dir} has no preprocessing.json (not a text model, or exported "
+            "before 0.2.4); re-export it from its study with metanas export."
+        )
+    prep = json.loads((Path(out_dir) / name).read_text())
+    ids = encode(list(texts), prep["vocab"], int(prep["max_len"]))
+    return torch.from_numpy(ids)
 
 
 #: what load_model needs of a manifest

@@ -12,7 +12,7 @@ import functools
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,23 @@ CLASS_NAMES = ["rotten", "fresh"]  # label 1 = fresh
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens: ``"It's GREAT!" -> ["it's", "great"]``."""
     return _TOKEN.findall(text.lower())
+
+
+def text_preprocessing(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How raw text became a data set's word ids (``None`` for data that is not such text),
+    for an exported model to read new text the same way (:func:`metanas.export.encode_texts`)."""
+    if "vocab" not in meta:
+        return None
+    return {
+        "kind": "word_ids",
+        "lowercase": True,
+        "token_pattern": _TOKEN.pattern,
+        "vocab": list(meta["vocab"]),
+        "max_len": int(meta["max_len"]),
+        "pad_id": int(meta.get("pad_id", PAD_ID)),
+        "unk_id": int(meta.get("unk_id", UNK_ID)),
+        "class_names": list(meta.get("class_names", [])),
+    }
 
 
 def build_vocab(texts: Iterable[str], *, max_vocab: int = 20000, min_freq: int = 1) -> list[str]:
