@@ -331,4 +331,12 @@ def _network(model: nn.Module) -> nn.Module:
     return model.model if isinstance(model, TestTimeAugmented) else model
 
 
-__all__ = ["FORMATS", "export_model", "load_model", "load_weights", "read_manifest", "save_weights"]
+__all__ = [
+    "FORMATS",
+    "encode_texts",
+    "export_model",
+    "load_model",
+    "load_weights",
+    "read_manifest",
+    "save_weights",
+]
