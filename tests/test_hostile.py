@@ -273,6 +273,16 @@ OTHER_CASES = [
     ("export_infinite_epochs", ["export", "{d}/c.yaml", "--epochs", "inf"], "finite number"),
     ("analyze_negative_seed", ["analyze", "{d}/s.db", "-s", "keep", "--seed", "-1"], "--seed"),
     (
+        "analyze_plot_format_without_plots",
+        ["analyze", "{d}/s.db", "-s", "keep", "--plot-format", "svg"],
+        "--plot-format sets the format of --plots; add --plots FOLDER",
+    ),
+    (
+        "analyze_maximize_metric_without_pareto",
+        ["analyze", "{d}/s.db", "-s", "keep", "--maximize-metric"],
+        "--maximize-metric applies to --pareto METRIC",
+    ),
+    (
         "analyze_unwritable_plots",
         ["analyze", "{d}/s.db", "-s", "keep", "--plots", "/proc/metanas-figs"],
         "figure folder",

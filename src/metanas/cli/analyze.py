@@ -45,7 +45,9 @@ def analyze(
             "here."
         ),
     ] = None,
-    plot_format: Annotated[str, typer.Option(help="Figure file format: png, svg or pdf.")] = "png",
+    plot_format: Annotated[
+        str | None, typer.Option(help="Figure file format of --plots: png (default), svg or pdf.")
+    ] = None,
     trees: Annotated[int, typer.Option(min=1, help="Trees in the importance forest.")] = 64,
     seed: Annotated[
         int,
@@ -59,6 +61,12 @@ def analyze(
     from metanas.analysis.importance import MIN_TRIALS
     from metanas.study import load_study
 
+    # an option that only shapes output not asked for is a mistake, not something to ignore
+    if plot_format is not None and plots is None:
+        raise UserInputError("--plot-format sets the format of --plots; add --plots FOLDER.")
+    if maximize_metric and pareto is None:
+        raise UserInputError("--maximize-metric applies to --pareto METRIC; add it.")
+    plot_format = plot_format or "png"
     console = table_console()
     if plots is not None:
         from metanas.analysis.plots import check_can_plot
