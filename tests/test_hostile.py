@@ -66,7 +66,12 @@ SEARCH_CASES = [
         "needs image data, and 'rotten_tomatoes' is not images; set final.tta: false",
     ),
     ("unknown_space", _edit("name: macro", "name: nb999"), [], "unknown space 'nb999'"),
-    ("empty_space", _edit("units: [conv3x3, maxpool3x3]", "units: []"), [], "has no options"),
+    (
+        "empty_space",
+        _edit("units: [conv3x3, maxpool3x3]", "units: []"),
+        [],
+        "units must be a non-empty list, got []",
+    ),
     ("zero_depth", _edit("max_depth: 2", "max_depth: 0"), [], "max_depth must be a positive"),
     ("negative_budget", _edit("n_trials: 1", "n_trials: -3"), [], "must be a positive integer"),
     ("zero_budget", _edit("n_trials: 1", "n_trials: 0"), [], "must be a positive integer"),
@@ -91,7 +96,12 @@ SEARCH_CASES = [
         "unknown data set 'imagenet'",
     ),
     ("space_param_typo", _edit("widths: [16]", "width: [16]"), [], "has no parameter 'width'"),
-    ("space_param_type", _edit("widths: [16]", "widths: 16"), [], "check their types"),
+    (
+        "space_param_type",
+        _edit("widths: [16]", "widths: 16"),
+        [],
+        "widths must be a non-empty list, got 16",
+    ),
     (
         "model_option_typo",
         _edit("num_threads: 1}", "num_threads: 1, model_options: {stem_channel: 8}}"),
@@ -574,6 +584,17 @@ def _api_cases(d):
                 [Choice("u", ("a", "b")), Choice("w", (1, 2), when=Condition("u", ">=", 3))]
             ),
             "condition u >= 3 cannot compare u's value 'a'",
+        ),
+        (
+            "macro_units_as_one_text",
+            lambda: get_space("macro", units="conv3x3"),
+            "units must be a non-empty list, got 'conv3x3'; e.g. ['conv3x3', 'conv5x5']",
+        ),
+        ("macro_zero_width", lambda: get_space("macro", widths=[0]), "widths must be positive"),
+        (
+            "text_cells_empty",
+            lambda: get_space("rnn_text", cells=[]),
+            "cells must be a non-empty list, got []; e.g. ['rnn', 'gru']",
         ),
         (
             "condition_that_never_holds",

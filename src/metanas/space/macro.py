@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from metanas.space._params import option_names, positive_sizes
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Condition, Dim, IntRange
 from metanas.space.registry import register_space
@@ -60,18 +61,9 @@ class MacroChainSpace(Space):
         name: str = "macro",
     ) -> None:
         self.max_depth = _positive_depth(max_depth)
-        self.widths = tuple(widths)
-        self.units = tuple(units)
-        unknown = [u for u in self.units if u not in DEFAULT_UNITS]
-        if unknown:
-            raise UserInputError(
-                f"macro space units {unknown} are unknown; use some of {list(DEFAULT_UNITS)}."
-            )
-        self.heads = tuple(heads)
-        if not self.heads or any(h not in HEADS for h in self.heads):
-            raise UserInputError(
-                f"macro space heads {list(self.heads)} must be some of {list(HEADS)}."
-            )
+        self.widths = positive_sizes(widths, "widths")
+        self.units = option_names(units, "units", DEFAULT_UNITS)
+        self.heads = option_names(heads, "heads", HEADS)
         dims: list[Dim] = [IntRange("depth", 1, self.max_depth)]
         for i in range(1, self.max_depth + 1):
             when = _layer_when(i)

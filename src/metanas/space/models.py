@@ -13,53 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from metanas.space._params import fractions, option_names, positive_count, positive_sizes
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Condition, Dim, IntRange
 from metanas.space.registry import register_space
-from metanas.types import UserInputError
 
 #: the options ``nn/`` builds for each space's named choices
 TEXT_CELLS = ("rnn", "gru", "lstm", "attention")
 MLP_ACTIVATIONS = ("relu", "gelu", "tanh")
 CNN1D_POOLS = ("avg", "max")
-
-
-def _names(values: Any, what: str, known: Sequence[str]) -> tuple[str, ...]:
-    """``values`` as a tuple of options, each one of ``known``."""
-    out = _options(values, what)
-    unknown = [v for v in out if v not in known]
-    if unknown:
-        raise UserInputError(
-            f"{what} {unknown} are not built by metanas; choose among {', '.join(known)}."
-        )
-    return out
-
-
-def _sizes(values: Any, what: str) -> tuple[int, ...]:
-    """``values`` as a tuple of positive integers (layer widths, channels, kernel sizes)."""
-    out = _options(values, what)
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in out):
-        raise UserInputError(f"{what} must be positive integers, got {list(out)}.")
-    return out
-
-
-def _fractions(values: Any, what: str) -> tuple[float, ...]:
-    out = _options(values, what)
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1 for v in out):
-        raise UserInputError(f"{what} must be numbers in [0, 1), got {list(out)}.")
-    return out
-
-
-def _options(values: Any, what: str) -> tuple[Any, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise UserInputError(f"{what} must be a non-empty list, got {values!r}; e.g. [32, 64].")
-    return tuple(values)
-
-
-def _max_layers(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UserInputError(f"{what} must be a positive integer, got {value!r}.")
-    return value
 
 
 def _when(i: int) -> Condition | None:
@@ -93,8 +55,8 @@ class RNNTextSpace(_ParamSpace):
         max_layers: int = 3,
         name: str = "rnn_text",
     ) -> None:
-        cells, units = _names(cells, "cells", TEXT_CELLS), _sizes(units, "units")
-        max_layers = _max_layers(max_layers, "max_layers")
+        cells, units = option_names(cells, "cells", TEXT_CELLS), positive_sizes(units, "units")
+        max_layers = positive_count(max_layers, "max_layers")
         dims: list[Dim] = [
             Choice("cell", cells),
             Choice("num_units", units),
@@ -120,10 +82,10 @@ class MLPSpace(_ParamSpace):
         dropouts: Sequence[float] = (0.0, 0.1, 0.3),
         name: str = "mlp",
     ) -> None:
-        widths = _sizes(widths, "widths")
-        activations = _names(activations, "activations", MLP_ACTIVATIONS)
-        dropouts = _fractions(dropouts, "dropouts")
-        max_depth = _max_layers(max_depth, "max_depth")
+        widths = positive_sizes(widths, "widths")
+        activations = option_names(activations, "activations", MLP_ACTIVATIONS)
+        dropouts = fractions(dropouts, "dropouts")
+        max_depth = positive_count(max_depth, "max_depth")
         dims: list[Dim] = [IntRange("depth", 1, max_depth)]
         dims += [Choice(f"width_{i}", widths, when=_when(i)) for i in range(1, max_depth + 1)]
         dims += [Choice("activation", activations), Choice("dropout", dropouts)]
@@ -153,9 +115,9 @@ class CNN1DSpace(_ParamSpace):
         pools: Sequence[str] = CNN1D_POOLS,
         name: str = "cnn1d",
     ) -> None:
-        channels, kernels = _sizes(channels, "channels"), _sizes(kernels, "kernels")
-        pools = _names(pools, "pools", CNN1D_POOLS)
-        max_depth = _max_layers(max_depth, "max_depth")
+        channels, kernels = positive_sizes(channels, "channels"), positive_sizes(kernels, "kernels")
+        pools = option_names(pools, "pools", CNN1D_POOLS)
+        max_depth = positive_count(max_depth, "max_depth")
         dims: list[Dim] = [IntRange("depth", 1, max_depth)]
         for i in range(1, max_depth + 1):
             dims.append(Choice(f"channels_{i}", channels, when=_when(i)))
