@@ -158,3 +158,13 @@ def test_a_model_that_is_not_its_architectures_network_is_refused_before_writing
     assert not out.exists()
     export_model(model, space, arch, out, example_input=x, formats=("state_dict",))
     assert torch.equal(load_model(out)(x), model.eval()(x))
+
+
+def test_weights_that_do_not_fit_the_described_network_are_one_sentence(tmp_path) -> None:
+    export_model(trained_model(), SPACE, ARCH, tmp_path, example_input=torch.randn(2, 1, 8, 8))
+    manifest = json.loads((tmp_path / "arch.json").read_text())
+    manifest["arch"] = {"width": 8}  # edited by hand: the weights are a width-4 network's
+    (tmp_path / "arch.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserInputError, match=r"do not fit the network arch.json describes \(") as e:
+        load_model(tmp_path, builder=conv_builder)
+    assert "\n" not in str(e.value)

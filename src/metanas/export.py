@@ -290,7 +290,14 @@ def load_model(out_dir: str | Path, builder: Any = None) -> nn.Module:
     members = manifest.get("ensemble_archs")
     model = Ensemble([build(a) for a in members]) if members else build(manifest["arch"])
     state = load_weights(Path(out_dir) / manifest["files"]["weights"])
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # torch lists every mismatched tensor over many lines
+        first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e))
+        raise UserInputError(
+            f"the weights in {out_dir} do not fit the network arch.json describes ({first}); "
+            "arch.json or the weights were changed or mixed up: re-export the model."
+        ) from None
     if manifest.get("test_time_augmentation"):
         model = TestTimeAugmented(model)
     return model.eval()
