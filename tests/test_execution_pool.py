@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from faulty_jobs import always_die, boom, die_once, hang, square
 from metanas.execution.base import Job
 from metanas.execution.pool import ProcessPoolExecutor
@@ -44,3 +47,34 @@ def test_time_limit_and_exceptions_become_failures():
     assert res[0].state is TrialState.FAILED and "time limit" in (res[0].error or "")
     assert res[1].state is TrialState.FAILED and "boom" in (res[1].error or "")
     assert res[2].value == 4.0
+
+
+_DRIVER_GONE = """
+import multiprocessing as mp, sys, time
+from metanas.execution.base import Job
+from metanas.execution.pool import _worker_main
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_worker_main, args=(child, 1))
+    proc.start()
+    child.close()
+    assert parent.recv() == "ready"
+    parent.send(Job(id=0, fn=time.sleep, args=(1.0,)))
+    assert parent.recv() == "started"
+    parent.close()  # as a killed driver's end closes
+    proc.join(30)
+    print("exit", proc.exitcode)
+"""
+
+
+def test_a_worker_whose_driver_is_gone_exits_quietly(tmp_path):
+    """kill -9 of the driver: the worker finishes its trial, finds no one to send it to and
+    exits without a BrokenPipeError traceback."""
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER_GONE)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.stdout.strip() == "exit 0", out.stderr
+    assert "Traceback" not in out.stderr, out.stderr

@@ -53,6 +53,13 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
     # must not print its own traceback of the interrupted job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
+    try:
+        _serve(conn, threads)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the driver is gone (killed): there is no one to report to, nor a traceback for
+
+
+def _serve(conn: Connection, threads: int | None) -> None:
     conn.send("ready")
     while True:
         try:
@@ -67,6 +74,8 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
                 job.prepare()
             conn.send(_STARTED)  # the driver starts the job's clock now
             result = job.fn(*job.args)
+        except (BrokenPipeError, ConnectionResetError):
+            raise  # from conn.send: the driver is gone
         except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
             result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
         conn.send(JobOutcome(job.id, result))
