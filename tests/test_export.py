@@ -168,3 +168,15 @@ def test_weights_that_do_not_fit_the_described_network_are_one_sentence(tmp_path
     with pytest.raises(UserInputError, match=r"do not fit the network arch.json describes \(") as e:
         load_model(tmp_path, builder=conv_builder)
     assert "\n" not in str(e.value)
+
+
+def test_word_ids_beyond_the_vocabulary_are_one_sentence(tmp_path) -> None:
+    from metanas.nn import build_model
+    from metanas.space import get_space
+
+    space = get_space("rnn_text", units=(8,))
+    arch = space.sample(0)
+    model = build_model("rnn_text", arch, (20,), 2, vocab_size=50)
+    with pytest.raises(UserInputError, match=r"cannot run example_input of shape \(4, 20\)"):
+        export_model(model, space, arch, tmp_path, example_input=torch.randint(60, 70, (4, 20)),
+                     model_options={"vocab_size": 50})  # fmt: skip

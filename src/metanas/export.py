@@ -148,7 +148,7 @@ def export_model(
     try:
         with torch.inference_mode():
             expected = model(x)
-    except RuntimeError as e:  # most often an input of the wrong shape
+    except (RuntimeError, IndexError) as e:  # an input of the wrong shape, ids beyond a vocabulary
         raise UserInputError(
             f"the model cannot run example_input of shape {tuple(x.shape)} "
             f"({str(e).splitlines()[0]}); pass a small batch (B, *input_shape) it was trained on."
