@@ -339,18 +339,22 @@ def test_warm_factory_hands_the_options_to_the_cold_strategy(
     assert cold.name == "asha" and cold.budgets == [4.0, 12.0, 36.0, 108.0]
 
 
-def test_ctrl_c_during_a_search_says_what_is_kept_and_how_to_resume(tiny, capsys, monkeypatch):
+@pytest.mark.parametrize("how, code", [("ctrl-c", 130), ("sigterm", 143)])
+def test_ctrl_c_during_a_search_says_what_is_kept_and_how_to_resume(tiny, capsys, monkeypatch,
+                                                                     how, code):  # fmt: skip
+    """SIGTERM ends a command with 143 (128 + 15, as shells report it), Ctrl-C with 130."""
+    from metanas.cli import Terminated
     from metanas.study import Study
 
     real = Study.optimize
 
     def one_then_interrupt(self, n_trials, **kw):
         real(self, 1, **kw)
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt if how == "ctrl-c" else Terminated
 
     monkeypatch.setattr(Study, "optimize", one_then_interrupt)
     rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")
-    assert rc == 130
+    assert rc == code
     assert "the 1 finished trials of study 'past' are kept in s.db" in err
     assert "rerun with --resume" in err and "Traceback" not in err
     monkeypatch.setattr(Study, "optimize", real)
@@ -401,22 +405,10 @@ def test_a_resume_with_another_seed_strategy_or_option_is_refused(tiny, capsys):
     assert [(t.number, t.value) for t in load_study("s.db", "past").trials] == before
 
 
-def test_sigterm_exits_143_and_an_interrupted_final_training_names_export(tiny, capsys,
-                                                                          monkeypatch):  # fmt: skip
-    from metanas.cli import Terminated
+def test_an_interrupted_final_training_names_export(tiny, capsys, monkeypatch):
     from metanas.cli import search as search_cli
-    from metanas.study import Study
 
-    real = Study.optimize
-
-    def one_then_term(self, n_trials, **kw):
-        real(self, 1, **kw)
-        raise Terminated
-
-    monkeypatch.setattr(Study, "optimize", one_then_term)
-    rc, _, err = _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")
-    assert rc == 143 and "rerun with --resume" in err  # 128 + SIGTERM, as shells report it
-    monkeypatch.setattr(Study, "optimize", real)
+    assert _run(capsys, "search", "tiny.yaml", "--storage", "s.db", "-q")[0] == 0
 
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
