@@ -135,8 +135,9 @@ def open_record(study: Study, store: Any, name: str | None) -> tuple[str, int]:
 
 
 def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> None:
-    """Refuse to resume with another objective or budget: the new trials would be scored
-    otherwise than the stored ones, in one study."""
+    """Refuse to resume with another objective, evaluator settings (``evaluator.settings()``,
+    e.g. the training recipe) or budget: the new trials would be scored otherwise than the
+    stored ones, in one study."""
     stored = cfg.get("objective")
     if study.objective is not None and stored and study.objective != stored:
         raise UserInputError(

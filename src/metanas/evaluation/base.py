@@ -3,6 +3,8 @@
 Evaluators may call ``report(step, metrics)`` after each epoch (or fidelity step); a
 multi-fidelity scheduler answers :attr:`Decision.STOP` to end the trial early. Evaluators know
 nothing of strategies or storage and must be picklable, so executors can ship them to workers.
+Optionally, ``settings()`` returns what decides a score besides the architecture (a training
+recipe, the data's split): the study stores it, and a resume with other settings is refused.
 """
 
 from __future__ import annotations
