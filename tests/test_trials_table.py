@@ -80,3 +80,16 @@ def test_studies_csv_command(db, tmp_path, capsys):
     assert main(["studies", str(db), "--study", "s", "--csv", str(tmp_path / "no/t.csv")]) == 2
     got = capsys.readouterr()
     assert got.out == "" and "give a writable file path" in got.err
+
+
+def test_a_trial_left_running_by_an_ended_process_reads_stopped(tmp_path):
+    """As ``metanas studies`` says: running while its process lives, stopped once it ended."""
+    path = tmp_path / "r.db"
+    st = create_study(SPACE, "random", FunctionEvaluator(scored), storage=path, study_name="r")
+    st.optimize(2)
+    st.ask()  # a trial that never gets its result, as when a search is killed mid-trial
+    states = [r["state"] for r in trial_rows(load_study(path, "r"))]
+    assert states[-1] == "running"  # this process holds the study: the trial may still finish
+    st._release()  # as an interrupted search does (a killed one's lock goes stale)
+    states = [r["state"] for r in trial_rows(load_study(path, "r"))]
+    assert states[-1] == "stopped" and states.count("stopped") == 1

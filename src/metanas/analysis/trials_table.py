@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from metanas.analysis._trials import check_study
-from metanas.types import UserInputError
+from metanas.types import TrialState, UserInputError
 
 if TYPE_CHECKING:
     from metanas.study import Study
@@ -28,9 +28,14 @@ BASE_COLUMNS = (
 
 
 def trial_rows(study: Study) -> list[dict[str, Any]]:
-    """One dict per trial, in trial order, each with the same keys (missing values are None)."""
+    """One dict per trial, in trial order, each with the same keys (missing values are None).
+
+    A trial's ``state`` is ``"stopped"`` where it was left running by a process that ended
+    (interrupted or killed; a resume runs it again), as ``metanas studies`` says.
+    """
     check_study(study, "trial_rows")
     trials = sorted(study.trials, key=lambda t: t.number)
+    left = _left_running(study)
     space = study.space
     decisions = (
         [d.name for d in space.dims]
@@ -42,7 +47,7 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
     for t in trials:
         row: dict[str, Any] = {
             "number": t.number,
-            "state": t.state.value,
+            "state": "stopped" if left and t.state == TrialState.RUNNING else t.state.value,
             "value": t.value,
             "cost": t.cost,
             "epochs": None if t.budget is None else t.budget.epochs,
@@ -55,6 +60,15 @@ def trial_rows(study: Study) -> list[dict[str, Any]]:
         row.update({f"metric.{m}": t.metrics.get(m) for m in metrics})
         rows.append(row)
     return rows
+
+
+def _left_running(study: Study) -> bool:
+    """Whether the study's running trials belong to no live process (its store holds no lock)."""
+    store: Any = getattr(study, "store", None)
+    if not hasattr(store, "writer"):
+        return False
+    info = store.get_study(study.name)
+    return info is not None and store.writer(info.id) is None
 
 
 def write_trials_csv(study: Study, path: str | Path) -> int:
