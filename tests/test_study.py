@@ -190,6 +190,39 @@ def test_a_study_that_ran_dry_does_not_ask_again_on_resume_or_retry(tmp_path, mo
     assert n_duplicates() == stored
 
 
+def test_a_scheduler_stalled_on_running_trials_is_not_dry_on_resume(tmp_path):
+    """Successive halving re-proposes running trials while their results are out; that stall
+    is not a spent space, so a resume goes on to promote them (as optimize() again does)."""
+    from metanas.execution.inline import InlineExecutor
+
+    class FourAtOnce(InlineExecutor):
+        capacity = 4
+
+    class Budgeted:
+        def evaluate(self, arch, budget, report):
+            return Result(value=arch["a"] * 0.1 + (budget.epochs if budget else 1) * 0.01)
+
+    space = Space([Choice("a", (0, 1, 2))], name="three")
+    kw = {"strategy_kwargs": {"min_budget": 1, "max_budget": 3, "eta": 3}}
+    db = tmp_path / "sh.db"
+
+    def run() -> int:
+        st = create_study(space, "successive_halving", Budgeted(), storage=db, study_name="s",
+                          executor=FourAtOnce(), resume=True, **kw)  # fmt: skip
+        with pytest.warns(StudyStopped):
+            st.optimize(10)
+        return st.n_finished
+
+    assert run() == 3
+    assert run() == 6  # the three promoted to the larger budget
+
+
+def test_max_duplicates_zero_still_asks():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(1, 2, 3)), FunctionEvaluator(score))
+    s.max_duplicates = 0
+    assert len(s.optimize(3).trials) == 3
+
+
 def test_exhausted_grid_stops():
     small = Space([Choice("op", ("a", "b", "c"))], name="small")
     s = create_study(small, "grid", FunctionEvaluator(lambda a: 1.0))

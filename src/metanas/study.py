@@ -159,10 +159,12 @@ class Study:
         self._rerun: list[int] = []
         self._best: Trial | None = None
         self._n_finished = 0
-        # a run that ended on max_duplicates duplicates in a row ran dry: the space is spent
+        # a run whose asks ended in more than max_duplicates duplicates in a row, with every
+        # trial told before them (none running that a scheduler waits on), ran dry for good
         last_trial = max((t.asked_seq or 0 for t in trials), default=-1)
-        self._dry = sum(d.asked_seq > last_trial for d in dups) >= self.max_duplicates and all(
-            t.state.finished for t in trials
+        streak = sorted(d.asked_seq for d in dups if d.asked_seq > last_trial)
+        self._dry = len(streak) > self.max_duplicates and all(
+            t.told_seq is not None and t.told_seq < streak[0] for t in trials
         )
         log = replay_log(self._trials, dups, self._strategy_result)
         self._cands, self._number_of, self._seq = log.cands, log.number_of, log.next_seq
