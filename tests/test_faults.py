@@ -157,6 +157,17 @@ def test_a_live_owner_keeps_its_lock_through_a_long_trial(tmp_path):
                 p.wait()
 
 
+def test_a_lock_silent_for_a_day_is_stale_whatever_process_has_its_pid(monkeypatch):
+    """Containers may share a host name but not their pids: a live pid there (pid 1, started
+    long before the beat) proves nothing once the holder has been silent for a day."""
+    from metanas.storage import sqlite as store_module
+
+    row = ("o", socket.gethostname(), 1, time.time() - 5.0)
+    assert not store_module._stale(row, time.time(), 0.5)
+    monkeypatch.setattr(store_module, "LOCK_SILENT_S", 2.0)
+    assert store_module._stale(row, time.time(), 0.5)
+
+
 def test_killed_pool_worker_mid_trial_is_retried_in_a_study(tmp_path):
     from metanas.execution.pool import ProcessPoolExecutor
 
@@ -245,6 +256,11 @@ def test_a_damaged_page_or_a_full_disk_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "_conn", FullDisk())
     with pytest.raises(StorageError, match=r"disk is full.*free disk space"):
         store.create_study("n", {}, TaskInfo(), {})
+    # a caller's mistake is not a damaged file: no advice to restore a backup
+    monkeypatch.undo()
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        store.get_study("n")
 
 
 def _open_new_store(path: str, q: Any) -> None:

@@ -85,6 +85,8 @@ _LOCKS = """CREATE TABLE IF NOT EXISTS locks (
 #: seconds without a heartbeat after which a lock held from another host is stale (on this host,
 #: the holder's process decides)
 LOCK_STALE_S = 600.0
+#: ... and after which one from this host is, whatever its process (a day: longer than a trial)
+LOCK_SILENT_S = 86_400.0
 
 _TRIAL_COLS = (
     "number, arch, key, state, budget, value, metrics, error, cost, curve, info, "
@@ -190,9 +192,9 @@ def _sqlite_errors(method: _F) -> _F:
             return method(self, *args, **kwargs)
         except sqlite3.OperationalError as e:
             raise StorageError(f"could not use {self.path!r} ({e}); {_remedy(e)}.") from None
-        except (sqlite3.DatabaseError, sqlite3.InterfaceError) as e:
-            if isinstance(e, sqlite3.IntegrityError):
-                raise
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
+                raise  # a caller's mistake (a closed store, another thread), not a damaged file
             raise StorageError(
                 f"{self.path!r} is damaged ({e}); restore a backup of the store."
             ) from None
@@ -649,6 +651,8 @@ def _stale(row: tuple[Any, ...], now: float, stale_after: float) -> bool:
     _, host, pid, heartbeat = row
     if host != socket.gethostname():
         return bool(now - heartbeat > stale_after)  # cannot see its processes
+    if now - heartbeat > LOCK_SILENT_S:  # e.g. containers sharing a host name, not their pids
+        return True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
