@@ -405,6 +405,19 @@ def test_a_resume_with_another_seed_strategy_or_option_is_refused(tiny, capsys):
     assert [(t.number, t.value) for t in load_study("s.db", "past").trials] == before
 
 
+def test_sigterm_in_any_command_exits_143(tmp_path, capsys, monkeypatch):
+    """typer turns an interrupt a command does not catch into 130, whatever its kind."""
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setattr("metanas.study.load_study", lambda *a, **k: time.sleep(10))
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    rc, _, err = _run(capsys, "analyze", str(tmp_path / "s.db"), "--study", "s")
+    assert rc == 143 and "interrupted" in err, err
+
+
 def test_an_interrupted_final_training_names_export(tiny, capsys, monkeypatch):
     from metanas.cli import search as search_cli
 

@@ -39,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Ctrl-C, 143 by SIGTERM)."""
     click_error, usage_error, abort = _click_exceptions()
     _load_commands()
+    _terminated.clear()
     restore = _term_as_interrupt()
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False)
@@ -58,11 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if isinstance(e, usage_error) else int(getattr(e, "exit_code", 1))
     except abort:
         print("aborted", file=sys.stderr)
-        return 130
+        return _interrupt_code(None)
     finally:
         restore()
-    if rv == 130:  # typer turns a Ctrl-C the command did not catch into exit code 130
+    if rv == 130:  # typer turns a Ctrl-C (or SIGTERM) the command did not catch into 130
         print("interrupted", file=sys.stderr)
+        return _interrupt_code(None)
     # standalone_mode=False hands back a command's return value or an Exit's code
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
@@ -71,9 +73,13 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C would be, so a command stops the same way."""
 
 
+#: set by the SIGTERM handler: typer turns any uncaught interrupt into 130, whatever its kind
+_terminated: list[bool] = []
+
+
 def _interrupt_code(e: BaseException | None) -> int:
     """The shell's code for a command ended by a signal: 128 + SIGTERM's 15, else SIGINT's 2."""
-    return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
+    return 128 + signal.SIGTERM if isinstance(e, Terminated) or _terminated else 130
 
 
 def _term_as_interrupt() -> Callable[[], object]:
@@ -86,6 +92,7 @@ def _term_as_interrupt() -> Callable[[], object]:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        _terminated.append(True)
         raise Terminated
 
     try:

@@ -427,16 +427,13 @@ def search(
     drawn_from = strategy_space(cfg, space, evaluator)
     if cfg.strategy.oneshot is not None and not resume and _study_stored(cfg):
         _exists(cfg.study, cfg.storage)  # now, not after minutes of supernet training
-    ex = _executor(cfg)  # its mistakes, too, before the supernet
-    stored = _stored_config(cfg) if resume else None
-    stored_seed = (stored or {}).get("seed")
-    if (
-        stored_seed is not None and stored_seed != cfg.seed
-    ):  # a config's seed is explicit: a resume must not drop it
+    stored_seed = (_stored_config(cfg) or {}).get("seed") if resume else None
+    if stored_seed is not None and stored_seed != cfg.seed:  # explicit: a resume must keep it
         raise UserInputError(
             f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
             f"{cfg.seed}; set seed: {stored_seed} to resume it, or name a new study with --study."
         )
+    ex = _executor(cfg)  # its mistakes, too, before the supernet
     try:
         strategy_kwargs = oneshot_kwargs(cfg, space, evaluator, resume, quiet)
         try:
