@@ -3,6 +3,7 @@ uninterrupted run ends: same trials, same order, none lost, none evaluated twice
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -155,9 +156,9 @@ def test_resume_refuses_training_settings_that_would_score_new_trials_otherwise(
     from metanas.evaluation.training import TrainingEvaluator
     from metanas.types import UserInputError
 
-    def ev(epochs: float = 1, limit: int = 150, threads: int = 1) -> TrainingEvaluator:
+    def ev(epochs: float = 1, limit: int = 150, threads: int = 1, **data) -> TrainingEvaluator:
         return TrainingEvaluator("digits", "mlp", epochs=epochs, num_threads=threads,
-                                 data_options={"limit": limit})  # fmt: skip
+                                 data_options={"limit": limit, **data})  # fmt: skip
 
     db = tmp_path / "t.db"
     create_study("mlp", "random", ev(), storage=db, study_name="t").optimize(1)
@@ -167,6 +168,13 @@ def test_resume_refuses_training_settings_that_would_score_new_trials_otherwise(
     ):
         with pytest.raises(UserInputError, match=f"evaluated with other settings: {words}"):
             create_study("mlp", "random", changed, storage=db, study_name="t", resume=True)
+    # a default written out is the same setting; so is one a later version adds (not stored)
+    create_study("mlp", "random", ev(seed=0), storage=db, study_name="t", resume=True)
+    with sqlite3.connect(db) as con:
+        (cfg,) = con.execute("SELECT config FROM studies").fetchone()
+        cfg = json.loads(cfg)
+        del cfg["evaluator_settings"]["recipe"]["loss"]
+        con.execute("UPDATE studies SET config = ?", (json.dumps(cfg),))
     st = create_study("mlp", "random", ev(threads=2), storage=db, study_name="t", resume=True)
     st.optimize(2)
     assert len(load_study(db, "t").trials) == 2

@@ -146,8 +146,8 @@ def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> Non
         )
     stored_settings = cfg.get("evaluator_settings")
     given_settings = _evaluator_settings(study.evaluator)
-    if stored_settings and given_settings and stored_settings != given_settings:
-        changed = _changed(stored_settings, given_settings)
+    changed = _changed(stored_settings or {}, given_settings or {})
+    if changed:
         raise UserInputError(
             f"{what} was evaluated with other settings: {changed}; resume it with the stored "
             "ones (new trials would be scored otherwise), or give the new search another study "
@@ -163,10 +163,11 @@ def _check_same_settings(study: Study, cfg: Mapping[str, Any], what: str) -> Non
 
 
 def _changed(stored: Mapping[str, Any], given: Mapping[str, Any], prefix: str = "") -> str:
-    """``a.b=old, not new`` for each setting that differs (nested mappings flattened)."""
+    """``a.b=old, not new`` for each stored setting that differs (nested mappings flattened);
+    a setting the store does not name (one a later version added) is not compared."""
     out = []
-    for k in sorted(set(stored) | set(given)):
-        a, b = stored.get(k), given.get(k)
+    for k in sorted(set(stored) & set(given)):
+        a, b = stored[k], given[k]
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             inner = _changed(a, b, f"{prefix}{k}.")
             out += [inner] if inner else []

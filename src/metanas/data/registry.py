@@ -12,7 +12,7 @@ A loader is ``loader(*, seed, val_fraction, **options) -> Dataset``; ``load_data
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from metanas.types import UserInputError, check_option_types, did_you_mean
@@ -80,6 +80,23 @@ def check_dataset(name: str, *, limit: int | None = None, **options: Any) -> Non
             f"data set {name!r} does not take these options ({e}); remove them."
         ) from e
     check_option_types(f"data set {name!r}", _LOADERS[name], options)
+
+
+def dataset_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of data set ``name`` with every option it leaves out at its default (so
+    ``{}`` and ``{"seed": 0}`` read the same)."""
+    _load_builtins()
+    defaults = _defaults(load_dataset) | _defaults(_LOADERS[name]) if name in _LOADERS else {}
+    return {**defaults, **options}
+
+
+def _defaults(fn: Any) -> dict[str, Any]:
+    return {
+        k: p.default
+        for k, p in inspect.signature(fn).parameters.items()
+        if p.default is not inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
 
 
 def load_dataset(

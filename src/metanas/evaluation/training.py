@@ -200,13 +200,21 @@ class TrainingEvaluator:
     def settings(self) -> dict[str, Any]:
         """What decides a trial's score besides its architecture (stored with a study, so a
         resume that would score new trials otherwise is refused)."""
+        from metanas.data.registry import dataset_options
+        from metanas.nn.registry import builder_kinds, model_options_with_defaults
+
         recipe = {k: v for k, v in vars(self.recipe).items() if k not in self._PACE_FIELDS}
+        data, model = dict(self.data_options), dict(self.model_options)
+        if isinstance(self.dataset, str):  # the defaults too: {} and {"seed": 0} read the same
+            data = dataset_options(self.dataset, data)
+        if self.builder is None and self.space_kind in builder_kinds():
+            model = model_options_with_defaults(self.space_kind, model)
         return {
             "recipe": recipe,
             "fraction": self.fraction,
             "seed": self.seed,
-            "data_options": dict(self.data_options),
-            "model_options": dict(self.model_options),
+            "data_options": data,
+            "model_options": model,
         }
 
     def prepare(self) -> None:

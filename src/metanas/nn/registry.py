@@ -78,6 +78,18 @@ def takes_option(kind: str, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def model_options_with_defaults(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of the ``kind`` builder with every option it leaves out at its default."""
+    params = inspect.signature(get_builder(kind)).parameters
+    defaults = {
+        k: p.default
+        for k, p in params.items()
+        if p.default is not inspect.Parameter.empty
+        and k not in ("arch", "input_shape", "n_classes")
+    }
+    return {**defaults, **options}
+
+
 def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
     """Refuse options the ``kind`` builder does not take (before a search, not at each trial)."""
     params = inspect.signature(get_builder(kind)).parameters
