@@ -602,6 +602,16 @@ def _api_cases(d):
             "condition d >= 5 never holds for d's values",
         ),
         (
+            "condition_beyond_a_long_unsorted_choice",  # every option is read, not its ends
+            lambda: Space(
+                [
+                    Choice("w", (5, *range(6, 200), 3)),
+                    Choice("x", (1, 2), when=Condition("w", ">", 500)),
+                ]
+            ),
+            "condition w > 500 never holds",
+        ),
+        (
             "condition_beyond_a_float_range",
             lambda: Space(
                 [FloatRange("lr", 0.1, 1.0), Choice("w", (1, 2), when=Condition("lr", "<", 0.01))]

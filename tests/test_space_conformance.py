@@ -223,3 +223,12 @@ def test_nb201_enumerates_15625() -> None:
 def test_describe_is_a_string(name: str) -> None:
     space = get_space(name)
     assert all(isinstance(space.describe(space.sample(s)), str) for s in SEEDS)
+
+
+def test_a_condition_that_holds_inside_a_long_unsorted_choice_is_accepted():
+    from metanas.space import Choice, Condition, Space
+
+    space = Space(
+        [Choice("w", (5, *range(6, 200), 3)), Choice("x", (1, 2), when=Condition("w", ">", 50))]
+    )
+    assert any("x" in space.sample(i) for i in range(20))

@@ -30,8 +30,8 @@ def _check_condition(dim: Dim, parent: Dim) -> None:
     whole = False
     if parent.cardinality is not None:
         values = parent.values()
-        whole = len(values) <= 100
-        if not whole:
+        whole = len(values) <= 100 or isinstance(parent, Choice)  # a choice's own list, in full
+        if not whole:  # a long integer range: its two ends
             values = (values[0], values[-1])
     elif isinstance(parent, FloatRange):  # its two ends
         values = (parent.low, parent.high)
