@@ -33,3 +33,7 @@ def hang(seconds: float = 120) -> Result:
 
 def boom() -> Result:
     raise RuntimeError("boom")
+
+
+def lost_connection() -> Result:
+    raise BrokenPipeError("the evaluator's own download broke off")

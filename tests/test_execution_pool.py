@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from faulty_jobs import always_die, boom, die_once, hang, square
+from faulty_jobs import always_die, boom, die_once, hang, lost_connection, square
 from metanas.execution.base import Job
 from metanas.execution.pool import ProcessPoolExecutor
 from metanas.types import Result, TrialState
@@ -43,10 +43,12 @@ def test_time_limit_and_exceptions_become_failures():
         ex.submit(Job(0, hang))
         ex.submit(Job(1, boom))
         ex.submit(Job(2, square, (2,)))
-        res = collect(ex, 3)
+        ex.submit(Job(3, lost_connection))  # the evaluator's own, not the driver's pipe
+        res = collect(ex, 4)
     assert res[0].state is TrialState.FAILED and "time limit" in (res[0].error or "")
     assert res[1].state is TrialState.FAILED and "boom" in (res[1].error or "")
     assert res[2].value == 4.0
+    assert "BrokenPipeError: the evaluator's own download" in (res[3].error or "")
 
 
 _DRIVER_GONE = """

@@ -53,14 +53,8 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
     # must not print its own traceback of the interrupted job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
-    try:
-        _serve(conn, threads)
-    except (BrokenPipeError, ConnectionResetError):
-        return  # the driver is gone (killed): there is no one to report to, nor a traceback for
-
-
-def _serve(conn: Connection, threads: int | None) -> None:
-    conn.send("ready")
+    if not _send(conn, "ready"):
+        return
     while True:
         try:
             job = conn.recv()
@@ -69,16 +63,44 @@ def _serve(conn: Connection, threads: int | None) -> None:
         if job is None:
             return
         limit_threads(threads)  # a previous job may have imported torch or changed its threads
-        try:
-            if job.prepare is not None:  # a cold worker's imports and data are not the job's time
-                job.prepare()
-            conn.send(_STARTED)  # the driver starts the job's clock now
-            result = job.fn(*job.args)
-        except (BrokenPipeError, ConnectionResetError):
-            raise  # from conn.send: the driver is gone
-        except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
-            result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
-        conn.send(JobOutcome(job.id, result))
+        result = _prepare(job)  # a cold worker's imports and data are not the job's time
+        if result is None:
+            if not _send(conn, _STARTED):  # the driver starts the job's clock now
+                return
+            result = _run(job)
+        if not _send(conn, JobOutcome(job.id, result)):
+            return
+
+
+def _send(conn: Connection, message: Any) -> bool:
+    """Send to the driver; ``False`` when it is gone (killed): no one to report to, and no
+    traceback to print for it."""
+    try:
+        conn.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
+
+
+def _prepare(job: Job) -> Result | None:
+    """Run the job's preparation; a failed result if it raised, else ``None``."""
+    try:
+        if job.prepare is not None:
+            job.prepare()
+    except Exception as e:
+        return _failed(e)
+    return None
+
+
+def _run(job: Job) -> Result:
+    try:
+        return job.fn(*job.args)
+    except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
+        return _failed(e)
+
+
+def _failed(e: Exception) -> Result:
+    return Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
 
 
 @dataclass
