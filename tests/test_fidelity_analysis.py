@@ -114,7 +114,7 @@ def test_a_scheduler_study_pairs_each_architecture_s_rungs():
     )
     study.optimize(120)
     agr = study_fidelity(study)
-    assert agr.source == "budgets" and agr.top == 200
+    assert agr.source == "budgets" and agr.top == 200 and agr.unit == "rung"
     (b,) = agr.budgets
     promoted = {t.key for t in study.trials if t.budget is not None and t.budget.epochs == 200}
     assert b.n == len(promoted) >= 10
@@ -149,7 +149,7 @@ def curve_db(tmp_path, monkeypatch):
 
 def test_learning_curves_give_one_row_per_step(curve_db):
     agr = study_fidelity(load_study(curve_db, "c"))
-    assert agr.source == "curves" and agr.top == 5
+    assert agr.source == "curves" and agr.top == 5 and agr.unit == "step"  # plain report(step)
     assert [b.budget for b in agr.budgets] == [1, 2, 3, 4]
     assert all(b.n == 40 for b in agr.budgets)
     rhos = [b.rho for b in agr.budgets]
@@ -159,7 +159,7 @@ def test_learning_curves_give_one_row_per_step(curve_db):
 def test_analyze_fidelity_prints_the_table_and_errors_exit_2(curve_db, tmp_path, capsys):
     assert main(["analyze", str(curve_db), "--study", "c", "--fidelity"]) == 0
     out = capsys.readouterr().out
-    assert "How well each epoch ranks the results at 5" in out and "90% interval" in out
+    assert "How well each step ranks the results at 5" in out and "90% interval" in out
     path = tmp_path / "plain.db"
     plain = FunctionEvaluator(lambda arch: arch["width"] / 20)
     create_study(SPACE, "random", plain, storage=path, study_name="p").optimize(12)

@@ -71,6 +71,8 @@ class FidelityAgreement:
     top: float
     source: str  # "budgets" (trials at several budgets), "curves" (learning curves) or "values"
     budgets: tuple[BudgetAgreement, ...]
+    #: what a budget counts: "rung" (a scheduler's budgets), "epoch" or "step" (curve points)
+    unit: str = "epoch"
 
 
 def fidelity_agreement(
@@ -165,7 +167,9 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
                 "agreement needs one or the other."
             )
     agr = fidelity_agreement(values, keep=keep, maximize=study.direction == "maximize")
-    return replace(agr, source=used)
+    epochs = any("epoch" in point for t in done for point in t.curve)
+    unit = "rung" if used == "budgets" else ("epoch" if epochs else "step")
+    return replace(agr, source=used, unit=unit)
 
 
 def _by_budget(trials: list[Trial]) -> dict[str, dict[float, float]]:

@@ -170,7 +170,7 @@ def plot_fidelity(agreement: FidelityAgreement | Study, keep: float = 1 / 3) -> 
     (of a study: its :func:`~metanas.analysis.study_fidelity`)."""
     if not isinstance(agreement, FidelityAgreement):
         agreement = study_fidelity(agreement, keep=keep)
-    what = "rung" if agreement.source == "budgets" else "epoch"
+    what = agreement.unit
     rows = agreement.budgets
     fig = _figure(8.0, 3.4)
     rho_ax, kept_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)

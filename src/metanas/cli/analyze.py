@@ -154,7 +154,7 @@ def _print_front(console: Any, st: Any, front: Any, pareto: str) -> None:
 def _print_fidelity(console: Any, agr: Any) -> None:
     from rich.table import Table
 
-    what = "rung" if agr.source == "budgets" else "epoch"
+    what = agr.unit
     table = Table(title=f"How well each {what} ranks the results at {agr.top:g}")
     for col in (what, "architectures", "rank correlation", "90% interval", "top third kept"):
         table.add_column(col, justify="right")
