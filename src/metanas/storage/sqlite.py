@@ -170,8 +170,8 @@ def store_path(location: str | os.PathLike[str] | None) -> str:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _remedy(e: sqlite3.Error) -> str:
-    """What to do about an SQLite failure that is not the store's fault."""
+def _remedy(e: sqlite3.Error) -> str | None:
+    """What to do about an SQLite failure around the store (not in it); ``None``: unknown."""
     msg = str(e).lower()
     if "full" in msg or "i/o" in msg:
         return "free disk space on its drive, then run again (the store itself is kept)"
@@ -179,7 +179,7 @@ def _remedy(e: sqlite3.Error) -> str:
         return "stop the other process writing it, then run again"
     if "unable to open" in msg or "readonly" in msg:
         return "make the store and its folder writable (SQLite keeps its journal beside it)"
-    return "check the file and its folder, then run again"
+    return None
 
 
 def _sqlite_errors(method: _F) -> _F:
@@ -190,8 +190,9 @@ def _sqlite_errors(method: _F) -> _F:
     def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.OperationalError as e:
-            raise StorageError(f"could not use {self.path!r} ({e}); {_remedy(e)}.") from None
+        except sqlite3.OperationalError as e:  # e.g. a full disk while writing
+            remedy = _remedy(e) or "check the file and its folder, then run again"
+            raise StorageError(f"could not use {self.path!r} ({e}); {remedy}.") from None
         except sqlite3.DatabaseError as e:
             if isinstance(e, (sqlite3.IntegrityError, sqlite3.ProgrammingError)):
                 raise  # a caller's mistake (a closed store, another thread), not a damaged file
@@ -243,8 +244,9 @@ class SQLiteStore:
                 raise UserInputError(
                     f"storage {self.path!r} is read-only; make it writable or choose another path."
                 ) from None
-            if isinstance(e, sqlite3.OperationalError) and _remedy(e) != _remedy(sqlite3.Error()):
-                raise StorageError(f"could not open {self.path!r} ({e}); {_remedy(e)}.") from None
+            remedy = _remedy(e) if isinstance(e, sqlite3.OperationalError) else None
+            if remedy is not None:  # the file may be fine: say what is wrong around it
+                raise StorageError(f"could not open {self.path!r} ({e}); {remedy}.") from None
             raise StorageError(
                 f"{self.path!r} is not a usable metanas store ({e}); pick another file or restore a backup."
             ) from None
@@ -360,18 +362,6 @@ class SQLiteStore:
         return _transaction(self._conn)
 
     @contextmanager
-    def _write_errors(self) -> Iterator[None]:
-        """A write transaction whose SQLite failures (disk full, lock held too long) read clearly."""
-        try:
-            with self._write():
-                yield
-        except sqlite3.OperationalError as e:
-            raise StorageError(
-                f"could not write to {self.path!r} ({e}); free disk space or stop the other writer, "
-                "then resume the study."
-            ) from None
-
-    @contextmanager
     def _damaged(self, what: str) -> Iterator[None]:
         """Reading rows: one that is not what metanas wrote (edited by hand, damaged) reads clearly."""
         try:
@@ -483,7 +473,7 @@ class SQLiteStore:
             trial.asked_seq,
             trial.told_seq,
         )
-        with self._write_errors():
+        with self._write():
             self._conn.execute(_INSERT_TRIAL, row)
 
     @_sqlite_errors
@@ -529,7 +519,7 @@ class SQLiteStore:
             _budget_json(dup.budget),
             _dumps(dict(dup.info)),
         )
-        with self._write_errors():
+        with self._write():
             self._conn.execute(_INSERT_DUP, row)
 
     @_sqlite_errors
@@ -562,7 +552,7 @@ class SQLiteStore:
         crash works.
         """
         host, _, pid = owner.rpartition(":")
-        with self._write_errors():
+        with self._write():
             self._conn.execute(_LOCKS)  # stores written before locks existed gain the table
             row = self._lock_row(study_id)
             now = time.time()
@@ -600,7 +590,7 @@ class SQLiteStore:
 
     @_sqlite_errors
     def heartbeat(self, study_id: int, owner: str) -> None:
-        with self._write_errors():
+        with self._write():
             self._conn.execute(
                 "UPDATE locks SET heartbeat = ? WHERE study_id = ? AND owner = ?",
                 (time.time(), study_id, owner),
@@ -610,7 +600,7 @@ class SQLiteStore:
     def release_lock(self, study_id: int, owner: str) -> None:
         if self.readonly:
             return
-        with self._write_errors():
+        with self._write():
             self._conn.execute(_LOCKS)
             self._conn.execute(
                 "DELETE FROM locks WHERE study_id = ? AND owner = ?", (study_id, owner)
