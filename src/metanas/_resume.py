@@ -27,7 +27,16 @@ from metanas.strategies.base import (
     get_strategy,
     strategy_class,
 )
-from metanas.types import Budget, Candidate, Result, StudyExists, TaskInfo, Trial, UserInputError
+from metanas.types import (
+    Budget,
+    Candidate,
+    Result,
+    StudyExists,
+    TaskInfo,
+    Trial,
+    UserInputError,
+    signature_defaults,
+)
 
 if TYPE_CHECKING:
     from metanas.space.base import Space
@@ -311,16 +320,12 @@ def resumed_defaults(name: str | None, version: str | None) -> dict[str, Any] | 
     if name is None:
         return None
     try:
-        params = inspect.signature(strategy_class(name).__init__).parameters
+        init = strategy_class(name).__init__
     except UserInputError:  # not installed here: resumed_strategy says so
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
         return None
-    out = {
-        k: p.default
-        for k, p in params.items()
-        if k not in ("self", "space", "seed") and p.default is not inspect.Parameter.empty
-    }
+    out = signature_defaults(init, skip=("self", "space", "seed"))
     return dict(jsonable({**out, **legacy_options(name, {}, version)}))
 
 

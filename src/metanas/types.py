@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import inspect
 import math
 import numbers
 import types
@@ -62,6 +63,16 @@ def annotation_kinds(hint: Any) -> set[Any]:
     if origin is not None:
         return {_CONTAINERS.get(origin, Any)}
     return {hint} if hint in PLAIN_KINDS else {Any}
+
+
+def signature_defaults(fn: Callable[..., Any], skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The default of every parameter of ``fn`` that has one, but those named in ``skip``."""
+    skipped = set(skip)
+    return {
+        k: p.default
+        for k, p in inspect.signature(fn).parameters.items()
+        if k not in skipped and p.default is not inspect.Parameter.empty
+    }
 
 
 def check_option_types(what: str, fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from metanas.types import UserInputError, check_option_types, did_you_mean
+from metanas.types import UserInputError, check_option_types, did_you_mean, signature_defaults
 
 if TYPE_CHECKING:
     from metanas.data.base import Dataset
@@ -86,17 +86,9 @@ def dataset_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` of data set ``name`` with every option it leaves out at its default (so
     ``{}`` and ``{"seed": 0}`` read the same)."""
     _load_builtins()
-    defaults = _defaults(load_dataset) | _defaults(_LOADERS[name]) if name in _LOADERS else {}
-    return {**defaults, **options}
-
-
-def _defaults(fn: Any) -> dict[str, Any]:
-    return {
-        k: p.default
-        for k, p in inspect.signature(fn).parameters.items()
-        if p.default is not inspect.Parameter.empty
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    if name not in _LOADERS:
+        return dict(options)
+    return {**signature_defaults(load_dataset), **signature_defaults(_LOADERS[name]), **options}
 
 
 def load_dataset(

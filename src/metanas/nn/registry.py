@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from metanas.types import UserInputError, did_you_mean
+from metanas.types import UserInputError, did_you_mean, signature_defaults
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,6 +72,10 @@ def get_builder(kind: str) -> Builder:
         ) from None
 
 
+#: what every builder is given besides its options
+_FIXED = frozenset({"arch", "input_shape", "n_classes"})
+
+
 def takes_option(kind: str, name: str) -> bool:
     """Whether the ``kind`` builder takes option ``name`` (e.g. ``vocab_size``: reads text)."""
     params = inspect.signature(get_builder(kind)).parameters
@@ -80,24 +84,16 @@ def takes_option(kind: str, name: str) -> bool:
 
 def model_options_with_defaults(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` of the ``kind`` builder with every option it leaves out at its default."""
-    params = inspect.signature(get_builder(kind)).parameters
-    defaults = {
-        k: p.default
-        for k, p in params.items()
-        if p.default is not inspect.Parameter.empty
-        and k not in ("arch", "input_shape", "n_classes")
-    }
-    return {**defaults, **options}
+    return {**signature_defaults(get_builder(kind), skip=_FIXED), **options}
 
 
 def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
     """Refuse options the ``kind`` builder does not take (before a search, not at each trial)."""
     params = inspect.signature(get_builder(kind)).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        fixed = {"arch", "input_shape", "n_classes"}
-        unknown = sorted(set(options) - (set(params) - fixed))
+        unknown = sorted(set(options) - (set(params) - _FIXED))
         if unknown:
-            allowed = sorted(set(params) - fixed)
+            allowed = sorted(set(params) - _FIXED)
             raise UserInputError(
                 f"unknown option(s) {unknown} for {kind!r} models; use only {allowed}."
             )
