@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from metanas.space._params import option_names, positive_sizes
+from metanas.space._params import option_names, positive_count, positive_sizes
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Condition, Dim, IntRange
 from metanas.space.registry import register_space
-from metanas.types import UserInputError
 
 DEFAULT_WIDTHS: tuple[int, ...] = (16, 32, 64, 128)
 DEFAULT_UNITS: tuple[str, ...] = (
@@ -34,12 +33,6 @@ DEFAULT_UNITS: tuple[str, ...] = (
     "identity",
 )
 HEADS: tuple[str, ...] = ("gap", "dense")
-
-
-def _positive_depth(max_depth: int, what: str = "max_depth") -> int:
-    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
-        raise UserInputError(f"{what} must be a positive integer, got {max_depth!r}.")
-    return max_depth
 
 
 def _layer_when(i: int) -> Condition | None:
@@ -60,7 +53,7 @@ class MacroChainSpace(Space):
         heads: Sequence[str] = ("gap",),
         name: str = "macro",
     ) -> None:
-        self.max_depth = _positive_depth(max_depth)
+        self.max_depth = positive_count(max_depth, "max_depth")
         self.widths = positive_sizes(widths, "widths")
         self.units = option_names(units, "units", DEFAULT_UNITS)
         self.heads = option_names(heads, "heads", HEADS)
