@@ -425,9 +425,10 @@ def search(
             "not images; set final.tta: false."
         )
     drawn_from = strategy_space(cfg, space, evaluator)
-    if cfg.strategy.oneshot is not None and not resume and _study_stored(cfg):
+    stored = _stored_config(cfg) if resume or cfg.strategy.oneshot is not None else None
+    if cfg.strategy.oneshot is not None and not resume and stored is not None:
         _exists(cfg.study, cfg.storage)  # now, not after minutes of supernet training
-    stored_seed = (_stored_config(cfg) or {}).get("seed") if resume else None
+    stored_seed = (stored or {}).get("seed") if resume else None
     if stored_seed is not None and stored_seed != cfg.seed:  # explicit: a resume must keep it
         raise UserInputError(
             f"study {cfg.study!r} in {cfg.storage} was created with seed {stored_seed}, not "
