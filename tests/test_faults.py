@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -166,6 +167,81 @@ def test_a_lock_silent_for_a_day_is_stale_whatever_process_has_its_pid(monkeypat
     assert not store_module._stale(row, time.time(), 0.5)
     monkeypatch.setattr(store_module, "LOCK_SILENT_S", 2.0)
     assert store_module._stale(row, time.time(), 0.5)
+
+
+def _heartbeat_of(db):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT owner, heartbeat FROM locks").fetchone()
+    finally:
+        con.close()
+
+
+def test_the_lock_beats_while_one_long_trial_runs(tmp_path, monkeypatch):
+    """The heartbeat comes from a thread of its own: during one trial longer than the staleness,
+    a process on another host still sees the study as held (it used to go silent per trial)."""
+    from metanas.storage import sqlite as store_module
+
+    monkeypatch.setattr(store_module, "HEARTBEAT_S", 0.1)
+    db = tmp_path / "s.db"
+    seen = []
+
+    def slow(a):
+        first = _heartbeat_of(db)[1]
+        time.sleep(1.0)
+        seen.append((first, _heartbeat_of(db)[1]))
+        other = SQLiteStore(db)
+        try:  # another host judges by the heartbeat alone
+            with pytest.raises(StudyBusy):
+                other.acquire_lock(study.id, "elsewhere:1", stale_after=0.5)
+        finally:
+            other.close()
+        return 1.0
+
+    study = create_study(SPACE, "random", FunctionEvaluator(slow), storage=db, study_name="k")
+    study.optimize(2)
+    assert len(seen) == 2 and all(later - first >= 0.5 for first, later in seen)
+    assert _heartbeat_of(db) is None  # released, and the thread stopped beating
+    assert not any(t.name == "metanas-heartbeat" for t in threading.enumerate())
+
+
+def test_a_study_taken_over_mid_trial_stops_without_writing(tmp_path, monkeypatch):
+    """Another process that judged this one gone (e.g. it was suspended) owns the study's
+    trials from then on: this one writes nothing more and says why."""
+    from metanas.storage import sqlite as store_module
+
+    monkeypatch.setattr(store_module, "HEARTBEAT_S", 0.1)
+    db = tmp_path / "s.db"
+
+    def taken_over(a):
+        if len(study.trials) == 2:
+            con = sqlite3.connect(db)
+            con.execute("UPDATE locks SET owner = 'elsewhere:1', host = 'elsewhere', pid = 1")
+            con.commit()
+            con.close()
+            time.sleep(0.5)  # the heartbeat thread notices
+        return 1.0
+
+    study = create_study(SPACE, "random", FunctionEvaluator(taken_over), storage=db,
+                         study_name="k")  # fmt: skip
+    with pytest.raises(UserInputError, match="taken over by another process"):
+        study.optimize(5)
+    states = [t.state for t in load_study(db, "k").trials]
+    assert states == [TrialState.COMPLETE, TrialState.RUNNING]  # the second result not written
+    assert _heartbeat_of(db)[0] == "elsewhere:1"  # the new owner's lock is left alone
+
+
+def test_ask_and_tell_refuse_to_write_once_the_study_was_taken_over(tmp_path):
+    db = tmp_path / "s.db"
+    study = create_study(SPACE, "random", storage=db, study_name="k")
+    cand = study.ask()
+    con = sqlite3.connect(db)
+    con.execute("UPDATE locks SET owner = 'elsewhere:1', host = 'elsewhere', pid = 1")
+    con.commit()
+    con.close()
+    with pytest.raises(UserInputError, match="taken over"):
+        study.tell(cand, 1.0)
+    assert [t.state for t in load_study(db, "k").trials] == [TrialState.RUNNING]
 
 
 def test_killed_pool_worker_mid_trial_is_retried_in_a_study(tmp_path):

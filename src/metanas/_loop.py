@@ -18,8 +18,8 @@ from metanas.types import Architecture, Budget, Decision, Result, Trial, UserInp
 if TYPE_CHECKING:
     from metanas.study import Study
 
-#: seconds between heartbeats of the study's lock while trials run
-_HEARTBEAT_S = 60.0
+#: seconds an executor is waited on before the loop looks again (e.g. at its deadline)
+_WAIT_S = 60.0
 
 
 def run_evaluation(evaluator: Any, arch: Architecture, budget: Budget | None) -> Result:
@@ -101,7 +101,6 @@ def optimize(
     deadline = None if timeout is None else time.monotonic() + timeout
     bar = _Progress(n_trials, study.n_finished) if progress else None
     inflight: set[int] = set()
-    beat = time.monotonic()
     asking = True
     ok = False
     try:
@@ -125,10 +124,7 @@ def optimize(
                 )
             if not inflight:
                 break
-            if time.monotonic() - beat > _HEARTBEAT_S:  # tell other processes this study is alive
-                study._heartbeat()
-                beat = time.monotonic()
-            for outcome in executor.wait(_HEARTBEAT_S):
+            for outcome in executor.wait(_WAIT_S):
                 if outcome.id not in inflight:
                     continue
                 inflight.discard(outcome.id)

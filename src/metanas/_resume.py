@@ -385,6 +385,7 @@ class StudyLock:
         self.store, self.study_id, self.name = store, study_id, name
         self.owner = ""
         self.held = False
+        self._alive: Any = None  # the store's KeepAlive, beating while the lock is held
 
     def acquire(self, fingerprint: tuple[int, int]) -> bool:
         """Take the lock; ``True`` if taken just now. ``fingerprint``: (trials, last seq) as
@@ -400,13 +401,33 @@ class StudyLock:
                 "again with resume=True (--resume) to continue from its latest state."
             )
         self.owner, self.held = owner, True
+        if hasattr(self.store, "keep_alive"):
+            self._alive = self.store.keep_alive(self.study_id, owner)
         return True
 
     def release(self) -> None:
         if self.held:
             self.held = False
+            if self._alive is not None:
+                self._alive.stop()
+                self._alive = None
             self.store.release_lock(self.study_id, self.owner)
 
-    def heartbeat(self) -> None:
-        if self.held:
-            self.store.heartbeat(self.study_id, self.owner)
+    def check(self) -> None:
+        """Refuse to write once another process has taken the lock over (it judged this one
+        gone: no heartbeat for too long); that process owns the study's trials now."""
+        if not self.held or not hasattr(self.store, "lock_owner"):
+            return
+        if (self._alive is not None and self._alive.lost) or (
+            self.store.lock_owner(self.study_id) != self.owner
+        ):
+            self.held = False
+            if self._alive is not None:
+                self._alive.stop()
+                self._alive = None
+            raise UserInputError(
+                f"study {self.name!r} was taken over by another process while this one ran "
+                "(this process went unheard for too long, e.g. suspended); this process stopped "
+                "without writing its last result. Let the other process finish, or stop it and "
+                "resume the study (--resume)."
+            )

@@ -255,9 +255,10 @@ class Study:
         if self._lock is not None:
             self._lock.release()
 
-    def _heartbeat(self) -> None:
+    def _check_lock(self) -> None:
+        """Before a write: this process still holds the study (see StudyLock.check)."""
         if self._lock is not None:
-            self._lock.heartbeat()
+            self._lock.check()
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -270,6 +271,7 @@ class Study:
         if self._dry:  # it ran dry before: asking again would only store more duplicates
             self._stop(_DRY)
             return None
+        self._check_lock()
         for _ in range(self.max_duplicates + 1):
             try:
                 cand = self.strategy.ask()
@@ -337,6 +339,7 @@ class Study:
             raise UserInputError(
                 f"trial {number} of study {self._name!r} was already told; ask a new one."
             )
+        self._check_lock()
         t = replace(
             t,
             state=r.state,

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -83,10 +84,13 @@ _LOCKS = """CREATE TABLE IF NOT EXISTS locks (
     study_id INTEGER PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
     heartbeat REAL NOT NULL)"""
 #: seconds without a heartbeat after which a lock held from another host is stale (on this host,
-#: the holder's process decides)
+#: the holder's process decides; a holder beats every HEARTBEAT_S)
 LOCK_STALE_S = 600.0
-#: ... and after which one from this host is, whatever its process (a day: longer than a trial)
+#: ... and after which one from this host is, whatever its process (its holder beats from a
+#: thread of its own, so a day's silence means a stuck process or a pid of another container)
 LOCK_SILENT_S = 86_400.0
+#: seconds between a holder's heartbeats
+HEARTBEAT_S = 60.0
 
 _TRIAL_COLS = (
     "number, arch, key, state, budget, value, metrics, error, cost, curve, info, "
@@ -588,13 +592,21 @@ class SQLiteStore:
         ).fetchone()
         return None if row is None else tuple(row)
 
+    def keep_alive(
+        self, study_id: int, owner: str, *, every: float | None = None
+    ) -> KeepAlive | None:
+        """Beat ``owner``'s lock every ``every`` seconds (default ``HEARTBEAT_S``) from a thread
+        of its own while the caller runs trials (an in-memory store has no other process to
+        tell: ``None``)."""
+        if self.path == ":memory:" or self.readonly:
+            return None
+        return KeepAlive(self.path, study_id, owner, HEARTBEAT_S if every is None else every)
+
     @_sqlite_errors
-    def heartbeat(self, study_id: int, owner: str) -> None:
-        with self._write():
-            self._conn.execute(
-                "UPDATE locks SET heartbeat = ? WHERE study_id = ? AND owner = ?",
-                (time.time(), study_id, owner),
-            )
+    def lock_owner(self, study_id: int) -> str | None:
+        """Who holds the study's lock (``host:pid``), live or not."""
+        row = self._lock_row(study_id)
+        return None if row is None else str(row[0])
 
     @_sqlite_errors
     def release_lock(self, study_id: int, owner: str) -> None:
@@ -633,6 +645,50 @@ class SQLiteStore:
 
 class StudyBusy(UserInputError):
     """Another live process is optimizing the study."""
+
+
+def _beat(conn: sqlite3.Connection, study_id: int, owner: str) -> bool:
+    """Tell other processes ``owner`` is alive; ``False`` if it no longer holds the lock."""
+    cur = conn.execute(
+        "UPDATE locks SET heartbeat = ? WHERE study_id = ? AND owner = ?",
+        (time.time(), study_id, owner),
+    )
+    return cur.rowcount > 0
+
+
+class KeepAlive:
+    """Beats a study's lock every ``every`` seconds from a daemon thread with a connection of
+    its own, so the lock stays fresh while the main thread spends hours in one trial (or a user
+    takes their time between ``ask`` and ``tell``). ``lost`` turns true when another process
+    took the lock over (it judged this one gone); the study then refuses to write."""
+
+    def __init__(self, path: str, study_id: int, owner: str, every: float) -> None:
+        self.lost = False
+        self._args = (path, study_id, owner, every)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metanas-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        path, study_id, owner, every = self._args
+        try:
+            conn = sqlite3.connect(path, timeout=_BUSY_MS / 1000, isolation_level=None)
+        except sqlite3.Error:  # the main thread's next write names what is wrong
+            return
+        try:
+            while not self._done.wait(every):
+                try:
+                    if not _beat(conn, study_id, owner):
+                        self.lost = True
+                        return
+                except sqlite3.Error:  # busy or a full disk: the next beat tries again
+                    continue
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5.0)
 
 
 def _stale(row: tuple[Any, ...], now: float, stale_after: float) -> bool:
