@@ -71,6 +71,28 @@ def test_make_executor_names_and_errors():
             make_executor(*args, **kw)
 
 
+@pytest.mark.parametrize("form", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
+def test_ray_address_where_nothing_listens_is_refused_at_once(monkeypatch, form):
+    """Ray would retry such an address for minutes, printing warnings; we ask the port first."""
+    import socket
+    import types
+
+    from metanas.execution import ray as ray_module
+
+    with socket.socket() as s:  # a port that was free a moment ago and is closed now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def init(**kw):
+        raise AssertionError("ray.init must not be tried")
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=init)
+    monkeypatch.setattr(ray_module, "_import_ray", lambda: fake)
+    address = form.format(port=port)
+    with pytest.raises(UserInputError, match=f"cannot reach a Ray cluster at '{address}'"):
+        ray_module.RayExecutor(address=address).connect()
+
+
 def test_ray_missing_gives_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(UserInputError, match=r"pip install 'metanas\[ray\]'"):

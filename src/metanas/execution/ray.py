@@ -9,6 +9,7 @@ killed) and recorded as failed. Exceptions never reach the study: they become fa
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any
 
@@ -38,6 +39,21 @@ def _run_job(job: Job, threads: int | None) -> JobOutcome:
     except Exception as e:
         result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
     return JobOutcome(job.id, result)
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a ``host:port`` (or ``ray://host:port``) where nothing listens, at once: Ray itself
+    retries such an address for minutes, printing connection warnings."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+    except OSError as e:
+        raise UserInputError(
+            f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); start it with "
+            "'ray start --head' there, check the address, or omit --address for a local instance."
+        ) from None
 
 
 class RayExecutor:
@@ -89,6 +105,8 @@ class RayExecutor:
                 # a private instance; Ray >= 2.5x guards its ports with a generated token, but
                 # binds them to the node's address (it maps 127.0.0.1 to it on purpose)
                 kwargs["num_cpus"] = self.num_cpus
+            else:
+                _check_reachable(self.address)
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as e:
