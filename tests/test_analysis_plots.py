@@ -167,11 +167,16 @@ def test_save_writes_each_figure_in_the_format_asked(db, tmp_path):
         save_study_plots(study, tmp_path / "x", fmt="jpg")
 
 
-def test_a_short_study_gets_its_history_only(tmp_path):
+def test_a_short_study_gets_its_history_only(db, tmp_path):
+    # the folder held another study's figures: they must not pass for this one's
+    figs = tmp_path / "figs"
+    save_study_plots(load_study(db, "s"), figs, pareto="params")
+    (figs / "notes.txt").write_text("mine")
     study = create_study(SPACE, "random", FunctionEvaluator(scored), storage=None)
     study.optimize(4)
-    paths = save_study_plots(study, tmp_path)
+    paths = save_study_plots(study, figs)
     assert [p.name for p in paths] == ["history.png"]
+    assert sorted(p.name for p in figs.iterdir()) == ["history.png", "notes.txt"]
 
 
 def test_analyze_plots_command(db, tmp_path, capsys):

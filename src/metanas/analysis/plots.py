@@ -221,6 +221,10 @@ def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> 
     return fig
 
 
+#: every figure save_study_plots may draw
+_FIGURES = ("history", "pareto", "importance", "effects", "fidelity")
+
+
 def save_study_plots(
     study: Study,
     out_dir: str | Path,
@@ -267,6 +271,10 @@ def save_study_plots(
         path = out / f"{name}.{fmt}"
         fig.savefig(path, dpi=120)
         paths.append(path)
+    # a figure an earlier run drew into this folder (of another study, or before the study had
+    # enough trials) would pass for this study's
+    for name in set(_FIGURES) - {name for name, _ in figures}:
+        (out / f"{name}.{fmt}").unlink(missing_ok=True)
     return paths
 
 
