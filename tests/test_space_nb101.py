@@ -228,3 +228,9 @@ def test_count_features_count_the_pruned_cells_ops_and_edges() -> None:
     per_op = v[:15].reshape(3, 5).sum(1)  # NB101_OPS order: conv3x3, conv1x1, maxpool
     assert list(per_op) == [2, 0, 1] and v[15:].sum() == 5
     assert np.array_equal(s.count_features(dead), v)
+
+
+@pytest.mark.parametrize("bad", [0, True, 2.5, "9"])
+def test_max_edges_must_be_a_positive_count(bad) -> None:
+    with pytest.raises(UserInputError, match="max_edges must be a positive integer"):
+        get_space("nb101", max_edges=bad)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from metanas.space._params import positive_count
 from metanas.space.base import _MAX_TRIES, Space, as_rng
 from metanas.space.dims import Choice
 from metanas.space.registry import register_space
@@ -109,10 +110,8 @@ class NB101Space(Space):
             raise UserInputError(
                 f"max_vertices must be an integer from 2 to 7, got {max_vertices!r}."
             )
-        if not isinstance(max_edges, int) or max_edges < 1:
-            raise UserInputError(f"max_edges must be a positive integer, got {max_edges!r}.")
         self.max_vertices = max_vertices
-        self.max_edges = max_edges
+        self.max_edges = positive_count(max_edges, "max_edges")
         n = max_vertices
         self._op_names = tuple(f"op{i}" for i in range(1, n - 1))
         self._edges = tuple((i, j) for i in range(n) for j in range(i + 1, n))
