@@ -297,10 +297,10 @@ class FloatRange(Dim):
     def _from_unit(self, u: float) -> float:
         u = min(max(u, 0.0), 1.0)
         if self.log:
-            return float(
-                math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
-            )
-        return float(self.low + u * (self.high - self.low))
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            v = self.low + u * (self.high - self.low)
+        return float(min(max(v, self.low), self.high))  # rounding may step past either end
 
     def sample(self, rng: np.random.Generator) -> float:
         return self._from_unit(float(rng.random()))
