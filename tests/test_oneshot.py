@@ -78,6 +78,42 @@ def test_most_probable_refuses_bad_probs_in_one_sentence() -> None:
         MostProbable(Space([IntRange("n", 1, 3)]), probs={"n": {1: 1.0}})
 
 
+def test_most_probable_asks_only_valid_architectures() -> None:
+    class Distinct(Space):  # a constraint of the user's: the two widths must differ
+        def is_valid(self, arch: dict[str, Any]) -> bool:
+            return bool(arch["w1"] != arch["w2"])
+
+    space = Distinct([Choice("w1", (16, 32)), Choice("w2", (16, 32))])
+    probs = {"w1": {16: 0.9, 32: 0.1}, "w2": {16: 0.9, 32: 0.1}}
+    st = MostProbable(space, probs=probs)
+    assert [st.ask().arch for _ in range(2)] == [{"w1": 16, "w2": 32}, {"w1": 32, "w2": 16}]
+    with pytest.raises(SpaceExhausted):
+        st.ask()
+    # NAS-Bench-101: the most probable cells under a uniform prior are cut off from the output
+    nb101 = get_space("nb101")
+    uniform = {d.name: {o: 1.0 for o in d.options} for d in nb101.dims}
+    st = MostProbable(nb101, probs=uniform)
+    assert all(nb101.is_valid(st.ask().arch) for _ in range(3))
+
+
+def test_a_most_probable_study_over_numbers_resumes(tmp_path) -> None:
+    """The store keeps probs as JSON, whose keys are strings ("16"); they name the options."""
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.study import create_study
+
+    space = Space([Choice("width", (16, 32, 64)), Choice("bn", (True, False))], name="k")
+    probs = {"width": {16: 0.2, 32: 0.5, 64: 0.3}, "bn": {True: 0.6, False: 0.4}}
+    ev = FunctionEvaluator(lambda a: a["width"] / 64)
+    db = tmp_path / "s.db"
+    kw: dict[str, Any] = {"storage": db, "study_name": "s"}
+    create_study(space, "most_probable", ev, strategy_kwargs={"probs": probs}, **kw).optimize(2)
+    study = create_study(space, "most_probable", ev, resume=True, **kw)
+    study.optimize(4)
+    assert [(t.arch["width"], t.arch["bn"]) for t in study.trials] == [
+        (32, True), (32, False), (64, True), (64, False)
+    ]  # fmt: skip
+
+
 class TestMostProbableNB201(StrategyConformance):
     strategy = "most_probable"
     params: ClassVar[dict[str, Any]] = {"probs": _random_probs(get_space("nb201"), 0)}

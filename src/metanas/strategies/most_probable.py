@@ -9,6 +9,7 @@ so on, for stand-alone evaluation. Any distribution will do, e.g. a user's prior
 from __future__ import annotations
 
 import heapq
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,17 @@ from metanas.space.base import Space
 from metanas.space.dims import Choice
 from metanas.strategies.base import SpaceExhausted, Strategy, register_strategy
 from metanas.types import UserInputError
+
+
+def _option_of(dim: Choice, key: Any) -> Any:
+    """The option ``key`` names; JSON (a stored study's options) turns keys 16 and True into
+    the strings "16" and "true"."""
+    if key in dim.options or not isinstance(key, str):
+        return key
+    try:
+        return dim.options[dim.index(json.loads(key))]
+    except (ValueError, UserInputError):
+        return key
 
 
 def _check(space: Space, probs: Any) -> list[list[tuple[float, Any]]]:
@@ -36,6 +48,7 @@ def _check(space: Space, probs: Any) -> list[list[tuple[float, Any]]]:
             raise UserInputError(
                 f"probs has no distribution for {dim.name!r}; give one per choice."
             )
+        given = {_option_of(dim, k): v for k, v in given.items()}
         unknown = [o for o in given if o not in dim.options]
         if unknown:
             raise UserInputError(
@@ -104,6 +117,6 @@ class MostProbable(Strategy):
 
     def _ask(self) -> dict[str, Any]:
         while (arch := self._next()) is not None:
-            if self.space.key(arch) not in self.seen:
+            if self.space.is_valid(arch) and self.space.key(arch) not in self.seen:
                 return arch
         raise SpaceExhausted("most_probable has asked every architecture of the space.")
