@@ -178,3 +178,21 @@ def test_resume_refuses_training_settings_that_would_score_new_trials_otherwise(
     st = create_study("mlp", "random", ev(threads=2), storage=db, study_name="t", resume=True)
     st.optimize(2)
     assert len(load_study(db, "t").trials) == 2
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution", "bananas"])
+def test_a_study_seeded_with_none_resumes(tmp_path, strategy):
+    """seed=None draws fresh entropy, but as a concrete seed the store keeps (a None seed
+    rebuilt another strategy on resume: 'replay diverged at candidate 0')."""
+    space = Space([IntRange("w", 0, 99), Choice("op", ("a", "b", "c"))], name="k")
+    ev = FunctionEvaluator(lambda a: -abs(a["w"] - 13) + (a["op"] == "b"))
+    db = tmp_path / "s.db"
+    first = create_study(space, strategy, ev, storage=db, study_name="s", seed=None)
+    first.optimize(12)
+    seed = first.strategy.seed
+    assert isinstance(seed, int)
+    again = create_study(space, strategy, ev, storage=db, study_name="s", seed=None, resume=True)
+    again.optimize(20)
+    assert again.strategy.seed == seed and len(again.trials) == 20
+    other = create_study(space, strategy, ev, seed=None)
+    assert other.strategy.seed != seed  # still fresh entropy each time

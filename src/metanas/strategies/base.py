@@ -67,6 +67,8 @@ class Strategy(abc.ABC):
 
     def __init__(self, space: Space, seed: int | None = 0) -> None:
         self.space = space
+        if seed is None:  # fresh entropy, kept as a seed: stored with a study, a resume replays it
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.history: list[tuple[Candidate, Result]] = []

@@ -82,7 +82,7 @@ class ProxyPrescreen(Strategy):
         if isinstance(inner, Strategy):
             self.inner = inner
         else:
-            self.inner = get_strategy(inner, space, seed=seed, **dict(inner_options or {}))
+            self.inner = get_strategy(inner, space, seed=self.seed, **dict(inner_options or {}))
         self.scores: dict[str, float] = {}  # canonical key -> proxy score
         self._pool: dict[str, _Entry] = {}
         self._served: dict[int, list[Candidate]] = {}  # wrapper id -> inner candidates
