@@ -196,3 +196,56 @@ def test_a_study_seeded_with_none_resumes(tmp_path, strategy):
     assert again.strategy.seed == seed and len(again.trials) == 20
     other = create_study(space, strategy, ev, seed=None)
     assert other.strategy.seed != seed  # still fresh entropy each time
+
+
+def _proxy(a):
+    return float(a["w"])
+
+
+def test_an_option_the_store_cannot_keep_is_given_again_on_resume(tmp_path):
+    """A function (proxy_prescreen's scorer) has no stored form: the store marks it, a resume
+    takes it again from strategy_kwargs, and one without it says what to give."""
+    from metanas.types import UserInputError
+
+    space = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="k")
+    ev = FunctionEvaluator(lambda a: -abs(a["w"] - 13) + (a["op"] == "b"))
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    opts = {"scorer": _proxy, "n_candidates": 5}
+    create_study(space, "proxy_prescreen", ev, strategy_kwargs=opts, **kw).optimize(5)
+    stored = load_study(kw["storage"], "s").store.get_study("s").config["strategy_kwargs"]
+    assert stored["n_candidates"] == 5 and "_proxy" in json.dumps(stored["scorer"])
+    with pytest.raises(UserInputError, match=r"scorer=_proxy \(function\), which a store cannot"):
+        create_study(space, "proxy_prescreen", ev, resume=True, **kw)
+    with pytest.raises(UserInputError, match="n_candidates=5, not 6"):
+        create_study(space, "proxy_prescreen", ev, resume=True,
+                     strategy_kwargs={"scorer": _proxy, "n_candidates": 6}, **kw)  # fmt: skip
+    study = create_study(space, "proxy_prescreen", ev, resume=True,
+                         strategy_kwargs={"scorer": _proxy}, **kw)  # fmt: skip
+    study.optimize(10)
+    assert study.strategy.scorer is _proxy and len(study.trials) == 10
+
+
+@pytest.mark.parametrize(
+    "name, options, attribute, value",
+    [
+        ("bananas", {"predictor": "mlp", "n_models": 2, "epochs": 5}, "predictor_name", "mlp"),
+        ("reinforce", {"baseline_decay": 0.5}, "decay", 0.5),
+        ("qlearning", {"replay": 3}, "n_replay", 3),
+    ],
+)
+def test_a_study_of_a_strategy_instance_resumes_by_name_as_built(
+    tmp_path, name, options, attribute, value
+):
+    """Options kept under other attribute names (or shadowed by a method: qlearning's replay)
+    were stored wrong or not at all, and the rebuilt strategy was another one."""
+    from metanas.strategies import get_strategy
+
+    space = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="k")
+    ev = FunctionEvaluator(lambda a: -abs(a["w"] - 13) + (a["op"] == "b"))
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    built = get_strategy(name, space, seed=3, **options)
+    create_study(space, built, ev, **kw).optimize(6)
+    study = create_study(space, None, ev, resume=True, **kw)
+    assert getattr(study.strategy, attribute) == value and study.strategy.seed == 3
+    study.optimize(9)  # the replay reproduced the six stored asks
+    assert len(study.trials) == 9

@@ -53,8 +53,41 @@ def jsonable(x: Any) -> Any:
         return str(x)
 
 
+#: the stored form of a strategy option JSON cannot hold (a function, an object)
+UNSTORED = "metanas: not stored"
+
+
+def stored_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Strategy options as the store keeps them; one JSON cannot hold becomes
+    ``{UNSTORED: "<what it was>"}``, to be given again on resume (see :func:`resumed_strategy`)."""
+
+    def plain(o: Any) -> Any:
+        for method in ("tolist", "to_dict"):  # numpy values; priors and other value objects
+            if callable(getattr(o, method, None)):
+                return getattr(o, method)()
+        raise TypeError(o)
+
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        try:
+            out[k] = json.loads(json.dumps(v, default=plain))
+        except (TypeError, ValueError):
+            what = getattr(v, "__qualname__", None) or type(v).__name__
+            out[k] = {UNSTORED: f"{what} ({type(v).__name__})"}
+    return out
+
+
+def _unstored(value: Any) -> str | None:
+    return value.get(UNSTORED) if isinstance(value, Mapping) and len(value) == 1 else None
+
+
 def strategy_params(strategy: Strategy) -> dict[str, Any]:
-    """Constructor arguments a strategy keeps as attributes (sklearn style), for a later rebuild."""
+    """The options a strategy was built with, for a later rebuild by name: those given to its
+    constructor, or (a strategy that does not keep them) the constructor arguments it keeps as
+    attributes (sklearn style)."""
+    given = getattr(strategy, "given_options", None)
+    if given is not None:
+        return stored_options(given)
     out: dict[str, Any] = {}
     for p in list(inspect.signature(type(strategy).__init__).parameters)[1:]:
         if p not in ("space", "seed") and hasattr(strategy, p):
@@ -72,7 +105,7 @@ def study_config(study: Study) -> dict[str, Any]:
     s = study.strategy
     return {
         "strategy": getattr(s, "name", type(s).__name__),
-        "strategy_kwargs": jsonable(study._strategy_kwargs)
+        "strategy_kwargs": stored_options(study._strategy_kwargs)
         if study._strategy_kwargs is not None
         else (strategy_params(s) if s is not None else {}),
         "seed": jsonable(getattr(s, "seed", None)),
@@ -264,10 +297,21 @@ def legacy_options(
     return out
 
 
-def resumed_strategy(info: StudyInfo, space: Space) -> Strategy:
-    """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed)."""
+def resumed_strategy(info: StudyInfo, space: Space, given: Mapping[str, Any]) -> Strategy:
+    """The strategy of a resumed study, rebuilt from its stored configuration (name, options, seed);
+    an option the store could not keep comes from ``given`` (the options given to the resume)."""
     cfg = info.config
     kwargs = legacy_options(cfg["strategy"], cfg.get("strategy_kwargs") or {}, cfg.get("metanas"))
+    for k, v in kwargs.items():
+        what = _unstored(v)
+        if what is None:
+            continue
+        if k not in given:
+            raise UserInputError(
+                f"study {info.name!r} was created with strategy option {k}={what}, which a store "
+                f"cannot keep; give it again to resume: strategy_kwargs={{{k!r}: ...}}."
+            )
+        kwargs[k] = given[k]
     return get_strategy(cfg["strategy"], space, seed=cfg.get("seed"), **kwargs)
 
 
@@ -301,7 +345,7 @@ def check_resumed(
                 f"strategy {inner or stored!r} has no option {k!r} (options: "
                 f"{', '.join(sorted(defaults)) or 'none'}); fix its name or leave it out."
             )
-        if jsonable(v) != old:
+        if _unstored(old) is None and stored_options({k: v})[k] != old:
             raise UserInputError(
                 f"{where} was created with strategy option {k}={old!r}, not {v!r}; "
                 "resume it with the stored options, or give the new search another study name."

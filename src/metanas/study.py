@@ -669,7 +669,7 @@ def create_study(
             space = space_from_dict(info.space)
         space = _stored_seeds(space, info.config.get("start_from") or [], start_from)
         if not isinstance(strategy, Strategy):
-            strategy = resumed_strategy(info, space)
+            strategy = resumed_strategy(info, space, given_options)
     elif space is None:
         raise UserInputError(
             "create_study needs a space (a Space or a registered name such as 'nb201')."

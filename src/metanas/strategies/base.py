@@ -9,9 +9,10 @@ also after :meth:`Strategy.replay` restores it from a store.
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -64,6 +65,15 @@ class Strategy(abc.ABC):
     #: its first proposals are the space's samples, so on a
     #: :class:`~metanas.space.SeededSpace` the search starts from the seeds
     draws_samples: ClassVar[bool] = True
+    #: the constructor's options as given (beyond space and seed); ``None`` where unknown
+    given_options: dict[str, Any] | None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        self = super().__new__(cls)
+        # the options as given, for a faithful rebuild by name on resume: attributes may keep
+        # them under other names or in other forms
+        self.given_options = _given_options(cls, args, kwargs)
+        return self
 
     def __init__(self, space: Space, seed: int | None = 0) -> None:
         self.space = space
@@ -202,6 +212,28 @@ def check_can_start_from(name: str, option: str) -> None:
             f"strategy {name!r} does not start from samples, so it cannot take {option}; "
             f"use one of {', '.join(starters)}."
         )
+
+
+def _given_options(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The constructor arguments given beyond ``space`` and ``seed``; ``None`` when they do not
+    fit its signature (the constructor itself says so) or cannot be named."""
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    try:
+        bound = sig.bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = sig.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            return None
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        elif name not in ("space", "seed"):
+            out[name] = value
+    return out
 
 
 def get_strategy(name: str, space: Space | str, seed: int | None = 0, **kwargs: Any) -> Strategy:
