@@ -12,7 +12,7 @@ import abc
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class Strategy(abc.ABC):
     #: the constructor's options as given (beyond space and seed); ``None`` where unknown
     given_options: dict[str, Any] | None
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
         # the options as given, for a faithful rebuild by name on resume: attributes may keep
         # them under other names or in other forms
