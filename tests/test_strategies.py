@@ -337,3 +337,18 @@ def test_log_float_moves_stay_in_their_range(low, high):
     moved += dim.neighbours(high) + dim.neighbours(low) + [dim._from_unit(1.0)]
     assert all(low <= v <= high for v in moved)
     assert dim.validate(max(moved)) == max(moved)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_evolution_goes_on_where_every_child_of_the_winner_was_seen(seed):
+    """On one integer range the winner's neighbourhood is soon all seen: evolution then asks an
+    unseen sample (it asked the seen child, and the study read 1,000 repeats as exhaustion)."""
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.study import create_study
+
+    space = Space([IntRange("width", 1, 256)], name="a")
+    ev = FunctionEvaluator(lambda a: -abs(a["width"] - 100))
+    study = create_study(space, "evolution", ev, seed=seed)
+    study.optimize(200)
+    assert study.stop_reason is None and len(study.trials) == 200
+    assert study.best_trial.arch == {"width": 100}

@@ -266,3 +266,42 @@ def test_mf_ucb_screens_on_a_cheap_rung_only_when_it_carries():
         get_strategy("mf_ucb", space(), n_init=0)
     with pytest.raises(UserInputError, match="pool"):
         get_strategy("mf_ucb", space(), pool="near")
+
+
+class _FailsMostly:
+    """Three in four widths fail (out of memory, say) at every budget."""
+
+    objective = "value"
+
+    def evaluate(self, arch, budget, report):
+        if arch["w"] % 4:
+            return Result.failed("out of memory")
+        return Result(value=arch["w"] / 1000, metrics={})
+
+
+@pytest.mark.parametrize("name", ["asha", "hyperband", "successive_halving", "bohb"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_failed_run_is_never_promoted(name, seed):
+    from metanas.space import IntRange
+    from metanas.study import create_study
+
+    space = Space([IntRange("w", 0, 999)], name="w")
+    opts = {"budgets": [1, 3, 9]}
+    study = create_study(space, name, _FailsMostly(), seed=seed, strategy_kwargs=opts)
+    study.optimize(60)
+    failed = {(t.key, t.budget.epochs) for t in study.trials if t.value is None}
+    promoted = [t for t in study.trials if t.budget.epochs > 1]
+    assert promoted  # the successes still go on
+    for t in promoted:
+        below = max(b for b in (1, 3, 9) if b < t.budget.epochs)
+        assert (t.key, below) not in failed
+    # as before 0.2.5 on request (and for studies stored then): failures fill empty places
+    old = create_study(space, name, _FailsMostly(), seed=seed,
+                       strategy_kwargs={**opts, "promote_failed": True})  # fmt: skip
+    old.optimize(60)
+    lost = {(t.key, t.budget.epochs) for t in old.trials if t.value is None}
+    assert any(
+        (t.key, max(b for b in (1, 3, 9) if b < t.budget.epochs)) in lost
+        for t in old.trials
+        if t.budget.epochs > 1
+    )

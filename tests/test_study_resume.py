@@ -20,9 +20,11 @@ from metanas.space import Choice, IntRange, Space
 from metanas.study import create_study, load_study
 from metanas.types import TrialState
 
+# stuck_sample=False: evolution then asks seen children, so the replay meets repeats too
+OPTIONS = '{"population_size": 12, "sample_size": 4, "stuck_sample": false}'
 CHILD = textwrap.dedent(
     """
-    import sys, time, warnings
+    import json, sys, time, warnings
     warnings.simplefilter("ignore")
     from metanas.evaluation.function import FunctionEvaluator
     from metanas.space import Choice, IntRange, Space
@@ -35,8 +37,9 @@ CHILD = textwrap.dedent(
         return -abs(a["w"] - 13) - abs(a["d"] - 3) + (a["op"] == "b")
 
     db, n = sys.argv[1], int(sys.argv[2])
+    OPTIONS = json.loads(sys.argv[3])
     study = create_study(space, "evolution", FunctionEvaluator(score), storage=db, study_name="k",
-                         seed=11, resume=True, strategy_kwargs={"population_size": 12, "sample_size": 4})
+                         seed=11, resume=True, strategy_kwargs=OPTIONS)
     study.optimize(n)
     """
 )
@@ -72,7 +75,7 @@ def _killed_run(tmp_path, n: int, kills: int, seed: int) -> list:
             break
         target = before + int(rng.integers(1, max(2, n // (kills + 1))))
         p = subprocess.Popen(
-            [sys.executable, str(script), str(db), str(n)],
+            [sys.executable, str(script), str(db), str(n), OPTIONS],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -89,7 +92,10 @@ def _killed_run(tmp_path, n: int, kills: int, seed: int) -> list:
         if done_kills >= kills:
             break
     p = subprocess.run(
-        [sys.executable, str(script), str(db), str(n)], env=env, capture_output=True, timeout=300
+        [sys.executable, str(script), str(db), str(n), OPTIONS],
+        env=env,
+        capture_output=True,
+        timeout=300,
     )
     assert p.returncode == 0, p.stderr.decode()
     assert done_kills >= 1
@@ -107,7 +113,7 @@ def _reference(n: int) -> list:
             "evolution",
             FunctionEvaluator(_score),
             seed=11,
-            strategy_kwargs={"population_size": 12, "sample_size": 4},
+            strategy_kwargs=json.loads(OPTIONS),
         )
         .optimize(n)
         .trials

@@ -265,7 +265,11 @@ LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "local_search": (("0.2.3", {"offer_pending": False}),),
     "mf_ucb": (("0.2.1", {"costs": "budget"}),),
     "tpe": (("0.2.2", {"failures_good": True}),),
-    "bohb": (("0.2.2", {"failures_good": True}),),
+    "bohb": (("0.2.2", {"failures_good": True}), ("0.2.5", {"promote_failed": True})),
+    "successive_halving": (("0.2.5", {"promote_failed": True}),),
+    "hyperband": (("0.2.5", {"promote_failed": True}),),
+    "asha": (("0.2.5", {"promote_failed": True}),),
+    "evolution": (("0.2.5", {"stuck_sample": False}),),
 }
 
 

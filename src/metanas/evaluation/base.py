@@ -1,7 +1,9 @@
 """The evaluator interface: turn an architecture and a budget into a :class:`Result`.
 
-Evaluators may call ``report(step, metrics)`` after each epoch (or fidelity step); a
-multi-fidelity scheduler answers :attr:`Decision.STOP` to end the trial early. Evaluators know
+Evaluators may call ``report(step, metrics)`` after each epoch (or fidelity step): a study
+keeps the reports as the trial's learning curve and answers :attr:`Decision.CONTINUE` (its
+multi-fidelity schedulers give each trial its budget instead); a reporter of your own may answer
+:attr:`Decision.STOP` to end a trial early (e.g. by ``ASHA.should_stop``). Evaluators know
 nothing of strategies or storage and must be picklable, so executors can ship them to workers.
 Optionally, ``settings()`` returns what decides a score besides the architecture (a training
 recipe, the data's split): the study stores it, and a resume with other settings is refused.

@@ -21,7 +21,11 @@ class RegularizedEvolution(Strategy):
     population while the oldest member leaves (failed results join nothing). It is asynchronous:
     random candidates still pending count toward the first population, so parallel workers do not
     overshoot it, and mutation starts as soon as one result is in once enough are on their way.
-    A child whose key was already proposed is re-mutated up to ``mutation_tries`` times.
+    A child whose key was already proposed is re-mutated up to ``mutation_tries`` times, then
+    walked one step further up to as many times; when all of those were proposed before, an
+    unseen random architecture is asked instead (``stuck_sample``; before 0.2.5 the seen child
+    was, which the study answers as a repeat, and a large space of integer ranges could then
+    read as exhausted).
 
     ``replace`` says how the tournament draws its members. By default it draws ``sample_size``
     distinct members, as the NAS-Bench-101 reference code does (Ying et al. 2019); Real et al.'s
@@ -37,6 +41,7 @@ class RegularizedEvolution(Strategy):
         sample_size: int = 10,
         mutation_tries: int = 10,
         replace: bool = False,
+        stuck_sample: bool = True,
     ) -> None:
         super().__init__(space, seed)
         for name, v in (("population_size", population_size), ("sample_size", sample_size)):
@@ -51,6 +56,7 @@ class RegularizedEvolution(Strategy):
         self.sample_size = sample_size
         self.mutation_tries = int(mutation_tries)
         self.replace = bool(replace)
+        self.stuck_sample = bool(stuck_sample)
         #: (value, arch) oldest first
         self.population: deque[tuple[float, dict[str, Any]]] = deque(maxlen=population_size)
         self._random_pending: set[int] = set()
@@ -84,8 +90,10 @@ class RegularizedEvolution(Strategy):
         # every one-step child was seen: walk one more step away before giving up
         for _ in range(self.mutation_tries):
             if key(child) not in seen:
-                break
+                return child
             child = self.space.mutate(child, rng)
+        if self.stuck_sample and key(child) in seen:
+            return self.sample_unseen()
         return child
 
     def _tell(self, candidate: Candidate, result: Result) -> None:

@@ -11,7 +11,10 @@ rung so results find their way back, also after a replay.
 * ``asha``: asynchronous promotions (Li et al. 2020): on every ask, promote the best
   not-yet-promoted architecture in the top ``1/eta`` of the highest possible rung, else start a
   new one at the smallest budget. :meth:`ASHA.should_stop` offers the same rule for per-epoch
-  early stopping of real training runs.
+  early stopping in a training loop of your own (a study stops no trial early: it runs each
+  at its budget).
+* A failed result is never promoted (``promote_failed=True``: as before 0.2.5, it may fill a
+  place no result took).
 * ``bohb``: Hyperband whose new architectures come from a TPE model of the results at the largest
   budget with at least ``n_min`` observations (Falkner et al. 2018); a share ``random_fraction``
   stays random.
@@ -336,6 +339,8 @@ class _Hyperband(_Proposer, Strategy):
             rung as an input; a share ``random_fraction`` stays random.
         sampler_options: keyword arguments of the bananas samplers' model (by default the
             MLP ensemble), e.g. ``{"predictor": "quadratic"}``.
+        promote_failed: fill a rung's places with failed results when too few succeeded (as
+            before 0.2.5); by default only results are promoted, and the next rung is smaller.
     """
 
     uses_budgets = True
@@ -356,11 +361,13 @@ class _Hyperband(_Proposer, Strategy):
         population: int = 20,
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
+        promote_failed: bool = False,
     ) -> None:
         super().__init__(space, seed)
         self._init_sampler(
             sampler, random_fraction, population, tournament, self._samplers, sampler_options
         )
+        self.promote_failed = bool(promote_failed)
         self.n_min = n_min if n_min is not None else self._default_n_min(space)
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta = eta
@@ -424,10 +431,15 @@ class _Hyperband(_Proposer, Strategy):
         ranked = sorted(br.results.values(), key=lambda av: -av[1])
         br.rung += 1
         br.asked, br.results = 0, {}
-        if br.done:
+        keep = ranked[: br.sizes[br.rung]] if not br.done else []
+        if not self.promote_failed:  # a failed run is worth no larger budget
+            keep = [av for av in keep if av[1] > -math.inf]
+            if keep:
+                br.sizes[br.rung] = len(keep)  # the rung waits for these results only
+        if br.done or not keep:
             del self.brackets[br.id]
             return
-        br.queue = [a for a, _ in ranked[: br.sizes[br.rung]]]
+        br.queue = [a for a, _ in keep]
 
 
 @register_strategy("successive_halving")
@@ -472,6 +484,7 @@ class BOHB(_Hyperband):
             ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
         gamma, n_candidates, failures_good: TPE settings (see :class:`~metanas.strategies.TPE`).
+        promote_failed: as for :class:`Hyperband`.
     """
 
     _samplers = SAMPLERS
@@ -493,6 +506,7 @@ class BOHB(_Hyperband):
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
         failures_good: bool = False,
+        promote_failed: bool = False,
     ) -> None:
         super().__init__(
             space,
@@ -507,6 +521,7 @@ class BOHB(_Hyperband):
             population=population,
             tournament=tournament,
             sampler_options=sampler_options,
+            promote_failed=promote_failed,
         )
         if not 0 < gamma < 1 or n_candidates < 1:
             raise UserInputError(
@@ -523,9 +538,12 @@ class ASHA(_Proposer, Strategy):
 
     Args:
         min_budget, max_budget, eta, budgets: the rungs.
-        metric: the metric :meth:`should_stop` compares (higher is better).
+        metric: the metric :meth:`should_stop` compares (higher is better), for a training loop
+            of your own that calls it; in a study ASHA promotes by budgets and stops no trial.
         sampler, random_fraction, n_min, population, tournament, sampler_options: new
             architectures, as for :class:`Hyperband` (``n_min`` defaults to ``tournament``).
+        promote_failed: let a failed result be promoted (it ranks last in its rung; as before
+            0.2.5); by default a failed run goes no further.
     """
 
     uses_budgets = True
@@ -545,11 +563,13 @@ class ASHA(_Proposer, Strategy):
         population: int = 20,
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
+        promote_failed: bool = False,
     ) -> None:
         super().__init__(space, seed)
         self._init_sampler(
             sampler, random_fraction, population, tournament, SCHEDULER_SAMPLERS, sampler_options
         )
+        self.promote_failed = bool(promote_failed)
         self.n_min = n_min if n_min is not None else tournament
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
@@ -590,7 +610,8 @@ class ASHA(_Proposer, Strategy):
         entry = (-v, self._arrivals, candidate.key)
         self._arrivals += 1
         bisect.insort(self._ranked[k], entry)
-        if k < len(self.budgets) - 1 and candidate.key not in self.promoted[k]:
+        promotable = result.value is not None or self.promote_failed
+        if k < len(self.budgets) - 1 and candidate.key not in self.promoted[k] and promotable:
             bisect.insort(self._waiting[k], entry)
 
     def should_stop(self, candidate: Candidate, step: int, metrics: Mapping[str, float]) -> bool:
