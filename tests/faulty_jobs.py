@@ -37,3 +37,19 @@ def boom() -> Result:
 
 def lost_connection() -> Result:
     raise BrokenPipeError("the evaluator's own download broke off")
+
+
+def unsendable() -> Result:
+    """A result that cannot be pickled back to the driver (a generator among the metrics)."""
+    return Result(value=1.0, metrics={"g": (i for i in range(2))})  # type: ignore[dict-item]
+
+
+def start_sleeper(pid_file: str) -> Result:
+    """Start a subprocess that outlives the job unless its worker's group is killed."""
+    import subprocess
+
+    p = subprocess.Popen(["sleep", "120"])
+    with open(pid_file, "w") as f:
+        f.write(str(p.pid))
+    time.sleep(120)
+    return Result(value=0.0)

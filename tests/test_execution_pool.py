@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
-from faulty_jobs import always_die, boom, die_once, hang, lost_connection, square
+import pytest
+
+from faulty_jobs import (
+    always_die,
+    boom,
+    die_once,
+    hang,
+    lost_connection,
+    square,
+    start_sleeper,
+    unsendable,
+)
 from metanas.execution.base import Job
 from metanas.execution.pool import ProcessPoolExecutor
 from metanas.types import Result, TrialState
@@ -52,7 +66,7 @@ def test_time_limit_and_exceptions_become_failures():
 
 
 _DRIVER_GONE = """
-import multiprocessing as mp, sys, time
+import multiprocessing as mp, pickle, sys, time
 from metanas.execution.base import Job
 from metanas.execution.pool import _worker_main
 
@@ -63,7 +77,7 @@ if __name__ == "__main__":
     proc.start()
     child.close()
     assert parent.recv() == "ready"
-    parent.send(Job(id=0, fn=time.sleep, args=(1.0,)))
+    parent.send((0, pickle.dumps(Job(id=0, fn=time.sleep, args=(1.0,)))))
     assert parent.recv() == "started"
     parent.close()  # as a killed driver's end closes
     proc.join(30)
@@ -80,3 +94,75 @@ def test_a_worker_whose_driver_is_gone_exits_quietly(tmp_path):
                          timeout=120)  # fmt: skip
     assert out.stdout.strip() == "exit 0", out.stderr
     assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_a_result_that_cannot_be_sent_back_fails_its_job_once(tmp_path):
+    with ProcessPoolExecutor(1, max_retries=1) as ex:
+        ex.submit(Job(0, unsendable))
+        ex.submit(Job(1, square, (3,)))
+        res = collect(ex, 2)
+    assert res[0].state is TrialState.FAILED
+    assert "cannot be sent back" in (res[0].error or "") and "generator" in (res[0].error or "")
+    assert "attempt" not in (res[0].error or "")  # not taken for a dead worker and retried
+    assert res[1].value == 9.0
+
+
+def test_retries_are_counted_per_job_not_per_id_across_runs(tmp_path):
+    """Two studies on one pool both number their first trial 0: each may be retried once."""
+    with ProcessPoolExecutor(1, max_retries=1) as ex:
+        for run in range(2):
+            ex.submit(Job(0, die_once, (str(tmp_path / f"m{run}"),)))
+            assert collect(ex, 1)[0].value == 1.0
+
+
+def test_a_time_limit_kills_the_processes_the_job_started(tmp_path):
+    pid_file = tmp_path / "pid"
+    with ProcessPoolExecutor(1, time_limit=1.5) as ex:
+        ex.submit(Job(0, start_sleeper, (str(pid_file),)))
+        res = collect(ex, 1)
+    assert "time limit" in (res[0].error or "")
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # killed with its worker's group; reaped by whoever adopted it
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the job's subprocess outlived the time limit")
+
+
+_UNGUARDED = """
+from metanas.evaluation.function import FunctionEvaluator
+from metanas.execution.pool import ProcessPoolExecutor
+from metanas.space import IntRange, Space
+from metanas.study import create_study
+
+def objective(a):
+    return float(a["w"])
+
+# no `if __name__ == "__main__":` guard: each spawned worker runs this search again
+create_study(Space([IntRange("w", 0, 9)]), "random", FunctionEvaluator(objective),
+             executor=ProcessPoolExecutor(2)).optimize(4)
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "-c"])
+def test_workers_that_cannot_start_or_load_the_job_stop_the_search_with_a_sentence(tmp_path, how):
+    """A script without a __main__ guard made the pool respawn dying workers for ever; an
+    objective defined under python -c could not be unpickled and read as 'worker died'."""
+    if how == "file":
+        script = tmp_path / "search.py"
+        script.write_text(_UNGUARDED)
+        cmd = [sys.executable, str(script)]
+        expected = "guards its search with 'if __name__"
+    else:  # guarded, but the objective lives in -c's __main__, which workers cannot import
+        guarded = _UNGUARDED.replace("create_study(", "if __name__ == '__main__':\n  create_study(")
+        cmd = [sys.executable, "-c", guarded]
+        expected = "cannot load the job"
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode != 0
+    assert expected in out.stderr.splitlines()[-1], out.stderr[-2000:]

@@ -90,3 +90,12 @@ def test_study_on_ray_survives_a_killed_worker(ex, tmp_path):
     assert sorted(t.arch["width"] for t in study.trials) == [1, 2, 3, 4, 5, 6]
     assert all(t.state is TrialState.COMPLETE for t in study.trials)
     assert (tmp_path / "kill").exists()
+
+
+def test_a_job_ray_cannot_serialize_is_one_sentence(ex):
+    import threading
+
+    from metanas.types import UserInputError
+
+    with pytest.raises(UserInputError, match="cannot be sent to a Ray worker"):
+        ex.submit(Job(99, square, (threading.Lock(),)))

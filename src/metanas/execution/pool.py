@@ -26,6 +26,9 @@ from metanas.types import Result, UserInputError
 
 _POLL = 0.05
 _STARTED = "started"  # a worker's word that its job's own work (and time limit) begins
+_UNLOADABLE = "unloadable"  # ... that it cannot unpickle the job it was sent
+#: workers in a row that die before they are ready: they cannot start, retrying will not help
+_FAILED_STARTS = 3
 
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -52,23 +55,45 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
     # Ctrl-C reaches the whole process group: the driver stops the workers itself, and a worker
     # must not print its own traceback of the interrupted job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "setsid"):  # a group of its own: a kill takes the job's subprocesses along
+        os.setsid()
     limit_threads(threads)
     if not _send(conn, "ready"):
         return
     while True:
         try:
-            job = conn.recv()
+            message = conn.recv()
         except EOFError:
             return
-        if job is None:
+        if message is None:
             return
+        job_id, payload = message
+        try:
+            job = pickle.loads(payload)
+        except Exception as e:  # e.g. an objective defined in a script run with -c
+            if not _send(conn, (_UNLOADABLE, f"{type(e).__name__}: {e}")):
+                return
+            continue
         limit_threads(threads)  # a previous job may have imported torch or changed its threads
         result = _prepare(job)  # a cold worker's imports and data are not the job's time
         if result is None:
             if not _send(conn, _STARTED):  # the driver starts the job's clock now
                 return
             result = _run(job)
-        if not _send(conn, JobOutcome(job.id, result)):
+        try:
+            sent = _send(conn, JobOutcome(job_id, result))  # pickled whole before it is written
+        except Exception as e:  # e.g. a generator among the metrics
+            sent = _send(
+                conn,
+                JobOutcome(
+                    job_id,
+                    Result.failed(
+                        f"the result cannot be sent back from the worker process "
+                        f"({type(e).__name__}: {e}); return plain numbers and strings."
+                    ),
+                ),
+            )
+        if not sent:
             return
 
 
@@ -110,6 +135,17 @@ class _Worker:
     job: Job | None = None
     started: float | None = None  # when the job itself began (after its worker's preparation)
     ready: bool = False
+
+
+def _kill(proc: Any) -> None:
+    """Kill a worker and what its job started (its process group, see _worker_main)."""
+    if hasattr(os, "killpg") and proc.pid is not None:
+        # a group with the worker's pid as its id is the worker's own (a pid is not reused
+        # while its group lives); none yet if the worker died before making it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if proc.is_alive():
+        proc.kill()
 
 
 def _rss_bytes(pid: int) -> int:
@@ -154,6 +190,7 @@ class ProcessPoolExecutor:
         self._queue: deque[Job] = deque()
         self._done: list[JobOutcome] = []
         self._attempts: dict[int, int] = {}
+        self._failed_starts = 0
 
     @property
     def capacity(self) -> int:
@@ -175,13 +212,24 @@ class ProcessPoolExecutor:
         while len(self._pool) < self.capacity:
             self._pool.append(self._spawn())
 
-    def _replace(self, w: _Worker, reason: str) -> None:
-        """Kill a worker, requeue or fail its job, and start a fresh one in its place."""
+    def _replace(self, w: _Worker, reason: str | None = None) -> None:
+        """Kill a worker (and the processes its job started), requeue or fail its job, and start
+        a fresh one in its place. ``reason`` ``None``: the worker died by itself."""
         job = w.job
-        if w.proc.is_alive():
-            w.proc.kill()
+        _kill(w.proc)
         w.proc.join(timeout=5)
         w.conn.close()
+        if reason is None:
+            reason = f"worker died (exit code {w.proc.exitcode})"
+            if not w.ready:
+                self._failed_starts += 1
+                if self._failed_starts >= _FAILED_STARTS:
+                    raise UserInputError(
+                        f"worker processes exit before they start ({reason}); a script that "
+                        "searches with workers must be a file that guards its search with "
+                        "'if __name__ == \"__main__\":' (workers import it again), or search "
+                        "without workers."
+                    )
         self._pool[self._pool.index(w)] = self._spawn()
         if job is None:
             return
@@ -191,7 +239,11 @@ class ProcessPoolExecutor:
         if retryable and tries <= self.max_retries:
             self._queue.appendleft(job)
         else:
-            self._done.append(JobOutcome(job.id, Result.failed(f"{reason} (attempt {tries})")))
+            self._deliver(JobOutcome(job.id, Result.failed(f"{reason} (attempt {tries})")))
+
+    def _deliver(self, outcome: JobOutcome) -> None:
+        self._attempts.pop(outcome.id, None)  # a job id may come again (another study)
+        self._done.append(outcome)
 
     # ----------------------------------------------------------------- Executor protocol
     def submit(self, job: Job) -> None:
@@ -203,8 +255,8 @@ class ProcessPoolExecutor:
         for w in self._pool:
             if w.ready and w.job is None and self._queue:
                 job = self._queue.popleft()
-                try:
-                    w.conn.send(job)  # pickled whole before any byte is written
+                try:  # the worker unpickles the job itself, to say so if it cannot
+                    w.conn.send((job.id, pickle.dumps(job)))
                 except (pickle.PicklingError, AttributeError, TypeError) as e:
                     raise UserInputError(
                         f"job {job.id} cannot be sent to a worker process ({e}); define the "
@@ -218,7 +270,7 @@ class ProcessPoolExecutor:
             if w.job is None and w.ready:
                 continue
             if not w.proc.is_alive():
-                self._replace(w, f"worker died (exit code {w.proc.exitcode})")
+                self._replace(w)
             elif w.job is None:
                 continue
             elif (
@@ -245,16 +297,23 @@ class ProcessPoolExecutor:
                 try:
                     outcome: Any = w.conn.recv()
                 except (EOFError, OSError):
-                    self._replace(w, f"worker died (exit code {w.proc.exitcode})")
+                    self._replace(w)
                     continue
                 if outcome == "ready":
                     w.ready = True
+                    self._failed_starts = 0
                     continue
                 if outcome == _STARTED:
                     w.started = time.monotonic()
                     continue
+                if isinstance(outcome, tuple) and outcome[0] == _UNLOADABLE:
+                    raise UserInputError(
+                        f"a worker process cannot load the job ({outcome[1]}); define the "
+                        "objective or evaluator in a module or script file the workers can "
+                        "import (not in python -c or stdin), or search without workers."
+                    )
                 w.job = None
-                self._done.append(outcome)
+                self._deliver(outcome)
             self._check_limits()
             self._dispatch()
             if deadline is not None and time.monotonic() >= deadline:
@@ -268,8 +327,7 @@ class ProcessPoolExecutor:
                 w.conn.send(None)
         for w in self._pool:
             w.proc.join(timeout=2)
-            if w.proc.is_alive():
-                w.proc.kill()
+            _kill(w.proc)
             w.conn.close()
         self._pool.clear()
         # jobs of an interrupted run must not come back if the pool is used again

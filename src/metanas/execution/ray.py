@@ -150,7 +150,13 @@ class RayExecutor:
     # ----------------------------------------------------------------- Executor protocol
     def submit(self, job: Job) -> None:
         self._start()
-        ref = self._remote.remote(job, self.threads_per_worker)
+        try:
+            ref = self._remote.remote(job, self.threads_per_worker)
+        except TypeError as e:  # Ray: "Could not serialize the argument ..."
+            raise UserInputError(
+                f"job {job.id} cannot be sent to a Ray worker ({str(e).splitlines()[0]}); keep "
+                "locks, open files and other unpicklable objects out of the evaluator."
+            ) from None
         self._refs[ref] = (job, time.monotonic())
 
     def _collect(self, ref: Any) -> None:
