@@ -341,6 +341,10 @@ class _Returns:
         (Result(value=1.0, metrics="x"), "metrics must be a mapping of names to numbers, got 'x'"),  # type: ignore[arg-type]
         (Result(value=float("nan")), "objective 'value' is nan, not a finite number"),
         (Result(value=None, metrics={"value": "x"}), "objective 'value' is x, not a finite number"),
+        # the store keeps these as JSON: a search ended in a TypeError, its trial left running
+        (Result(value=1.0, metrics={"x": object()}), "metrics must hold numbers and text (object is not"),
+        (Result(value=1.0, curve=[{"step": 1, "v": object()}]), "curve must hold numbers and text"),
+        (Result(value=1.0, state="complete"), "state must be a TrialState, got 'complete'"),  # type: ignore[arg-type]
     ],
 )  # fmt: skip
 def test_a_malformed_result_fails_its_trial_not_the_run(tmp_path, result: Result, says: str):
@@ -752,3 +756,28 @@ def test_optimize_again_after_ctrl_c_reruns_the_cut_off_trial(tmp_path):
     stored = load_study(tmp_path / "k.db", "k").trials
     assert [t.number for t in stored] == list(range(20))
     assert all(t.state == TrialState.COMPLETE for t in stored)
+
+
+def test_a_result_the_store_failed_to_write_is_run_again_by_the_next_optimize(tmp_path):
+    """A failed write (a full disk, say) used the trial's sequence number all the same, so the
+    same study's next optimize() said another process had changed it, and the trial, already
+    out of the loop's in-flight set, was never run again."""
+    from metanas.types import StorageError
+
+    st = create_study(SPACE, "random", FunctionEvaluator(score), storage=tmp_path / "s.db")
+    st.optimize(2)
+    real = st.store.record
+    calls = []
+
+    def full_disk(study_id, trial):
+        calls.append(trial.state)
+        if trial.state is not TrialState.RUNNING and len(calls) == 2:
+            raise StorageError("database or disk is full")
+        real(study_id, trial)
+
+    st.store.record = full_disk
+    with pytest.raises(StorageError):
+        st.optimize(4)
+    st.optimize(4)
+    stored = load_study(tmp_path / "s.db", st.name).trials
+    assert [t.state for t in stored] == [TrialState.COMPLETE] * 4

@@ -127,8 +127,8 @@ def optimize(
             for outcome in executor.wait(_WAIT_S):
                 if outcome.id not in inflight:
                     continue
-                inflight.discard(outcome.id)
                 finished = study._finish(outcome.id, outcome.result)
+                inflight.discard(outcome.id)  # after: a result not stored is run again
                 if bar is not None:
                     bar.update(study)
                 for cb in callbacks:

@@ -25,6 +25,7 @@ replayed exactly from the store, which needs one writer per study.)
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import numbers
 import time
@@ -46,7 +47,7 @@ from metanas.evaluation.base import as_metrics, objective_value
 from metanas.space.base import Space
 from metanas.space.wrapper import SeededSpace, seeds_of
 from metanas.storage.base import Duplicate
-from metanas.storage.sqlite import check_study_name, open_store
+from metanas.storage.sqlite import check_study_name, json_default, open_store
 from metanas.strategies.base import (
     SpaceExhausted,
     Strategy,
@@ -201,6 +202,7 @@ class Study:
         problem = _malformed(r)
         if problem is not None:
             metrics = r.metrics if isinstance(r.metrics, Mapping) else {}
+            metrics = {k: v for k, v in metrics.items() if _unstorable({k: v}) is None}
             return Result.failed(f"the evaluator's Result is malformed: {problem}", 0.0, metrics)
         if r.state is TrialState.FAILED:
             return replace(r, value=None)
@@ -340,6 +342,7 @@ class Study:
                 f"trial {number} of study {self._name!r} was already told; ask a new one."
             )
         self._check_lock()
+        seq = self._seq
         t = replace(
             t,
             state=r.state,
@@ -351,7 +354,11 @@ class Study:
             finished_at=time.time(),
             told_seq=self._next_seq(),
         )
-        self._store.record(self._id, t)  # durable before anyone learns of it
+        try:
+            self._store.record(self._id, t)  # durable before anyone learns of it
+        except BaseException:
+            self._seq = seq  # not stored: the store and this study must agree on the next one
+            raise
         self._trials[number] = t
         bkey = (t.key, budget_key(self._effective_budget(t.budget)))
         self._running.pop(bkey, None)
@@ -556,6 +563,21 @@ def _malformed(r: Result) -> str | None:
         return f"cost must be the seconds spent, a finite number >= 0, got {cost!r}"
     if not isinstance(r.curve, (list, tuple)) or not all(isinstance(c, Mapping) for c in r.curve):
         return f"curve must be a list of mappings (one report per step), got {r.curve!r}"
+    if not isinstance(r.state, TrialState):
+        return f"state must be a TrialState, got {r.state!r}"
+    for what, x in (("metrics", r.metrics), ("curve", r.curve)):
+        problem = _unstorable(x)
+        if problem is not None:
+            return f"{what} must hold numbers and text ({problem})"
+    return None
+
+
+def _unstorable(x: Any) -> str | None:
+    """Why the store cannot keep ``x`` (as JSON), or ``None`` when it can."""
+    try:
+        json.dumps(x, default=json_default)
+    except (TypeError, ValueError) as e:
+        return str(e)
     return None
 
 

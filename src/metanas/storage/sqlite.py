@@ -129,8 +129,9 @@ def check_not_a_store(path: str | os.PathLike[str], option: str) -> None:
         )
 
 
-def _default(o: Any) -> Any:
-    # numpy scalars and arrays reach us from spaces and metrics; store them as plain JSON
+def json_default(o: Any) -> Any:
+    """``json.dumps``' ``default`` for what a store keeps: numpy scalars and arrays (from spaces
+    and metrics) as plain JSON, tuples and sets as lists."""
     if hasattr(o, "item") and callable(o.item) and getattr(o, "ndim", 0) == 0:
         return o.item()
     if hasattr(o, "tolist"):
@@ -143,7 +144,7 @@ def _default(o: Any) -> Any:
 def _dumps(x: Any) -> str:
     if not x and isinstance(x, (dict, list)):  # most trials carry empty info and curves
         return "{}" if isinstance(x, dict) else "[]"
-    return json.dumps(x, separators=(",", ":"), default=_default)
+    return json.dumps(x, separators=(",", ":"), default=json_default)
 
 
 def _budget_json(b: Budget | None) -> str | None:
