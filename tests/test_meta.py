@@ -253,6 +253,23 @@ def test_knowledge_base_groups_studies_into_tasks(tmp_path) -> None:
     kb.close()
 
 
+def test_knowledge_of_a_multi_fidelity_study_is_its_largest_budgets(tmp_path) -> None:
+    """Hyperband's 12-epoch results (NB201: ~74%) were averaged with the same cells' 200-epoch
+    ones (~90%), and cells seen at 12 epochs only stood beside them as if comparable."""
+    from metanas.evaluation.tabular import nb201_table
+
+    db = tmp_path / "hb.db"
+    table = nb201_table("cifar10")
+    study = create_study("nb201", "hyperband", table, storage=db, study_name="hb", seed=0)
+    study.optimize(40)
+    top = {t.key: t.value for t in study.trials if t.budget.epochs == 200 and t.value is not None}
+    assert 0 < len(top) < len({t.key for t in study.trials})  # promoted cells and the others
+    kb = KnowledgeBase(str(db))
+    (task,) = kb.tasks()
+    assert {k: v for k, (_, v) in task.evaluations.items()} == pytest.approx(top)
+    kb.close()
+
+
 def test_create_study_warm_start_uses_store_and_resumes_exactly(tmp_path) -> None:
     db, twin = tmp_path / "ws.db", tmp_path / "twin.db"
     _fill_store(db, toy_task(1), "past", n=80)

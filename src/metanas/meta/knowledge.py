@@ -24,7 +24,7 @@ from metanas.meta.prior import Prior
 from metanas.meta.similarity import Similarity, task_similarity
 from metanas.space.base import Space
 from metanas.storage.sqlite import open_store
-from metanas.types import TaskInfo, TrialState
+from metanas.types import TaskInfo, Trial, TrialState
 
 
 def space_signature(space: Space | Mapping[str, Any]) -> str:
@@ -77,6 +77,12 @@ class PastTask:
         )
 
 
+def _epochs(t: Trial) -> float:
+    """A trial's budget in epochs (``inf``: the evaluator's full one)."""
+    e = t.budget.epochs if t.budget is not None else None
+    return math.inf if e is None else float(e)
+
+
 class KnowledgeBase:
     """Read-only view of a store's studies as past tasks.
 
@@ -117,12 +123,19 @@ class KnowledgeBase:
             sums: dict[str, list[float]] = {}
             archs: dict[str, Mapping[str, Any]] = {}
             for info in infos:
-                for t in self._store.trials(info.id):
-                    if (
-                        t.state is TrialState.COMPLETE
-                        and t.value is not None
-                        and math.isfinite(t.value)
-                    ):
+                done = [
+                    t
+                    for t in self._store.trials(info.id)
+                    if t.state is TrialState.COMPLETE
+                    and t.value is not None
+                    and math.isfinite(t.value)
+                ]
+                # a multi-fidelity study's smaller budgets measure something else (NB201: 74%
+                # at 12 epochs, 90% at 200): only its largest budget's results count
+                top = max((_epochs(t) for t in done), default=None)
+                for t in done:
+                    if _epochs(t) == top:
+                        assert t.value is not None
                         sums.setdefault(t.key, []).append(float(t.value))
                         archs.setdefault(t.key, t.arch)
             if not sums:
