@@ -273,6 +273,30 @@ def test_oneshot_search_refuses_bad_input_in_one_sentence(digits: Dataset) -> No
     text = load_dataset("rotten_tomatoes", seed=0, limit=200)
     with pytest.raises(UserInputError, match="images"):
         oneshot_search(text)
+    # a GDAS end temperature of 0 made every Gumbel draw infinite: the search hung for good
+    for bad in [{"tau": (1.0, 0.0)}, {"tau": 3.0}, {"lr": -0.1}, {"arch_lr": float("nan")},
+                {"weight_decay": -1.0}, {"num_threads": 0}]:  # fmt: skip
+        (name,) = bad
+        with pytest.raises(UserInputError, match=f"one-shot {name} must be"):
+            oneshot_search(digits, method="gdas", **bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(UserInputError, match="not on this machine"):
+            oneshot_search(digits, device="cuda")
+
+
+@pytest.mark.parametrize("side", [2, 5, 15])
+def test_oneshot_trains_on_small_and_odd_sized_images(side: int) -> None:
+    """Odd sides (5 -> 3 by the strided conv, 2 by the shortcut's pooling) failed to add up, and
+    a last batch of one example failed batch norm."""
+    from metanas.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(131, 1, side, side)).astype("float32")
+    data = from_arrays(x, rng.integers(0, 2, 131), test_fraction=0.1, val_fraction=0.1)
+    half = data.x_train.shape[0] // 2
+    batch = half - 1  # the weights' half ends in a batch of one
+    r = oneshot_search(data, epochs=1, C=2, N=1, batch_size=batch, selection="logits")
+    assert len(r.history) == 1 and math.isfinite(r.history[0].train_loss)
 
 
 def test_oneshot_time_budget_stops_after_an_epoch(digits: Dataset) -> None:

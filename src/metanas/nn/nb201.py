@@ -66,7 +66,8 @@ class ResNetBasicBlock(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, stride)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            # ceil_mode: an odd side (e.g. 15) pools to what the stride-2 conv gives (8, not 7)
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True),
             nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False),
         )
 

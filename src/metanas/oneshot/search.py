@@ -27,7 +27,12 @@ import torch
 from torch import nn
 
 from metanas.data.base import Dataset
-from metanas.evaluation.fit import evaluate_model, resolve_device, torch_context
+from metanas.evaluation.fit import (
+    check_device_here,
+    evaluate_model,
+    resolve_device,
+    torch_context,
+)
 from metanas.nn.nb201 import NB201_EDGES, NB201_OPS
 from metanas.oneshot.supernet import MIXES, NB201Supernet
 from metanas.types import UserInputError
@@ -78,6 +83,41 @@ def _check(data: Dataset, method: str, epochs: int, C: int, N: int, batch_size: 
         raise UserInputError(
             f"one-shot search splits the {data.x_train.shape[0]} training examples into two halves "
             f"of at least batch_size={batch_size}; use more data or a smaller batch_size."
+        )
+
+
+def _check_rates(
+    lr: float,
+    weight_decay: float,
+    arch_lr: float,
+    arch_weight_decay: float,
+    tau: Any,
+    num_threads: int | None,
+) -> None:
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for name, v, low in (
+        ("lr", lr, 0.0),
+        ("arch_lr", arch_lr, 0.0),
+        ("weight_decay", weight_decay, None),
+        ("arch_weight_decay", arch_weight_decay, None),
+    ):
+        if not number(v) or (v <= low if low is not None else v < 0):
+            need = "a positive number" if low is not None else "a number >= 0"
+            raise UserInputError(f"one-shot {name} must be {need}, got {v!r}.")
+    # GDAS divides by the temperature: 0 made every Gumbel draw infinite (a hang)
+    if not (
+        isinstance(tau, (tuple, list)) and len(tau) == 2 and all(number(t) and t > 0 for t in tau)
+    ):
+        raise UserInputError(
+            f"one-shot tau must be two positive temperatures (start, end), got {tau!r}."
+        )
+    if num_threads is not None and (
+        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+    ):
+        raise UserInputError(
+            f"one-shot num_threads must be a positive integer, got {num_threads!r}."
         )
 
 
@@ -157,7 +197,9 @@ def oneshot_search(
         raise UserInputError(f"one-shot temperature must be positive, got {temperature!r}.")
     if not 0 <= warmup < 1:
         raise UserInputError(f"one-shot warmup is a share of the epochs in [0, 1), got {warmup!r}.")
+    _check_rates(lr, weight_decay, arch_lr, arch_weight_decay, tau, num_threads)
     warm_epochs = int(warmup * epochs)
+    check_device_here(device)
     dev = resolve_device(device)
     started = time.perf_counter()
     with torch_context(seed, num_threads, dev):
@@ -192,6 +234,8 @@ def oneshot_search(
                 for s in range(steps):
                     iw = pw[s * batch_size : (s + 1) * batch_size]
                     ia = pa[(s * batch_size) % xa.shape[0] :][:batch_size]
+                    if len(iw) < 2 or len(ia) < 2:  # batch norm cannot train on one example
+                        continue
                     w_opt.zero_grad(set_to_none=True)
                     loss = loss_fn(net(xw[iw]), yw[iw])
                     loss.backward()
