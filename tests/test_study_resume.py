@@ -255,3 +255,20 @@ def test_a_study_of_a_strategy_instance_resumes_by_name_as_built(
     assert getattr(study.strategy, attribute) == value and study.strategy.seed == 3
     study.optimize(9)  # the replay reproduced the six stored asks
     assert len(study.trials) == 9
+
+
+def test_a_replay_at_other_budgets_is_refused(tmp_path):
+    """Replays compared keys only: a scheduler resumed with other rungs went on mixing them."""
+    from metanas.strategies import SuccessiveHalving
+    from metanas.strategies.base import ReplayMismatch
+
+    space = Space([IntRange("w", 0, 999)], name="w")
+    ev = FunctionEvaluator(lambda a: a["w"] / 1000)
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    first = SuccessiveHalving(space, seed=0, budgets=[1, 3, 9])
+    create_study(space, first, ev, **kw).optimize(10)
+    other = SuccessiveHalving(space, seed=0, budgets=[2, 6, 18])
+    with pytest.raises(ReplayMismatch, match=r"at Budget\(epochs=1"):
+        create_study(space, other, ev, resume=True, **kw)
+    same = SuccessiveHalving(space, seed=0, budgets=[1, 3, 9])
+    create_study(space, same, ev, resume=True, **kw).optimize(12)

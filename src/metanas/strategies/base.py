@@ -117,10 +117,14 @@ class Strategy(abc.ABC):
         for ev in events:
             if isinstance(ev, AskEvent):
                 cand = self.ask()
-                if cand.key != ev.candidate.key or cand.id != ev.candidate.id:
+                old = ev.candidate
+                if (cand.key, cand.id, cand.budget) != (old.key, old.id, old.budget):
+                    stored, made = old.key, cand.key
+                    if stored == made:  # the same architecture at another budget
+                        stored, made = f"{stored} at {old.budget}", f"{made} at {cand.budget}"
                     raise ReplayMismatch(
-                        f"replay diverged at candidate {ev.candidate.id}: stored {ev.candidate.key}, "
-                        f"regenerated {cand.key}; resume with the study's original strategy, seed "
+                        f"replay diverged at candidate {old.id}: stored {stored}, "
+                        f"regenerated {made}; resume with the study's original strategy, seed "
                         "and space (a wrapped space, such as a table's restrict() or a "
                         "ScreenedSpace, is not stored: pass the same one again)."
                     )
