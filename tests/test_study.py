@@ -192,7 +192,8 @@ def test_a_study_that_ran_dry_does_not_ask_again_on_resume_or_retry(tmp_path, mo
 
 def test_a_scheduler_stalled_on_running_trials_is_not_dry_on_resume(tmp_path):
     """Successive halving re-proposes running trials while their results are out; that stall
-    is not a spent space, so a resume goes on to promote them (as optimize() again does)."""
+    is not a spent space: the run waits for their results and promotes them (it used to stop
+    asking, and only a resume went on), and a resume then finds nothing more to do."""
     from metanas.execution.inline import InlineExecutor
 
     class FourAtOnce(InlineExecutor):
@@ -213,8 +214,8 @@ def test_a_scheduler_stalled_on_running_trials_is_not_dry_on_resume(tmp_path):
             st.optimize(10)
         return st.n_finished
 
-    assert run() == 3
-    assert run() == 6  # the three promoted to the larger budget
+    assert run() == 6  # three at the smaller budget, then the three promoted
+    assert run() == 6
 
 
 def test_max_duplicates_zero_still_asks():
@@ -781,3 +782,29 @@ def test_a_result_the_store_failed_to_write_is_run_again_by_the_next_optimize(tm
     st.optimize(4)
     stored = load_study(tmp_path / "s.db", st.name).trials
     assert [t.state for t in stored] == [TrialState.COMPLETE] * 4
+
+
+@pytest.mark.parametrize("name", ["asha", "successive_halving"])
+def test_parallel_schedulers_promote_after_their_new_samples_run_out(name):
+    """With trials running, a scheduler's only proposals may be repeats until a result makes
+    room for a promotion: the loop waited for none, stopped asking, and the top rung was never
+    reached (run alone, it was)."""
+    import zlib
+
+    space = Space([IntRange("w", 0, 8)], name="nine")
+    ev = FunctionEvaluator(lambda a: float(zlib.crc32(str(a["w"]).encode()) % 100))
+    opts = {"budgets": [1, 3, 9]}
+    alone = create_study(space, name, ev, seed=0, strategy_kwargs=opts)
+    with pytest.warns(StudyStopped):
+        alone.optimize(50)
+    four = ReversingExecutor()
+    four.capacity = 4
+    four.wait = lambda timeout=None: (  # the oldest job finishes first
+        [JobOutcome(j.id, j.fn(*j.args)) for j in [four.queue.pop(0)]] if four.queue else []
+    )
+    parallel = create_study(space, name, ev, seed=0, strategy_kwargs=opts, executor=four)
+    with pytest.warns(StudyStopped):
+        parallel.optimize(50)
+    assert any(t.budget.epochs == 9 for t in alone.trials)
+    assert any(t.budget.epochs == 9 for t in parallel.trials)
+    assert parallel.stop_reason is not None and "space may be exhausted" in parallel.stop_reason

@@ -102,6 +102,7 @@ def optimize(
     bar = _Progress(n_trials, study.n_finished) if progress else None
     inflight: set[int] = set()
     asking = True
+    waiting = False  # the strategy proposed nothing new until a running trial's result is in
     ok = False
     try:
         while True:
@@ -113,9 +114,12 @@ def optimize(
                     if deadline is not None and time.monotonic() >= deadline:
                         asking = False
                         break
-                    trial = study._ask_trial()
-                    if trial is None:  # the strategy ran dry; the study says why
-                        asking = False
+                    # waiting: one proposal per result that came in, not another streak of
+                    # duplicates (each one is stored)
+                    trial = study._ask_trial(1 if waiting and inflight else None)
+                    waiting = trial is None and study._waiting and bool(inflight)
+                    if trial is None:  # ran dry (the study says why), or wait for a result
+                        asking = waiting
                         break
                 inflight.add(trial.number)
                 job_args = (study.evaluator, trial.arch, study._effective_budget(trial.budget))

@@ -73,6 +73,11 @@ _DRY = (
     "the strategy proposed only already-evaluated candidates (Study.max_duplicates in a row); "
     "the space may be exhausted, so use a larger space or fewer trials"
 )
+#: ... and why it proposes nothing new for now (see Study._ask_trial)
+_WAITING = (
+    "it proposed only already-evaluated candidates while trials still run; tell their results "
+    "first (a scheduler promotes once they are in)"
+)
 
 
 class StudyStopped(UserWarning):
@@ -127,6 +132,7 @@ class Study:
         self.task = task
         self.resume = resume
         self.stop_reason: str | None = None
+        self._waiting = False  # the last ask found nothing new while trials still ran
         self._opened = False
         #: the options a named strategy was built with (create_study sets it), kept for resume
         self._strategy_kwargs: Mapping[str, Any] | None = None
@@ -267,14 +273,18 @@ class Study:
         return self._seq - 1
 
     # ----------------------------------------------------------------- the steps of the loop
-    def _ask_trial(self) -> Trial | None:
-        """Ask until the strategy proposes something new; record it as running. ``None``: dry."""
+    def _ask_trial(self, tries: int | None = None) -> Trial | None:
+        """Ask until the strategy proposes something new (at most ``tries`` proposals, by default
+        ``max_duplicates + 1``); record it as running. ``None``: nothing new, for good (``_dry``,
+        or the strategy ran out) or, while trials still run, for now (``_waiting``): a
+        scheduler's promotions wait for their results."""
         assert self.strategy is not None
+        self._waiting = False
         if self._dry:  # it ran dry before: asking again would only store more duplicates
             self._stop(_DRY)
             return None
         self._check_lock()
-        for _ in range(self.max_duplicates + 1):
+        for _ in range(self.max_duplicates + 1 if tries is None else tries):
             try:
                 cand = self.strategy.ask()
             except SpaceExhausted as e:
@@ -312,7 +322,9 @@ class Study:
             return trial
         # dry for good only when nothing runs: a scheduler may wait for a running trial's result
         self._dry = all(t.state.finished for t in self._trials.values())
-        self._stop(_DRY)
+        self._waiting = not self._dry
+        if self._dry:
+            self._stop(_DRY)
         return None
 
     def _stop(self, reason: str) -> None:
@@ -415,7 +427,8 @@ class Study:
         self._acquire()  # held until the process ends or optimize() finishes
         trial = self._next_rerun() or self._ask_trial()
         if trial is None:
-            raise SpaceExhausted(f"study {self._name!r} cannot propose more: {self.stop_reason}.")
+            why = _WAITING if self._waiting else self.stop_reason
+            raise SpaceExhausted(f"study {self._name!r} cannot propose more: {why}.")
         return self._cands[trial.number]
 
     def tell(self, candidate: Candidate, result: Result | float | Mapping[str, float]) -> Trial:
