@@ -66,7 +66,7 @@ def test_time_limit_and_exceptions_become_failures():
 
 
 _DRIVER_GONE = """
-import multiprocessing as mp, pickle, sys, time
+import multiprocessing as mp, sys, time
 from metanas.execution.base import Job
 from metanas.execution.pool import _worker_main
 
@@ -77,7 +77,8 @@ if __name__ == "__main__":
     proc.start()
     child.close()
     assert parent.recv() == "ready"
-    parent.send((0, pickle.dumps(Job(id=0, fn=time.sleep, args=(1.0,)))))
+    parent.send(0)
+    parent.send(Job(id=0, fn=time.sleep, args=(1.0,)))
     assert parent.recv() == "started"
     parent.close()  # as a killed driver's end closes
     proc.join(30)

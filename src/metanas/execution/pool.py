@@ -19,6 +19,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from metanas.execution.base import Job, JobOutcome
@@ -62,14 +63,12 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
         return
     while True:
         try:
-            message = conn.recv()
+            job_id = conn.recv()  # the job's id, then the job itself
+            if job_id is None:
+                return
+            job = conn.recv()
         except EOFError:
             return
-        if message is None:
-            return
-        job_id, payload = message
-        try:
-            job = pickle.loads(payload)
         except Exception as e:  # e.g. an objective defined in a script run with -c
             if not _send(conn, (_UNLOADABLE, f"{type(e).__name__}: {e}")):
                 return
@@ -255,13 +254,16 @@ class ProcessPoolExecutor:
         for w in self._pool:
             if w.ready and w.job is None and self._queue:
                 job = self._queue.popleft()
-                try:  # the worker unpickles the job itself, to say so if it cannot
-                    w.conn.send((job.id, pickle.dumps(job)))
+                try:  # pickled whole (as Connection.send would) before anything is sent
+                    payload = ForkingPickler.dumps(job)
                 except (pickle.PicklingError, AttributeError, TypeError) as e:
                     raise UserInputError(
                         f"job {job.id} cannot be sent to a worker process ({e}); define the "
                         "objective or evaluator at module level, or use the inline executor."
                     ) from None
+                # the id first: a worker that cannot unpickle the job can still say which
+                w.conn.send(job.id)
+                w.conn.send_bytes(payload)
                 w.job, w.started = job, None
 
     def _check_limits(self) -> None:
