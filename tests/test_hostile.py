@@ -5,6 +5,7 @@ nothing already stored changes."""
 from __future__ import annotations
 
 import ast
+import os
 import sqlite3
 
 import numpy as np
@@ -157,6 +158,13 @@ SEARCH_CASES = [
     ),
     ("empty_study_flag", BASE, ["--study", ""], "study name '' is not allowed"),
     ("empty_storage_flag", BASE, ["--storage", ""], "storage path is empty"),
+    ("storage_in_memory", BASE, ["--storage", ":memory:"], "keeps nothing once the search ends"),
+    (
+        "out_without_final",
+        _edit("final: {epochs: 1, formats: [state_dict]}", "final: {enabled: false}"),
+        ["--out", "model"],
+        "--out names the folder of the final model",
+    ),
 ]
 
 OTHER_CASES = [
@@ -302,7 +310,24 @@ OTHER_CASES = [
     (
         "proxies_json_is_dir",
         ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}"],
-        "cannot write --json",
+        "is a folder",
+    ),
+    # a pipe: SQLite and the writers waited for a reader for ever
+    ("storage_is_a_pipe", ["search", "{d}/c.yaml", "--storage", "{d}/pipe.db"], "not a regular"),
+    (
+        "csv_into_a_pipe",
+        ["studies", "{d}/s.db", "--study", "keep", "--csv", "{d}/pipe.db"],
+        "is a pipe or socket",
+    ),
+    (
+        "study_name_from_a_file_name",
+        ["search", "{d}/we*ird.yaml", "--storage", "{d}/s.db"],
+        "its file name gives 'we*ird'",
+    ),
+    (
+        "analyze_empty_plots",
+        ["analyze", "{d}/s.db", "-s", "keep", "--plots", ""],
+        "--plots is empty",
     ),
     (
         "bench_header_only",
@@ -336,6 +361,8 @@ def world(tmp_path_factory):
     (d / "t.csv").write_text(TABLE)
     (d / "configs").mkdir()
     (d / "c.yaml").write_text(BASE)
+    (d / "we*ird.yaml").write_text(BASE.replace("study: tiny\n", ""))
+    os.mkfifo(d / "pipe.db")
     con = sqlite3.connect(d / "foreign.db")
     con.execute("CREATE TABLE users (id INTEGER)")
     con.commit()

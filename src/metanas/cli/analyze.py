@@ -71,6 +71,8 @@ def analyze(
     if plots is not None:
         from metanas.analysis.plots import check_can_plot
 
+        if not str(plots).strip():
+            raise UserInputError("--plots is empty; give a folder such as --plots figs.")
         check_can_plot(plot_format)
         from metanas.cli.search import check_out_dir
 

@@ -138,6 +138,20 @@ def _study_stored(cfg: SearchConfig) -> bool:
     return _stored_config(cfg) is not None
 
 
+def _study_from_file_name(config: str) -> str:
+    """The study name of a CONFIG without ``study:``: its file name without ``.yaml``."""
+    from metanas.storage.sqlite import check_study_name
+
+    name = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+    try:
+        return check_study_name(name)
+    except UserInputError:
+        raise UserInputError(
+            f"CONFIG names no study, and its file name gives {name!r}, which is not a usable "
+            "study name; set study: in CONFIG or pass --study NAME."
+        ) from None
+
+
 def _out_dir(out: str | None, cfg: SearchConfig) -> str:
     """``--out``, else the config's export folder; an empty ``--out`` is a mistake, not a default."""
     if out is None:
@@ -405,12 +419,24 @@ def search(
         raw = cfg.model_dump(mode="json")
         raw.update(overrides)
         if raw["study"] is None:  # an empty --study stays empty, to be refused by name
-            raw["study"] = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+            raw["study"] = _study_from_file_name(config)
         if n_trials is not None:
             raw["budget"]["n_trials"] = n_trials
         cfg = parse_config(raw)
+    from metanas.storage.sqlite import store_path
+
+    if store_path(cfg.storage) == ":memory:":
+        raise UserInputError(
+            f"storage {cfg.storage!r} keeps nothing once the search ends (no resume, no "
+            "export); give a file path such as --storage metanas.db."
+        )
     if cfg.final.enabled:
         check_out_dir(_out_dir(out, cfg), study=cfg.study)
+    elif out is not None:
+        raise UserInputError(
+            "--out names the folder of the final model, but CONFIG has final: {enabled: false}; "
+            "leave --out out, or enable the final training."
+        )
     if executor_name(cfg) != "ray":  # a Ray cluster's workers may have the GPU this one lacks
         from metanas.evaluation.fit import check_device_here
 
@@ -470,9 +496,10 @@ def search(
         errors = [t.error for t in st.trials if t.error]
         hint = f" (first error: {errors[0]})" if errors else ""
         raise UserInputError(
-            f"no trial of study {cfg.study!r} completed{hint}; fix the config or data, then "
-            f"go on with --resume and a larger --n-trials (its {len(st.trials)} failed trials "
-            "count toward the budget), or start afresh with another --study name."
+            f"no trial of study {cfg.study!r} completed{hint}; fix the config or data and start "
+            "afresh with another --study name (a resume keeps the study's training settings), "
+            "or, when the machine was at fault (threads, device, memory), go on with --resume "
+            f"and a larger --n-trials (its {len(st.trials)} failed trials count toward it)."
         )
     search_s = time.perf_counter() - t0
     if not quiet:
@@ -533,7 +560,7 @@ def export(
     raw["storage"] = storage if storage is not None else raw["storage"]
     raw["study"] = study if study is not None else raw["study"]
     if raw["study"] is None:
-        raw["study"] = Path(config).name.removesuffix(".yaml").removesuffix(".yml")
+        raw["study"] = _study_from_file_name(config)
     if epochs is not None:
         if not math.isfinite(epochs):
             raise UserInputError(

@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -116,7 +117,19 @@ def check_study_name(name: str) -> str:
 
 
 def check_not_a_store(path: str | os.PathLike[str], option: str) -> None:
-    """Refuse ``path`` as an output file when it is an SQLite file (a store) writing would destroy."""
+    """Refuse ``path`` as an output file when it is an SQLite file (a store) writing would
+    destroy, a folder, or a pipe (writing there waits for a reader for ever)."""
+    text = os.fspath(path)
+    if not text.strip():
+        raise UserInputError(f"{option} is empty; give a file path.")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = 0
+    if stat.S_ISDIR(mode):
+        raise UserInputError(f"{option} {text!r} is a folder; give a file path inside it.")
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise UserInputError(f"{option} {text!r} is a pipe or socket; give a regular file path.")
     try:
         with open(path, "rb") as f:
             head = f.read(len(_HEADER))
@@ -272,6 +285,11 @@ class SQLiteStore:
         if p.is_dir():
             raise UserInputError(
                 f"storage {self.path!r} is a directory; give a file path such as {p / 'studies.db'}."
+            )
+        if p.exists() and not p.is_file():  # a pipe would hang, a device fail obscurely
+            raise UserInputError(
+                f"storage {self.path!r} is not a regular file (a pipe or device); give a file "
+                "path such as metanas.db."
             )
         if not p.exists():
             if self.readonly:
