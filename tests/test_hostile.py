@@ -158,6 +158,8 @@ SEARCH_CASES = [
     ),
     ("empty_study_flag", BASE, ["--study", ""], "study name '' is not allowed"),
     ("empty_storage_flag", BASE, ["--storage", ""], "storage path is empty"),
+    # 100,000 threads: a segfault in proxies, a failed trial in search
+    ("too_many_threads", _edit("num_threads: 1", "num_threads: 100000"), [], "must be <= 1024"),
     ("storage_in_memory", BASE, ["--storage", ":memory:"], "keeps nothing once the search ends"),
     (
         "out_without_final",
@@ -307,6 +309,7 @@ OTHER_CASES = [
     ),
     ("proxies_negative_seed", ["proxies", "--n", "1", "--seed", "-1"], "--seed"),
     ("proxies_negative_threads", ["proxies", "--n", "1", "--threads", "-2"], "--threads"),
+    ("proxies_too_many_threads", ["proxies", "--n", "1", "--threads", "100000"], "--threads"),
     (
         "proxies_json_is_dir",
         ["proxies", "--n", "1", "--proxies", "params", "--json", "{d}"],

@@ -75,3 +75,11 @@ def test_config_sections_map_onto_recipe_fields() -> None:
     assert kw["tta"] is False
     tta = parse_config({"data": {"name": "digits"}, "final": {"tta": True}})
     assert tta.final_training()["tta"] is True
+
+
+@pytest.mark.parametrize("threads", [0, 100_000, 2.5, True])
+def test_a_recipe_refuses_thread_counts_torch_cannot_take(threads):
+    from metanas.evaluation.recipe import Recipe
+
+    with pytest.raises(UserInputError, match="num_threads must be an integer from 1 to 1024"):
+        Recipe(num_threads=threads)

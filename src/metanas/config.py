@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from metanas.types import UserInputError, annotation_kinds
+from metanas.types import MAX_THREADS, UserInputError, annotation_kinds
 
 Optimizer = Literal["adam", "adamw", "sgd"]
 Loss = Literal["ce", "bce"]
@@ -131,7 +131,7 @@ class TrainingConfig(_Section):
     augment: bool = False
     loss: Loss = "ce"
     time_limit: float | None = Field(default=None, gt=0)
-    num_threads: int | None = Field(default=None, gt=0)
+    num_threads: int | None = Field(default=None, gt=0, le=MAX_THREADS)
     device: str = "auto"
     model_options: dict[str, Any] = Field(default_factory=dict)
 

@@ -20,6 +20,10 @@ from typing import Any
 Architecture = Mapping[str, Any]
 
 
+#: the most CPU threads a run may ask for (torch and OpenMP crash or fail far below 100,000)
+MAX_THREADS = 1024
+
+
 class MetanasError(Exception):
     """Base class of every error metanas raises on purpose."""
 

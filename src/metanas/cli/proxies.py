@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from metanas.cli.app import app, strict_json
+from metanas.types import MAX_THREADS
 
 DEFAULT_PROXIES = "params,flops,synflow,nwot,jacob_cov,snip,grad_norm,fisher"
 
@@ -53,6 +54,7 @@ def proxies(
         typer.Option(
             "--threads",
             min=0,
+            max=MAX_THREADS,
             help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine).",
         ),
     ] = 1,

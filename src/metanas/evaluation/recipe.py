@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from metanas.types import UserInputError, did_you_mean
+from metanas.types import MAX_THREADS, UserInputError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LOSSES = ("ce", "bce")
@@ -64,6 +64,14 @@ class Recipe:
             raise UserInputError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
         if not self.lr > 0:
             raise UserInputError(f"lr must be positive, got {self.lr}; use e.g. lr=1e-3.")
+        t = self.num_threads
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, int) or not 0 < t <= MAX_THREADS
+        ):
+            raise UserInputError(
+                f"num_threads must be an integer from 1 to {MAX_THREADS}, got {t!r}; e.g. the "
+                "machine's cores divided by its workers."
+            )
 
     @classmethod
     def make(cls, base: Recipe | None = None, /, **fields: Any) -> Recipe:

@@ -35,7 +35,7 @@ from metanas.evaluation.fit import (
 )
 from metanas.nn.nb201 import NB201_EDGES, NB201_OPS
 from metanas.oneshot.supernet import MIXES, NB201Supernet
-from metanas.types import UserInputError
+from metanas.types import MAX_THREADS, UserInputError
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,12 @@ def _check_rates(
             f"one-shot tau must be two positive temperatures (start, end), got {tau!r}."
         )
     if num_threads is not None and (
-        isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+        isinstance(num_threads, bool)
+        or not isinstance(num_threads, int)
+        or not 0 < num_threads <= MAX_THREADS
     ):
         raise UserInputError(
-            f"one-shot num_threads must be a positive integer, got {num_threads!r}."
+            f"one-shot num_threads must be an integer from 1 to {MAX_THREADS}, got {num_threads!r}."
         )
 
 
