@@ -158,6 +158,13 @@ SEARCH_CASES = [
     ),
     ("empty_study_flag", BASE, ["--study", ""], "study name '' is not allowed"),
     ("empty_storage_flag", BASE, ["--storage", ""], "storage path is empty"),
+    # a validation split of one example: best val_acc 0.0, exit 0
+    (
+        "one_validation_example",
+        _edit("limit: 200", "limit: 200, val_fraction: 0.0001"),
+        [],
+        "leaves the validation split 1 of",
+    ),
     # 100,000 threads: a segfault in proxies, a failed trial in search
     ("too_many_threads", _edit("num_threads: 1", "num_threads: 100000"), [], "must be <= 1024"),
     ("storage_in_memory", BASE, ["--storage", ":memory:"], "keeps nothing once the search ends"),

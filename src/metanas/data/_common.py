@@ -111,6 +111,12 @@ def pack(
 
     check_val_fraction(val_fraction)
     keep, val = stratified_split(y_pool, val_fraction, rng_for(seed, VAL_STREAM))
+    if val_fraction > 0 and len(val) < 2:  # one example scores every architecture 0 or 1
+        raise UserInputError(
+            f"val_fraction={val_fraction} leaves the validation split {len(val)} of "
+            f"{len(y_pool)} examples, too few to score architectures; use a val_fraction such "
+            "as 0.1, or more data."
+        )
     meta = dict(meta or {})
     if x_pool.dtype == np.uint8 and scale is not None:
         (x_tr, x_va, x_te), info = _uint8_to_float(
