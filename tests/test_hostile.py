@@ -292,6 +292,12 @@ OTHER_CASES = [
         "damaged row of trial 2",
     ),
     ("store_damaged_version", ["kb", "{d}/badversion.db"], "damaged schema version"),
+    ("store_text_value", ["studies", "{d}/textvalue.db"], "damaged row of study 'keep'"),
+    ("store_text_value_trials", ["studies", "{d}/textvalue.db", "-s", "keep"], "damaged row of"),
+    ("store_text_value_kb", ["kb", "{d}/textvalue.db"], "damaged row of"),
+    ("store_list_arch", ["analyze", "{d}/listarch.db", "-s", "keep"], "damaged row of trial 1"),
+    ("store_text_cost", ["studies", "{d}/textcost.db", "-s", "keep"], "damaged row of trial 1"),
+    ("store_text_date", ["studies", "{d}/textdate.db"], "damaged row of study 'keep'"),
     (
         "export_finds_url_store",  # the store of a sqlite:/// URL exists: the study is missing
         ["export", "{d}/c.yaml", "--storage", "sqlite:///{d}/s.db", "--study", "nope"],
@@ -390,11 +396,19 @@ def world(tmp_path_factory):
         con.execute(sql)
         con.commit()
         con.close()
-    (d / "badtrial.db").write_bytes((d / "s.db").read_bytes())
-    con = sqlite3.connect(d / "badtrial.db")
-    con.execute("UPDATE trials SET arch='{' WHERE number=2")
-    con.commit()
-    con.close()
+    for name, sql in [
+        ("badtrial.db", "UPDATE trials SET arch='{' WHERE number=2"),
+        # valid JSON, wrong types: each was a TypeError or ValueError traceback somewhere
+        ("textvalue.db", "UPDATE trials SET value='abc' WHERE number=1"),
+        ("listarch.db", "UPDATE trials SET arch='[1]' WHERE number=1"),
+        ("textcost.db", "UPDATE trials SET cost='x' WHERE number=1"),
+        ("textdate.db", "UPDATE studies SET created_at='yesterday'"),
+    ]:
+        (d / name).write_bytes((d / "s.db").read_bytes())
+        con = sqlite3.connect(d / name)
+        con.execute(sql)
+        con.commit()
+        con.close()
     return d
 
 

@@ -465,14 +465,14 @@ class SQLiteStore:
             return StudyInfo(
                 id=r[0],
                 name=r[1],
-                space=json.loads(r[2]),
+                space=_typed(json.loads(r[2]), dict, "space"),
                 task=TaskInfo.from_dict(json.loads(r[3])),
-                config=config,
-                created_at=r[5],
+                config=_typed(config, dict, "config"),
+                created_at=_typed(_number(r[5], "created_at"), (int, float), "created_at"),
                 n_complete=int(r[6] or 0),
                 n_failed=int(r[7] or 0),
                 n_running=int(r[8] or 0),
-                best_value=best,
+                best_value=_number(best, "best value"),
             )
 
     # ----------------------------------------------------------------- trials
@@ -512,22 +512,25 @@ class SQLiteStore:
 
     @staticmethod
     def _trial(r: Any) -> Trial:
+        curve = _typed(json.loads(r[9]), list, "curve")
+        for point in curve:
+            _typed(point, dict, "curve point")
         return Trial(
-            number=r[0],
-            arch=json.loads(r[1]),
-            key=r[2],
+            number=_typed(r[0], int, "number"),
+            arch=_typed(json.loads(r[1]), dict, "arch"),
+            key=_typed(r[2], str, "key"),
             state=TrialState(r[3]),
             budget=Budget.from_dict(json.loads(r[4])) if r[4] is not None else None,
-            value=r[5],
-            metrics=json.loads(r[6]),
+            value=_number(r[5], "value"),
+            metrics=_typed(json.loads(r[6]), dict, "metrics"),
             error=r[7],
-            cost=r[8],
-            curve=tuple(json.loads(r[9])),
-            info=json.loads(r[10]),
-            started_at=r[11],
-            finished_at=r[12],
-            asked_seq=r[13],
-            told_seq=r[14],
+            cost=_typed(_number(r[8], "cost"), (int, float), "cost"),
+            curve=tuple(curve),
+            info=_typed(json.loads(r[10]), dict, "info"),
+            started_at=_number(r[11], "started_at"),
+            finished_at=_number(r[12], "finished_at"),
+            asked_seq=_typed(r[13], int, "asked_seq"),
+            told_seq=None if r[14] is None else _typed(r[14], int, "told_seq"),
         )
 
     @_sqlite_errors
@@ -660,6 +663,20 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
+
+
+_T = TypeVar("_T")
+
+
+def _typed(x: Any, kind: type[_T] | tuple[type, ...], what: str) -> _T:
+    """``x`` if it has the type metanas wrote (a hand-edited row may not): else TypeError."""
+    if not isinstance(x, kind) or isinstance(x, bool):
+        raise TypeError(f"{what} is {x!r}")
+    return x  # type: ignore[return-value]
+
+
+def _number(x: Any, what: str) -> float | None:
+    return None if x is None else _typed(x, (int, float), what)  # type: ignore[return-value]
 
 
 class StudyBusy(UserInputError):
