@@ -165,6 +165,15 @@ SEARCH_CASES = [
         [],
         "leaves the validation split 1 of",
     ),
+    # a "billion laughs": nine levels of ten aliases took 17 GB before any check ran
+    (
+        "alias_bomb",
+        BASE
+        + "extra:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)),
+        [],
+        "expands to more than 100,000 values",
+    ),
     # 100,000 threads: a segfault in proxies, a failed trial in search
     ("too_many_threads", _edit("num_threads: 1", "num_threads: 100000"), [], "must be <= 1024"),
     ("storage_in_memory", BASE, ["--storage", ":memory:"], "keeps nothing once the search ends"),

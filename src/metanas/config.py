@@ -19,6 +19,7 @@ Unknown keys are errors, so a misspelt setting never passes silently. Shipped co
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -362,9 +363,48 @@ def _safe_load_unique(text: str) -> Any:
 
     loader = Loader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > _MAX_YAML_VALUES:
+            raise UserInputError(
+                f"the config expands to more than {_MAX_YAML_VALUES:,} values through its "
+                "aliases (*name); write the values out, or use fewer aliases."
+            )
+        return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+#: values a config may expand to through YAML aliases (nine nested levels of ten made 10^9)
+_MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(root: Any) -> float:
+    """How many values a YAML node graph holds once its aliases are expanded (a node an alias
+    reuses counts each time; a cycle is infinite)."""
+    sizes: dict[int, float] = {}
+    pending: set[int] = set()
+
+    def size(node: Any) -> float:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in pending:
+            return math.inf
+        pending.add(key)
+        children: list[Any] = []
+        if isinstance(node.value, list):
+            for item in node.value:
+                children.extend(item if isinstance(item, tuple) else (item,))
+        total = 1.0
+        for child in children:
+            total += size(child)
+            if total > _MAX_YAML_VALUES:
+                break
+        pending.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(root)
 
 
 def load_config(name: str | Path) -> SearchConfig:
