@@ -490,3 +490,11 @@ def test_a_ray_cluster_that_is_not_there_leaves_no_study(tiny, capsys, monkeypat
     rc, _, err = _run(capsys, *args)
     assert rc == 2 and "cannot reach a Ray cluster at 'auto'" in err, err
     assert not Path("s.db").exists()
+
+
+def test_version(capsys) -> None:
+    import metanas
+    from metanas.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"metanas {metanas.__version__}"

@@ -176,6 +176,15 @@ SEARCH_CASES = [
     ),
     # 100,000 threads: a segfault in proxies, a failed trial in search
     ("too_many_threads", _edit("num_threads: 1", "num_threads: 100000"), [], "must be <= 1024"),
+    (
+        "mlp_options",
+        _edit(
+            "space: {name: macro, params: {max_depth: 2, widths: [16], units: [conv3x3, maxpool3x3]}}",
+            "space: {name: mlp}",
+        ).replace("num_threads: 1}", "num_threads: 1, model_options: {foo: 1}}"),
+        [],
+        "'mlp' models take no options; remove ['foo']",
+    ),
     ("storage_in_memory", BASE, ["--storage", ":memory:"], "keeps nothing once the search ends"),
     (
         "out_without_final",
@@ -265,8 +274,31 @@ OTHER_CASES = [
     ),
     ("storage_newer", ["search", "{d}/c.yaml", "--storage", "{d}/newer.db"], "newer metanas"),
     ("unknown_command", ["frobnicate"], "No such command"),
-    ("store_as_config_search", ["search", "{d}/s.db"], "is not a text file"),
-    ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "is not a text file"),
+    ("store_as_config_search", ["search", "{d}/s.db"], "is not a text file in UTF-8"),
+    ("store_as_config_export", ["export", "{d}/s.db", "--study", "keep"], "saved as UTF-8"),
+    (
+        "proxies_dataset_without_table",
+        ["proxies", "--n", "1", "--dataset", "cifar100"],
+        "add --table nb201",
+    ),
+    (
+        "two_warm_starts",
+        [
+            "search",
+            "{d}/c.yaml",
+            "--storage",
+            "{d}/s.db",
+            "--warm-start",
+            "--warm-start-from",
+            "{d}/s.db",
+        ],
+        "give one",
+    ),
+    (
+        "bench_csv_is_a_folder",
+        ["bench", "table", "--csv", "{d}", "--objective", "acc"],
+        "is a folder",
+    ),
     ("store_empty_path", ["studies", ""], "storage path is empty"),
     (
         "search_empty_out",

@@ -416,8 +416,8 @@ def load_config(name: str | Path) -> SearchConfig:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserInputError(
-            f"{path} is not a text file (a store or a model?); give the YAML config the study "
-            "ran with."
+            f"{path} is not a text file in UTF-8 (a store, a model, or text saved in another "
+            "encoding?); give the YAML config, saved as UTF-8."
         ) from None
     except OSError as e:
         raise UserInputError(f"cannot read the config {path}: {e.strerror}.") from None

@@ -10,6 +10,9 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
+from typing import Annotated
+
+import typer
 
 from metanas.cli.app import Interrupted, app
 from metanas.types import MetanasError
@@ -30,7 +33,22 @@ def _load_commands() -> None:
                 raise
 
 
-def _root() -> None:
+def _show_version(value: bool) -> None:
+    if value:
+        from metanas import __version__
+
+        typer.echo(f"metanas {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Neural architecture search as meta-learning."""
 
 

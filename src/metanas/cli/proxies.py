@@ -29,8 +29,9 @@ def proxies(
         str | None, typer.Option("--table", help="Benchmark table for correlations (nb201).")
     ] = None,
     dataset: Annotated[
-        str, typer.Option("--dataset", help="Table data set: cifar10 or cifar100.")
-    ] = "cifar10",
+        str | None,
+        typer.Option("--dataset", help="Table data set of --table: cifar10 (default) or cifar100."),
+    ] = None,
     names: Annotated[
         str,
         typer.Option(
@@ -79,6 +80,9 @@ def proxies(
         raise UserInputError(f"--n must be at least 1, got {n}.")
     from metanas.evaluation.proxies import VOTE_PROXIES, rank_vote
 
+    if dataset is not None and table is None:
+        raise UserInputError("--dataset picks the data set of --table; add --table nb201.")
+    dataset = dataset or "cifar10"
     asked = names.split(",")
     vote = "vote" in asked  # the rank vote of its proxies: score those
     wanted = check_names([n for n in asked if n != "vote"] + [p for p in VOTE_PROXIES if vote])

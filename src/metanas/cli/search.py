@@ -411,6 +411,10 @@ def search(
         overrides["workers"] = _workers_option(workers)
     if address is not None:
         overrides["address"] = address
+    if warm_start_from is not None and warm_start:
+        raise UserInputError(
+            "--warm-start learns from this store, --warm-start-from from another; give one."
+        )
     if warm_start_from is not None:
         overrides["warm_start"] = warm_start_from
     elif warm_start:

@@ -98,7 +98,8 @@ def load_table(path: str | Path) -> Table:
     if hit is not None:
         return hit
     if not p.is_file():
-        raise UserInputError(f"table file {str(p)!r} does not exist; give the path of a CSV file.")
+        what = "is a folder" if p.is_dir() else "does not exist"
+        raise UserInputError(f"table file {str(p)!r} {what}; give the path of a CSV file.")
     with _open_text(p) as f:
         reader = csv.reader(f)
         try:

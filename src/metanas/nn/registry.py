@@ -96,6 +96,8 @@ def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
             allowed = sorted(set(params) - _FIXED)
             raise UserInputError(
                 f"unknown option(s) {unknown} for {kind!r} models; use only {allowed}."
+                if allowed
+                else f"{kind!r} models take no options; remove {unknown}."
             )
 
 
