@@ -3,7 +3,11 @@ at a time over a pipe, so the driver always knows which job a worker holds.
 
 A worker that dies mid-job (killed, segfault, out of memory) is replaced and its job retried up to
 ``max_retries`` times, then recorded as failed with the reason; a job past its time limit or memory
-cap is killed the same way. ``concurrent.futures`` cannot do this: one dead worker breaks its pool.
+cap is killed the same way, with the processes it started (each worker leads a process group).
+``concurrent.futures`` cannot do this: one dead worker breaks its pool.
+
+With more than one worker, results come back as they finish, so a seeded search's order (and
+what its strategy proposes next) may differ between runs; one worker reproduces the inline run.
 """
 
 from __future__ import annotations
