@@ -112,6 +112,9 @@ def test_search_with_a_proxy_screen_runs_and_resumes(tiny, capsys) -> None:
     first = [t.key for t in load_study("s.db", "tiny").trials]
     assert main([*args, "--out", "m2", "--resume", "--n-trials", "3", "-q"]) == 0
     assert [t.key for t in load_study("s.db", "tiny").trials][:2] == first
+    capsys.readouterr()  # a budget already spent says so, rather than show a full bar
+    assert main([*args, "--out", "m2", "--resume", "--n-trials", "2"]) == 0
+    assert "already holds 3 finished trials: none to run" in capsys.readouterr().err
 
     (tiny / "bad.yaml").write_text(screened.replace("proxy: synflow", "proxy: synflw"))
     capsys.readouterr()

@@ -485,6 +485,9 @@ def search(
                      f"({executor_name(cfg)} executor)"
                      f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
                      f"{_start_note(cfg)}")  # fmt: skip
+                if st.n_finished >= cfg.budget.n_trials:
+                    _err(f"it already holds {st.n_finished} finished trials: none to run (raise "
+                         "--n-trials to search on)")  # fmt: skip
             try:
                 st.optimize(cfg.budget.n_trials, timeout=timeout, progress=not quiet)
             except KeyboardInterrupt:
