@@ -396,3 +396,17 @@ def test_a_warm_study_stored_before_bananas_changed_its_model_resumes_with_the_o
     assert s2.strategy.inner_kwargs["predictor"] == "mlp"
     s2.optimize(30)  # the replay regenerates the stored asks, or raises ReplayMismatch
     assert [t.key for t in s2.trials][:25] == keys
+
+
+def test_studies_of_opposite_directions_are_not_pooled(tmp_path) -> None:
+    db = tmp_path / "kb.db"
+    space = toy_space()
+    for direction in ("maximize", "minimize"):
+        create_study(space, "random", FunctionEvaluator(toy_task(1)), storage=db,
+                     study_name=direction, direction=direction).optimize(5)  # fmt: skip
+    kb = KnowledgeBase(str(db))
+    tasks = kb.tasks(space)
+    assert sorted((t.studies, t.direction) for t in tasks) == [
+        (("maximize",), "maximize"), (("minimize",), "minimize")
+    ]  # fmt: skip
+    kb.close()

@@ -109,14 +109,16 @@ class KnowledgeBase:
         """
         sig = None if space is None else space_signature(space)
         skip = set(exclude)
-        groups: dict[tuple[str, str, str], list[Any]] = {}
+        groups: dict[tuple[str, str, str, str], list[Any]] = {}
         for info in self._store.studies():
             if info.name in skip or (before_study_id is not None and info.id >= before_study_id):
                 continue
             s = space_signature(info.space)
             if sig is not None and s != sig:
                 continue
-            gk = (info.task.name, s, str(info.config.get("objective")))
+            # one direction per task: values to maximise and to minimise must not be pooled
+            direction = str(info.config.get("direction", "maximize"))
+            gk = (info.task.name, s, str(info.config.get("objective")), direction)
             groups.setdefault(gk, []).append(info)
         out = []
         for infos in groups.values():
