@@ -275,7 +275,7 @@ def test_oneshot_search_refuses_bad_input_in_one_sentence(digits: Dataset) -> No
         oneshot_search(text)
     # a GDAS end temperature of 0 made every Gumbel draw infinite: the search hung for good
     for bad in [{"tau": (1.0, 0.0)}, {"tau": 3.0}, {"lr": -0.1}, {"arch_lr": float("nan")},
-                {"weight_decay": -1.0}, {"num_threads": 0}]:  # fmt: skip
+                {"weight_decay": -1.0}, {"num_threads": 0}, {"batch_size": 1}]:  # fmt: skip
         (name,) = bad
         with pytest.raises(UserInputError, match=f"one-shot {name} must be"):
             oneshot_search(digits, method="gdas", **bad)

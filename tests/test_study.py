@@ -808,3 +808,15 @@ def test_parallel_schedulers_promote_after_their_new_samples_run_out(name):
     assert any(t.budget.epochs == 9 for t in alone.trials)
     assert any(t.budget.epochs == 9 for t in parallel.trials)
     assert parallel.stop_reason is not None and "space may be exhausted" in parallel.stop_reason
+
+
+def test_metrics_in_any_mapping_are_stored(tmp_path):
+    """A read-only mapping was judged not storable as JSON, though the store writes a dict."""
+    from types import MappingProxyType
+
+    result = Result(value=None, metrics=MappingProxyType({"value": 8.0}),
+                    curve=[MappingProxyType({"step": 1.0, "value": 8.0})])  # fmt: skip
+    st = create_study(SPACE, "random", _Returns(lambda a: result), storage=tmp_path / "s.db")
+    st.optimize(1)
+    (t,) = load_study(tmp_path / "s.db", st.name).trials
+    assert t.state is TrialState.COMPLETE and t.value == 8.0 and t.curve[0]["value"] == 8.0

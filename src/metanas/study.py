@@ -578,7 +578,8 @@ def _malformed(r: Result) -> str | None:
         return f"curve must be a list of mappings (one report per step), got {r.curve!r}"
     if not isinstance(r.state, TrialState):
         return f"state must be a TrialState, got {r.state!r}"
-    for what, x in (("metrics", r.metrics), ("curve", r.curve)):
+    # as the store writes them: any mapping as a dict
+    for what, x in (("metrics", dict(r.metrics)), ("curve", [dict(c) for c in r.curve])):
         problem = _unstorable(x)
         if problem is not None:
             return f"{what} must hold numbers and text ({problem})"

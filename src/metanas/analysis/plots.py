@@ -274,7 +274,9 @@ def save_study_plots(
     # a figure an earlier run drew into this folder (of another study, or before the study had
     # enough trials) would pass for this study's
     for name in set(_FIGURES) - {name for name, _ in figures}:
-        (out / f"{name}.{fmt}").unlink(missing_ok=True)
+        stale = out / f"{name}.{fmt}"
+        if stale.is_file():
+            stale.unlink()
     return paths
 
 

@@ -76,9 +76,12 @@ def _check(data: Dataset, method: str, epochs: int, C: int, N: int, batch_size: 
             f"one-shot search on the NB201 cell space needs images (N, C, H, W); data set "
             f"{data.name!r} is {data.modality}."
         )
-    for name, v in (("epochs", epochs), ("C", C), ("N", N), ("batch_size", batch_size)):
+    for name, v in (("epochs", epochs), ("C", C), ("N", N)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise UserInputError(f"one-shot {name} must be a positive integer, got {v!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        # batch norm needs two examples once the images are pooled to one pixel
+        raise UserInputError(f"one-shot batch_size must be an integer >= 2, got {batch_size!r}.")
     if data.x_train.shape[0] < 2 * batch_size:
         raise UserInputError(
             f"one-shot search splits the {data.x_train.shape[0]} training examples into two halves "
