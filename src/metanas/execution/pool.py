@@ -3,7 +3,7 @@ at a time over a pipe, so the driver always knows which job a worker holds.
 
 A worker that dies mid-job (killed, segfault, out of memory) is replaced and its job retried up to
 ``max_retries`` times, then recorded as failed with the reason; a job past its time limit or memory
-cap is killed the same way, with the processes it started (each worker leads a process group).
+cap is killed the same way, with the processes its job started.
 ``concurrent.futures`` cannot do this: one dead worker breaks its pool.
 
 With more than one worker, results come back as they finish, so a seeded search's order (and
@@ -60,8 +60,6 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
     # Ctrl-C reaches the whole process group: the driver stops the workers itself, and a worker
     # must not print its own traceback of the interrupted job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(os, "setsid"):  # a group of its own: a kill takes the job's subprocesses along
-        os.setsid()
     limit_threads(threads)
     if not _send(conn, "ready"):
         return
@@ -141,14 +139,35 @@ class _Worker:
 
 
 def _kill(proc: Any) -> None:
-    """Kill a worker and what its job started (its process group, see _worker_main)."""
-    if hasattr(os, "killpg") and proc.pid is not None:
-        # a group with the worker's pid as its id is the worker's own (a pid is not reused
-        # while its group lives); none yet if the worker died before making it
+    """Kill a worker and the processes its job started (found before the worker dies: then
+    they are adopted by init). Workers stay in the driver's process group, so a signal to the
+    group (a terminal's hangup, ``timeout``) still ends them with the driver."""
+    if not proc.is_alive():
+        return
+    children = _descendants(proc.pid)
+    proc.kill()
+    for pid in children:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.is_alive():
-        proc.kill()
+            os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (Linux /proc; none where it is missing)."""
+    parent: dict[int, int] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with (
+                    contextlib.suppress(OSError, IndexError, ValueError),
+                    open(f"/proc/{entry}/stat") as f,
+                ):
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        below = [c for c, p in parent.items() if p in frontier]
+        out += below
+        frontier = below
+    return out
 
 
 def _rss_bytes(pid: int) -> int:
