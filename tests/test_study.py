@@ -807,6 +807,11 @@ def test_parallel_schedulers_promote_after_their_new_samples_run_out(name):
         parallel.optimize(50)
     assert any(t.budget.epochs == 9 for t in alone.trials)
     assert any(t.budget.epochs == 9 for t in parallel.trials)
+    # beyond the run alone's repeats: at most two streaks (one finds the wait, then one try per
+    # result; with nothing running, a full one); a full streak after each promotion stored more
+    streak = parallel.max_duplicates + 1
+    stored = len(parallel.store.duplicates(parallel.id))
+    assert stored <= len(alone.store.duplicates(alone.id)) + 2 * streak
     assert parallel.stop_reason is not None and "space may be exhausted" in parallel.stop_reason
 
 

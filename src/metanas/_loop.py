@@ -102,7 +102,10 @@ def optimize(
     bar = _Progress(n_trials, study.n_finished) if progress else None
     inflight: set[int] = set()
     asking = True
-    waiting = False  # the strategy proposed nothing new until a running trial's result is in
+    # once the strategy proposed only repeats while trials ran, it gets one proposal per result
+    # that comes in (each repeat is stored); with nothing running, a full streak decides
+    waiting = False
+    credits = 0
     ok = False
     try:
         while True:
@@ -114,12 +117,17 @@ def optimize(
                     if deadline is not None and time.monotonic() >= deadline:
                         asking = False
                         break
-                    # waiting: one proposal per result that came in, not another streak of
-                    # duplicates (each one is stored)
-                    trial = study._ask_trial(1 if waiting and inflight else None)
-                    waiting = trial is None and study._waiting and bool(inflight)
-                    if trial is None:  # ran dry (the study says why), or wait for a result
-                        asking = waiting
+                    tries = None
+                    if waiting and inflight:
+                        if credits == 0:
+                            break  # wait for a result
+                        credits, tries = credits - 1, 1
+                    trial = study._ask_trial(tries)
+                    if trial is None:
+                        if study._waiting and inflight:
+                            waiting = True
+                        else:  # it ran dry, and the study says why
+                            asking = False
                         break
                 inflight.add(trial.number)
                 job_args = (study.evaluator, trial.arch, study._effective_budget(trial.budget))
@@ -133,6 +141,7 @@ def optimize(
                     continue
                 finished = study._finish(outcome.id, outcome.result)
                 inflight.discard(outcome.id)  # after: a result not stored is run again
+                credits += waiting
                 if bar is not None:
                     bar.update(study)
                 for cb in callbacks:
