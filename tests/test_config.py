@@ -113,3 +113,20 @@ def test_shipped_configs_are_valid(name: str) -> None:
 
     arch = space.sample(0)
     build_model(space.kind, arch, (1, 28, 28), 10, **cfg.training.model_options)
+
+
+def test_a_long_config_without_aliases_is_not_taken_for_an_alias_bomb() -> None:
+    """The alias limit counts values after expansion: 20,000 rows written out (over 100,000
+    values) were refused as if aliases had multiplied them; aliases that do are refused."""
+    from metanas.config import _safe_load_unique
+
+    rows = "".join(
+        "  - {" + ", ".join(f"k{j}: v{(i + j) % 5}" for j in range(6)) + "}\n"
+        for i in range(20_000)
+    )
+    assert len(_safe_load_unique("start_from:\n" + rows)["start_from"]) == 20_000
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 7)
+    )
+    with pytest.raises(UserInputError, match="through its aliases"):
+        _safe_load_unique(bomb)

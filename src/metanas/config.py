@@ -364,9 +364,11 @@ def _safe_load_unique(text: str) -> Any:
     loader = Loader(text)
     try:
         node = loader.get_single_node()
-        if node is not None and _expanded_size(node) > _MAX_YAML_VALUES:
+        # written-out values are bounded by the text; only aliases multiply it
+        limit = max(_MAX_YAML_VALUES, len(text))
+        if node is not None and _expanded_size(node, limit) > limit:
             raise UserInputError(
-                f"the config expands to more than {_MAX_YAML_VALUES:,} values through its "
+                f"the config expands to more than {limit:,} values through its "
                 "aliases (*name); write the values out, or use fewer aliases."
             )
         return None if node is None else loader.construct_document(node)
@@ -374,11 +376,12 @@ def _safe_load_unique(text: str) -> Any:
         loader.dispose()
 
 
-#: values a config may expand to through YAML aliases (nine nested levels of ten made 10^9)
+#: values a config may expand to through YAML aliases, or its length if longer (nine nested
+#: levels of ten aliases made 10^9)
 _MAX_YAML_VALUES = 100_000
 
 
-def _expanded_size(root: Any) -> float:
+def _expanded_size(root: Any, limit: float) -> float:
     """How many values a YAML node graph holds once its aliases are expanded (a node an alias
     reuses counts each time; a cycle is infinite)."""
     sizes: dict[int, float] = {}
@@ -398,7 +401,7 @@ def _expanded_size(root: Any) -> float:
         total = 1.0
         for child in children:
             total += size(child)
-            if total > _MAX_YAML_VALUES:
+            if total > limit:
                 break
         pending.discard(key)
         sizes[key] = total
