@@ -445,8 +445,9 @@ class StudyLock:
         if self.store.fingerprint(self.study_id) != fingerprint:
             self.store.release_lock(self.study_id, owner)
             raise UserInputError(
-                f"study {self.name!r} was changed by another process since it was opened; open it "
-                "again with resume=True (--resume) to continue from its latest state."
+                f"study {self.name!r} was changed by another process since it was opened (or a "
+                "write of this one failed); open it again with resume=True (--resume) to "
+                "continue from its latest state."
             )
         self.owner, self.held = owner, True
         if hasattr(self.store, "keep_alive"):
