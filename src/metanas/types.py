@@ -258,6 +258,12 @@ class Trial:
         )
 
     @property
+    def epochs(self) -> float:
+        """The budget in epochs (``inf``: the evaluator's full, unbudgeted evaluation)."""
+        e = self.budget.epochs if self.budget is not None else None
+        return math.inf if e is None else float(e)
+
+    @property
     def duration(self) -> float | None:
         if self.started_at is None or self.finished_at is None:
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,18 +13,12 @@ def valued(trials: Iterable[Trial]) -> list[Trial]:
     return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
 
 
-def epochs(t: Trial) -> float:
-    """A trial's budget in epochs (``inf``: the full, unbudgeted evaluation)."""
-    e = t.budget.epochs if t.budget is not None else None
-    return math.inf if e is None else float(e)
-
-
 def at_top_budget(trials: Iterable[Trial]) -> list[Trial]:
     """The valued trials at the largest budget any has: results at different budgets measure
     different things."""
     done = valued(trials)
-    top = max((epochs(t) for t in done), default=None)
-    return [t for t in done if epochs(t) == top]
+    top = max((t.epochs for t in done), default=None)
+    return [t for t in done if t.epochs == top]
 
 
 def check_study(study: Any, what: str) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from metanas.analysis._trials import at_top_budget, check_study, epochs, valued
+from metanas.analysis._trials import at_top_budget, check_study, valued
 from metanas.space.base import Space
 from metanas.space.dims import Choice, Dim
 from metanas.space.wrapper import own_distribution
@@ -213,7 +213,7 @@ def study_importance(study: Study, **kwargs: Any) -> Importance:
     if len(done) < MIN_TRIALS and n_valued > len(done):
         raise UserInputError(
             f"importance needs at least {MIN_TRIALS} finished trials at the study's largest "
-            f"budget ({_budget_words(epochs(done[0]))}), got {len(done)} (of {n_valued} at all "
+            f"budget ({_budget_words(done[0].epochs)}), got {len(done)} (of {n_valued} at all "
             "budgets, which measure different things); run more trials to the full budget."
         )
     kwargs.setdefault("maximize", study.direction == "maximize")

@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from metanas.analysis._trials import at_top_budget, check_study, epochs, valued
+from metanas.analysis._trials import at_top_budget, check_study, valued
 from metanas.analysis.fidelity import FidelityAgreement, study_fidelity
 from metanas.analysis.importance import MIN_TRIALS, Importance, study_importance
 from metanas.analysis.pareto import study_pareto
@@ -75,13 +75,13 @@ def plot_history(study: Study) -> Figure:
     ax = fig.add_subplot()
     trials = study.trials
     done = valued(trials)
-    budgets = sorted({epochs(t) for t in done})
+    budgets = sorted({t.epochs for t in done})
     for b in budgets:
-        xs = [t.number for t in done if epochs(t) == b]
-        ys = [float(t.value or 0.0) for t in done if epochs(t) == b]
+        xs = [t.number for t in done if t.epochs == b]
+        ys = [float(t.value or 0.0) for t in done if t.epochs == b]
         label = None if len(budgets) == 1 else _budget_label(b)
         ax.scatter(xs, ys, s=14, alpha=0.7, label=label)
-    top = [t for t in done if budgets and epochs(t) == budgets[-1]]
+    top = [t for t in done if budgets and t.epochs == budgets[-1]]
     if top:
         better = max if study.direction == "maximize" else min
         steps: list[int] = []

@@ -24,7 +24,7 @@ from metanas.meta.prior import Prior
 from metanas.meta.similarity import Similarity, task_similarity
 from metanas.space.base import Space
 from metanas.storage.sqlite import open_store
-from metanas.types import TaskInfo, Trial, TrialState
+from metanas.types import TaskInfo, TrialState
 
 
 def space_signature(space: Space | Mapping[str, Any]) -> str:
@@ -75,12 +75,6 @@ class PastTask:
             weight=weight,
             info={"studies": list(self.studies)},
         )
-
-
-def _epochs(t: Trial) -> float:
-    """A trial's budget in epochs (``inf``: the evaluator's full one)."""
-    e = t.budget.epochs if t.budget is not None else None
-    return math.inf if e is None else float(e)
 
 
 class KnowledgeBase:
@@ -134,9 +128,9 @@ class KnowledgeBase:
                 ]
                 # a multi-fidelity study's smaller budgets measure something else (NB201: 74%
                 # at 12 epochs, 90% at 200): only its largest budget's results count
-                top = max((_epochs(t) for t in done), default=None)
+                top = max((t.epochs for t in done), default=None)
                 for t in done:
-                    if _epochs(t) == top:
+                    if t.epochs == top:
                         assert t.value is not None
                         sums.setdefault(t.key, []).append(float(t.value))
                         archs.setdefault(t.key, t.arch)
