@@ -456,24 +456,22 @@ class StudyLock:
 
     def release(self) -> None:
         if self.held:
-            self.held = False
-            if self._alive is not None:
-                self._alive.stop()
-                self._alive = None
+            self._let_go()
             self.store.release_lock(self.study_id, self.owner)
+
+    def _let_go(self) -> None:
+        self.held = False
+        if self._alive is not None:
+            self._alive.stop()
+            self._alive = None
 
     def check(self) -> None:
         """Refuse to write once another process has taken the lock over (it judged this one
         gone: no heartbeat for too long); that process owns the study's trials now."""
         if not self.held or not hasattr(self.store, "lock_owner"):
             return
-        if (self._alive is not None and self._alive.lost) or (
-            self.store.lock_owner(self.study_id) != self.owner
-        ):
-            self.held = False
-            if self._alive is not None:
-                self._alive.stop()
-                self._alive = None
+        if self.store.lock_owner(self.study_id) != self.owner:
+            self._let_go()  # the lock is the other process's: nothing to release
             raise UserInputError(
                 f"study {self.name!r} was taken over by another process while this one ran "
                 "(this process went unheard for too long, e.g. suspended); this process stopped "

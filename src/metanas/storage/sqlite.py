@@ -468,7 +468,7 @@ class SQLiteStore:
                 space=_typed(json.loads(r[2]), dict, "space"),
                 task=TaskInfo.from_dict(json.loads(r[3])),
                 config=_typed(config, dict, "config"),
-                created_at=_typed(_number(r[5], "created_at"), (int, float), "created_at"),
+                created_at=_typed(r[5], (int, float), "created_at"),
                 n_complete=int(r[6] or 0),
                 n_failed=int(r[7] or 0),
                 n_running=int(r[8] or 0),
@@ -524,7 +524,7 @@ class SQLiteStore:
             value=_number(r[5], "value"),
             metrics=_typed(json.loads(r[6]), dict, "metrics"),
             error=r[7],
-            cost=_typed(_number(r[8], "cost"), (int, float), "cost"),
+            cost=_typed(r[8], (int, float), "cost"),
             curve=tuple(curve),
             info=_typed(json.loads(r[10]), dict, "info"),
             started_at=_number(r[11], "started_at"),
@@ -695,11 +695,10 @@ def _beat(conn: sqlite3.Connection, study_id: int, owner: str) -> bool:
 class KeepAlive:
     """Beats a study's lock every ``every`` seconds from a daemon thread with a connection of
     its own, so the lock stays fresh while the main thread spends hours in one trial (or a user
-    takes their time between ``ask`` and ``tell``). ``lost`` turns true when another process
-    took the lock over (it judged this one gone); the study then refuses to write."""
+    takes their time between ``ask`` and ``tell``). It stops when another process took the lock
+    over (it judged this one gone); the study sees that before each write (``lock_owner``)."""
 
     def __init__(self, path: str, study_id: int, owner: str, every: float) -> None:
-        self.lost = False
         self._args = (path, study_id, owner, every)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="metanas-heartbeat", daemon=True)
@@ -715,7 +714,6 @@ class KeepAlive:
             while not self._done.wait(every):
                 try:
                     if not _beat(conn, study_id, owner):
-                        self.lost = True
                         return
                 except sqlite3.Error:  # busy or a full disk: the next beat tries again
                     continue
