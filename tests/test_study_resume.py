@@ -231,6 +231,32 @@ def test_an_option_the_store_cannot_keep_is_given_again_on_resume(tmp_path):
     assert study.strategy.scorer is _proxy and len(study.trials) == 10
 
 
+def test_a_wrapped_strategy_of_an_older_store_resumes_with_that_version_s_defaults(tmp_path):
+    """proxy_prescreen's inner strategy, like warm_start's, gets the defaults of the version that
+    stored it: evolution asked seen children before 0.2.5 (stuck_sample=False)."""
+    space = Space([IntRange("w", 0, 99), Choice("op", ("a", "b"))], name="k")
+    ev = FunctionEvaluator(lambda a: -abs(a["w"] - 13) + (a["op"] == "b"))
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    opts = {
+        "inner": "evolution",
+        "inner_options": {"population_size": 8, "sample_size": 3},
+        "scorer": _proxy,
+    }
+    create_study(space, "proxy_prescreen", ev, strategy_kwargs=opts, **kw).optimize(5)
+    with sqlite3.connect(kw["storage"]) as con:
+        (cfg,) = con.execute("SELECT config FROM studies WHERE name = 's'").fetchone()
+        cfg = json.loads(cfg)
+        cfg["metanas"] = "0.2.4"
+        con.execute("UPDATE studies SET config = ? WHERE name = 's'", (json.dumps(cfg),))
+    resumed = create_study(space, "proxy_prescreen", ev, resume=True,
+                           strategy_kwargs={"scorer": _proxy}, **kw)  # fmt: skip
+    assert resumed.strategy.inner.stuck_sample is False
+    assert resumed.strategy.inner.population_size == 8
+    current = create_study(space, "proxy_prescreen", ev, strategy_kwargs=opts, study_name="t",
+                           storage=kw["storage"])  # fmt: skip
+    assert current.strategy.inner.stuck_sample is True
+
+
 @pytest.mark.parametrize(
     "name, options, attribute, value",
     [

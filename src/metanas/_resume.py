@@ -286,18 +286,18 @@ def legacy_options(
 ) -> dict[str, Any]:
     """``kwargs`` of strategy ``name``, as stored by metanas ``version``, filled with the
     defaults of that time (:data:`LEGACY_DEFAULTS`), and so are a wrapped strategy's
-    (``warm_start``'s ``inner_kwargs``)."""
+    (``warm_start``'s ``inner_kwargs``, ``proxy_prescreen``'s ``inner_options``)."""
     old: dict[str, Any] = {}
     for since, values in LEGACY_DEFAULTS.get(name, ()):
         if _older(version, since):
             old.update(values)
     out = {**old, **kwargs}
     inner = out.get("inner")
-    if (
-        isinstance(inner, str)
-        and "inner_kwargs" in inspect.signature(strategy_class(name)).parameters
-    ):
-        out["inner_kwargs"] = legacy_options(inner, out.get("inner_kwargs") or {}, version)
+    if isinstance(inner, str):
+        params = inspect.signature(strategy_class(name)).parameters
+        for opts in ("inner_kwargs", "inner_options"):
+            if opts in params:
+                out[opts] = legacy_options(inner, out.get(opts) or {}, version)
     return out
 
 
