@@ -419,3 +419,29 @@ def test_a_choice_of_many_options_stays_categorical(name):
         c = st.ask()
         assert c.arch["op"] in space.dims[0].options and c.arch["w"] in space.dims[1].options
         st.tell(c, Result(float(c.arch["w"])))
+
+
+@pytest.mark.parametrize("name", ["reinforce", "qlearning"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rl_strategies_reach_dimensions_behind_conditions_on_binned_ranges(name, seed):
+    """A condition on a range the RL strategies bin can still hold: ``width == 50`` on 1-100
+    (binned at 1, 8, 14, ...) and ``lr > 0.099`` on a log range (bin centres end at 0.08)."""
+    space = Space(
+        [
+            IntRange("width", 1, 100),
+            FloatRange("lr", 1e-4, 1e-1, log=True),
+            Choice("act", ("relu", "gelu"), when=Condition("width", "==", 50.0)),
+            Choice("k", (3, 5), when=Condition("lr", ">", 0.099)),
+        ]
+    )
+
+    def score(a):
+        return a["width"] / 100 + 2 * (a.get("act") == "gelu") + 2 * (a.get("k") == 5)
+
+    st = get_strategy(name, space, seed=seed)
+    best = -1.0
+    for _ in range(400):
+        c = st.ask()
+        best = max(best, score(c.arch))
+        st.tell(c, Result(score(c.arch)))
+    assert best == pytest.approx(4.5)  # width 50 with gelu, and lr above 0.099 with k = 5

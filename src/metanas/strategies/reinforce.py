@@ -23,7 +23,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,27 +37,54 @@ from metanas.types import Candidate, Result, UserInputError
 _FINITE_MAX = 64
 
 
+def _condition_values(space: Space) -> dict[str, list[Any]]:
+    """The values each dimension's name is compared with by the others' conditions."""
+    out: dict[str, list[Any]] = {}
+    for d in space.dims:
+        if d.when is not None:
+            c = d.when
+            out.setdefault(c.dim, []).extend(c.value if c.op == "in" else [c.value])
+    return out
+
+
+def _on_range(d: Dim, values: Iterable[Any]) -> set[Any]:
+    """The ``values`` that are values of range ``d`` (a whole float counts for an int range)."""
+    keep = set()
+    for v in values:
+        if isinstance(v, float) and v.is_integer() and not isinstance(d, FloatRange):
+            v = int(v)
+        with contextlib.suppress(UserInputError):
+            keep.add(d.validate(v))
+    return keep
+
+
 class Decisions:
-    """The space as a sequence of categorical decisions (large ranges binned into ``n_bins``)."""
+    """The space as a sequence of categorical decisions (large ranges binned into ``n_bins``).
+
+    A binned range also offers the values other dimensions' conditions compare it with (and, for
+    a float range, its ends), so that every condition can hold: ``width == 50`` on a range binned
+    at 1, 8, 14, ... would otherwise keep its dimension out of every proposal.
+    """
 
     def __init__(self, space: Space, n_bins: int = 16) -> None:
         self.space = space
         self.values: list[list[Any]] = []
+        compared = _condition_values(space)
         for d in space.dims:
             card = d.cardinality
             # a choice keeps every option however many; only large ranges are binned
             if isinstance(d, Choice) or (card is not None and card <= _FINITE_MAX):
                 self.values.append(list(d.values()))
-            elif isinstance(d, FloatRange):
-                self.values.append(
-                    [
-                        min(max(d._from_unit((i + 0.5) / n_bins), d.low), d.high)
-                        for i in range(n_bins)
-                    ]
-                )
+                continue
+            if isinstance(d, FloatRange):
+                grid = {
+                    min(max(d._from_unit((i + 0.5) / n_bins), d.low), d.high) for i in range(n_bins)
+                }
+                ends = [d.low, d.high] if d.name in compared else []
             else:
                 lo, hi = d.low, d.high  # type: ignore[attr-defined]
-                self.values.append(sorted({round(x) for x in np.linspace(lo, hi, n_bins)}))
+                grid, ends = {round(x) for x in np.linspace(lo, hi, n_bins)}, []
+            self.values.append(sorted(grid | _on_range(d, [*compared.get(d.name, ()), *ends])))
         self._index = [{repr(v): i for i, v in enumerate(vs)} for vs in self.values]
 
     def index(self, k: int, value: Any) -> int:
@@ -106,7 +134,8 @@ class Reinforce(Strategy):
         entropy: weight of the entropy bonus (keeps the policy from collapsing early).
         baseline_decay: decay of the moving-average reward baseline.
         autoregressive: condition each decision on the previous active decision's value.
-        n_bins: bins for integer/float ranges too large to enumerate.
+        n_bins: bins for integer/float ranges too large to enumerate (such a range also offers
+            the values other dimensions' conditions compare it with).
         init_policy: starting logits, one entry per dimension of the space: a list of one logit
             per value (used for every row) or, for ``autoregressive``, a table ``[row][value]``
             as :meth:`policy` exports it. Default: uniform.
