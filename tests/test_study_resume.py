@@ -298,3 +298,32 @@ def test_a_replay_at_other_budgets_is_refused(tmp_path):
         create_study(space, other, ev, resume=True, **kw)
     same = SuccessiveHalving(space, seed=0, budgets=[1, 3, 9])
     create_study(space, same, ev, resume=True, **kw).optimize(12)
+
+
+@pytest.mark.parametrize("name", ["reinforce", "qlearning"])
+def test_an_rl_study_of_0_2_5_resumes_with_the_bins_it_was_run_with(tmp_path, name):
+    """0.2.6 bins a range at the values conditions compare it with too; a study stored by 0.2.5
+    still replays with its old bins (and a resume that regenerated other asks would raise)."""
+    from metanas.space import Condition
+
+    space = Space(
+        [IntRange("w", 1, 200), Choice("op", ("a", "b")),
+         Choice("x", (1, 2), when=Condition("w", "==", 50))], name="c",
+    )  # fmt: skip
+    ev = FunctionEvaluator(lambda a: a["w"] / 200 + (a.get("x") == 2))
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    first = create_study(space, name, ev, strategy_kwargs={"bin_conditions": False}, **kw)
+    first.optimize(12)
+    keys = [t.key for t in first.trials]
+    first.store.close()
+    with sqlite3.connect(kw["storage"]) as con:  # as 0.2.5 stored it: no such option then
+        (cfg,) = con.execute("SELECT config FROM studies WHERE name = 's'").fetchone()
+        cfg = json.loads(cfg)
+        cfg["metanas"] = "0.2.5"
+        del cfg["strategy_kwargs"]["bin_conditions"]
+        con.execute("UPDATE studies SET config = ? WHERE name = 's'", (json.dumps(cfg),))
+    again = create_study(space, name, ev, resume=True, **kw)
+    assert again.strategy.dec.values[0] == sorted({round(x) for x in np.linspace(1, 200, 16)})
+    again.optimize(20)
+    assert [t.key for t in again.trials][:12] == keys
+    assert 50 in create_study(space, name, ev).strategy.dec.values[0]  # a new study: new bins

@@ -270,6 +270,8 @@ LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "hyperband": (("0.2.5", {"promote_failed": True}),),
     "asha": (("0.2.5", {"promote_failed": True}),),
     "evolution": (("0.2.5", {"stuck_sample": False}),),
+    "reinforce": (("0.2.6", {"bin_conditions": False}),),
+    "qlearning": (("0.2.6", {"bin_conditions": False}),),
 }
 
 

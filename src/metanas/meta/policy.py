@@ -38,6 +38,7 @@ def initial_policy(
     max_logit: float = 1.5,
     smoothing: float = 1.0,
     n_bins: int = 16,
+    bin_conditions: bool = True,
 ) -> list[list[float]] | None:
     """One list of logits per dimension of ``space`` (``None`` when no prior carries weight).
 
@@ -49,7 +50,7 @@ def initial_policy(
         max_logit: logits are centred and clipped to ``[-max_logit, max_logit]``: a value's
             probability is at most ``e^(2 max_logit)`` times another's.
         smoothing: pseudo-count added to every value (Laplace).
-        n_bins: as the controller's (large ranges are binned the same way).
+        n_bins, bin_conditions: as the controller's (large ranges are binned the same way).
     """
     if not (top >= 1 and temperature >= 0 and max_logit >= 0 and smoothing > 0):
         raise UserInputError(
@@ -59,7 +60,7 @@ def initial_policy(
     w = np.array([p.weight for p in ps] if weights is None else weights, dtype=float)
     if len(w) != len(ps):
         raise UserInputError(f"initial_policy got {len(w)} weights for {len(ps)} priors.")
-    dec = Decisions(space, n_bins)
+    dec = Decisions(space, n_bins, bin_conditions)
     counts = [np.zeros(len(v)) for v in dec.values]
     voted = 0.0
     for p, wt in zip(ps, w):

@@ -368,7 +368,8 @@ class WarmStart(Strategy):
         """A reinforce starting policy from the past tasks, only while they are trusted."""
         if not self.trust >= self.min_corr:
             return None
-        return initial_policy(self.space, self._get_model().priors, self.weights)
+        binning = {k: v for k, v in self.inner_kwargs.items() if k in ("n_bins", "bin_conditions")}
+        return initial_policy(self.space, self._get_model().priors, self.weights, **binning)
 
     def _switch(self, reason: str) -> None:
         self.mode = COLD

@@ -44,7 +44,8 @@ class QLearning(Strategy):
         eps_end, n_explore, decay_trials: the epsilon schedule.
         replay: stored trajectories (or transitions) replayed after every result.
         episode_length, gamma: edit mode only.
-        n_bins: bins for integer/float ranges too large to enumerate (as for ``reinforce``).
+        n_bins, bin_conditions: how ranges too large to enumerate are binned (as for
+            ``reinforce``).
     """
 
     draws_samples = False  # it builds or edits; see baseline
@@ -62,6 +63,7 @@ class QLearning(Strategy):
         episode_length: int = 8,
         gamma: float = 0.5,
         n_bins: int = 16,
+        bin_conditions: bool = True,
     ) -> None:
         super().__init__(space, seed)
         if not (
@@ -83,7 +85,7 @@ class QLearning(Strategy):
             decay_trials,
         )
         self.n_replay, self.episode_length, self.gamma = replay, episode_length, gamma
-        self.dec = Decisions(space, n_bins)
+        self.dec = Decisions(space, n_bins, bin_conditions)
         self.q: dict[tuple[State, int], float] = {}
         self.memory: list[Any] = []
         self._rewards: list[float] = []

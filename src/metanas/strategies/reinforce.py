@@ -61,15 +61,16 @@ def _on_range(d: Dim, values: Iterable[Any]) -> set[Any]:
 class Decisions:
     """The space as a sequence of categorical decisions (large ranges binned into ``n_bins``).
 
-    A binned range also offers the values other dimensions' conditions compare it with (and, for
-    a float range, its ends), so that every condition can hold: ``width == 50`` on a range binned
-    at 1, 8, 14, ... would otherwise keep its dimension out of every proposal.
+    With ``bin_conditions`` a binned range also offers the values other dimensions' conditions
+    compare it with (and, for a float range, its ends), so that every condition can hold:
+    ``width == 50`` on a range binned at 1, 8, 14, ... would otherwise keep its dimension out of
+    every proposal.
     """
 
-    def __init__(self, space: Space, n_bins: int = 16) -> None:
+    def __init__(self, space: Space, n_bins: int = 16, bin_conditions: bool = True) -> None:
         self.space = space
         self.values: list[list[Any]] = []
-        compared = _condition_values(space)
+        compared = _condition_values(space) if bin_conditions else {}
         for d in space.dims:
             card = d.cardinality
             # a choice keeps every option however many; only large ranges are binned
@@ -134,8 +135,10 @@ class Reinforce(Strategy):
         entropy: weight of the entropy bonus (keeps the policy from collapsing early).
         baseline_decay: decay of the moving-average reward baseline.
         autoregressive: condition each decision on the previous active decision's value.
-        n_bins: bins for integer/float ranges too large to enumerate (such a range also offers
-            the values other dimensions' conditions compare it with).
+        n_bins: bins for integer/float ranges too large to enumerate.
+        bin_conditions: a binned range also offers the values other dimensions' conditions
+            compare it with, and a float range its ends, so every condition can hold (before
+            0.2.6 a condition such as ``width == 50`` could stay false in every proposal).
         init_policy: starting logits, one entry per dimension of the space: a list of one logit
             per value (used for every row) or, for ``autoregressive``, a table ``[row][value]``
             as :meth:`policy` exports it. Default: uniform.
@@ -153,6 +156,7 @@ class Reinforce(Strategy):
         autoregressive: bool = False,
         n_bins: int = 16,
         init_policy: Sequence[Any] | None = None,
+        bin_conditions: bool = True,
     ) -> None:
         super().__init__(space, seed)
         if not (lr > 0 and entropy >= 0 and 0 <= baseline_decay < 1):
@@ -161,7 +165,7 @@ class Reinforce(Strategy):
             )
         self.lr, self.entropy, self.decay = lr, entropy, baseline_decay
         self.autoregressive = autoregressive
-        self.dec = Decisions(space, n_bins)
+        self.dec = Decisions(space, n_bins, bin_conditions)
         n_prev = max(len(v) for v in self.dec.values) + 1 if autoregressive else 1
         # logits[k][row]: row = previous active decision's value index (n_prev - 1: none)
         self.logits = [np.zeros((n_prev, len(v))) for v in self.dec.values]
