@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metanas.evaluation.malloc import keep_freed_memory
 from metanas.evaluation.recipe import LOSSES, OPTIMIZERS, Recipe
 from metanas.types import UserInputError
 
@@ -65,6 +66,7 @@ def torch_context(seed: int, num_threads: int | None, device: torch.device) -> I
     Weight initialisation and dropout draw from torch's global generator; forking it keeps the
     trial deterministic without leaking state to the caller.
     """
+    keep_freed_memory()
     devices = [device.index or 0] if device.type == "cuda" else []
     old_threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=devices):
@@ -203,6 +205,7 @@ def fit(
     are cut to what the measured pace fits, and the cosine schedule ends at the new last step.
     Returns ``{"train_loss", "epochs", "steps"}``.
     """
+    keep_freed_memory()
     n = int(x.shape[0])
     if n == 0:
         raise UserInputError("the training split is empty; use more data or a larger fraction.")

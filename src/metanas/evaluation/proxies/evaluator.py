@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from metanas.evaluation.base import Reporter
+from metanas.evaluation.malloc import keep_freed_memory
 from metanas.evaluation.proxies.combined import VOTE_PROXIES
 from metanas.evaluation.proxies.registry import check_names
 from metanas.types import Architecture, Budget, Result, TaskInfo, UserInputError
@@ -99,6 +100,7 @@ class ProxyEvaluator:
         from metanas.evaluation.proxies.batch import model_factory
         from metanas.evaluation.proxies.registry import compute_proxies
 
+        keep_freed_memory()
         factory = model_factory(
             self.space_kind, arch, self.input_shape, self.n_classes, self.seed, self.model_options
         )
