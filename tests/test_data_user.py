@@ -184,6 +184,20 @@ def test_netpbm_and_npy_readers(tmp_path: Path) -> None:
         read_image(tmp_path / "f.pgm")
 
 
+def test_npy_integer_pixels_are_scaled_by_their_range_not_their_dtype(tmp_path: Path) -> None:
+    """np.save of plain Python-made pixels stores int64: 0-255 values are 8-bit pixels."""
+    px = np.random.default_rng(0).integers(0, 256, size=(6, 7))  # int64
+    np.save(tmp_path / "a.npy", px)
+    assert np.allclose(read_image(tmp_path / "a.npy")[0], px / 255)
+    np.save(tmp_path / "b.npy", (px * 200).astype(np.int32))  # 16-bit range
+    assert np.allclose(read_image(tmp_path / "b.npy")[0], px * 200 / 65535)
+    np.save(tmp_path / "c.npy", px.astype(np.uint16))  # the dtype says 16 bits: kept
+    assert np.allclose(read_image(tmp_path / "c.npy")[0], px / 65535)
+    np.save(tmp_path / "d.npy", px - 300)
+    with pytest.raises(UserInputError, match=r"int64 pixels from -300 to .*save 0-255"):
+        read_image(tmp_path / "d.npy")
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)

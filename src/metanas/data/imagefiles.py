@@ -74,8 +74,16 @@ def _npy(path: Path) -> np.ndarray:
         a = a.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
     if a.ndim != 3 or a.shape[0] not in (1, 3, 4):
         raise UserInputError(f"{path} holds shape {a.shape}; save (H, W), (H, W, C) or (C, H, W).")
-    if a.dtype.kind in "ui":
+    if a.dtype in (np.uint8, np.uint16):
         return a.astype(np.float32) / np.float32(np.iinfo(a.dtype).max)
+    if a.dtype.kind in "ui":  # np.save of plain integers gives int64: scale by the values' range
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise UserInputError(
+                f"{path} holds {a.dtype} pixels from {lo} to {hi}; save 0-255 or 0-65535 "
+                "integers, or floats in [0, 1]."
+            )
+        return a.astype(np.float32) / np.float32(255 if hi <= 255 else 65535)
     if a.dtype.kind in "fb":
         return a.astype(np.float32)  # floats are taken as already in [0, 1]
     raise UserInputError(f"{path} holds dtype {a.dtype}; save numeric pixels.")
