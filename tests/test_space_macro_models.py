@@ -140,6 +140,10 @@ def test_macro_heads_add_a_head_dimension_only_when_searched() -> None:
     assert space_from_dict(s.to_dict()).to_dict() == s.to_dict()
     with pytest.raises(UserInputError, match="heads"):
         get_space("macro", heads=["mlp"])
+    # one head other than gap is still a dimension, or the builder would build gap
+    dense = get_space("macro", max_depth=2, widths=[16], units=["conv3x3"], heads=["dense"])
+    assert {dense.sample(seed)["head"] for seed in range(5)} == {"dense"}
+    assert dense.size == sum(2**d for d in (1, 2))
 
 
 def test_macro_dense_head_builds_for_any_depth_and_shape() -> None:
@@ -148,11 +152,12 @@ def test_macro_dense_head_builds_for_any_depth_and_shape() -> None:
 
     s = get_space("macro", max_depth=3, widths=[8], units=["conv3x3"], heads=["dense"])
     for seed in range(4):
-        arch = s.sample(seed) | {"head": "dense"}
+        arch = s.sample(seed)
         for shape in ((1, 28, 28), (3, 40, 30), (1, 5, 5)):
             net = build_model(
                 "macro", arch, shape, 7, reduce_every=1, head_units=16, stem_pool=True
             )
             assert tuple(net(torch.zeros(2, *shape)).shape) == (2, 7)
+            assert not net.gap  # the dense head the space describes
     with pytest.raises(UserInputError, match="dropout"):
         build_model("macro", s.sample(0), (1, 28, 28), 7, dropout=1.5)

@@ -63,7 +63,7 @@ class MacroChainSpace(Space):
             dims.append(Choice(f"unit_{i}", self.units, when=when))
             dims.append(Choice(f"width_{i}", self.widths, when=when))
             dims.append(Choice(f"skip_{i}", (False, True), when=when))
-        if len(self.heads) > 1:
+        if self.heads != ("gap",):  # an architecture without a head has the builder's gap
             dims.append(Choice("head", self.heads))
         super().__init__(dims, name=name)
 
