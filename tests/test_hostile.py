@@ -317,6 +317,11 @@ OTHER_CASES = [
         "is an SQLite store that writing there would destroy",
     ),
     (
+        "csv_over_the_store_s_log",  # a store's -wal holds its recent writes until a checkpoint
+        ["studies", "{d}/s.db", "--study", "keep", "--csv", "{d}/s.db-wal"],
+        "belongs to the SQLite store",
+    ),
+    (
         "bench_json_over_a_store",
         ["bench", "table", "--csv", "{d}/t.csv", "--objective", "acc", "--json", "{d}/s.db"],
         "would destroy",

@@ -130,16 +130,30 @@ def check_not_a_store(path: str | os.PathLike[str], option: str) -> None:
         raise UserInputError(f"{option} {text!r} is a folder; give a file path inside it.")
     if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         raise UserInputError(f"{option} {text!r} is a pipe or socket; give a regular file path.")
+    for suffix in _COMPANIONS:  # a store's write-ahead log, shared memory or journal
+        if text.endswith(suffix) and _sqlite_header(text[: -len(suffix)]):
+            raise UserInputError(
+                f"{option} {text!r} belongs to the SQLite store {text[: -len(suffix)]!r} (its "
+                "recent writes may live there); give another file path."
+            )
+    if _sqlite_header(text):
+        raise UserInputError(
+            f"{option} {text!r} is an SQLite store that writing there would destroy; "
+            "give another file path."
+        )
+
+
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _sqlite_header(path: str) -> bool:
+    """Whether ``path`` starts as an SQLite database or write-ahead log does."""
     try:
         with open(path, "rb") as f:
             head = f.read(len(_HEADER))
     except OSError:  # missing or unreadable: the write itself says what is wrong
-        return
-    if head == _HEADER:
-        raise UserInputError(
-            f"{option} {os.fspath(path)!r} is an SQLite store that writing there would destroy; "
-            "give another file path."
-        )
+        return False
+    return head == _HEADER or head[:4] in (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 
 
 def json_default(o: Any) -> Any:
