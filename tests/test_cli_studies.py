@@ -131,3 +131,17 @@ def test_a_damaged_study_row_leaves_the_others_listed(db, capsys):
     out, err = capsys.readouterr()
     assert "alpha" in out and "beta" not in out
     assert "damaged row of study 'beta'" in err and "restore a backup" in err
+
+
+def test_names_and_paths_with_brackets_are_shown_as_they_are(tmp_path, capsys):
+    """rich would read ``[red]`` as a style and ``[/x]`` as a broken closing tag (a traceback)."""
+    (tmp_path / "run[").mkdir()
+    path = tmp_path / "run[/x].db"
+    create_study(SPACE, "random", FunctionEvaluator(score), storage=path,
+                 study_name="[red]x").optimize(12)  # fmt: skip
+    assert main(["studies", str(path)]) == 0
+    assert "[red]x" in capsys.readouterr().out
+    assert main(["studies", str(path), "--study", "[red]x"]) == 0
+    assert "[red]x" in capsys.readouterr().out
+    assert main(["kb", str(path)]) == 0
+    assert main(["analyze", str(path), "--study", "[red]x"]) == 0

@@ -39,8 +39,9 @@ def strict_json(obj: Any, indent: int | None = None) -> str:
 
 def table_console() -> Any:
     """A rich console for tables: in a pipe or a file, wide enough that no row wraps (rich
-    would fold at 80 columns and split study names that scripts grep for)."""
+    would fold at 80 columns and split study names that scripts grep for). Text is shown as it
+    is: study names and paths may hold brackets that rich would read as markup."""
     from rich.console import Console
 
-    out = Console()
-    return out if out.is_terminal else Console(width=200)
+    out = Console(markup=False)
+    return out if out.is_terminal else Console(width=200, markup=False)

@@ -203,7 +203,7 @@ def _run(
         if start_from:
             data["start_from"] = start_from
         json_path.write_text(strict_json(data, indent=1))
-        Console().print(f"wrote {json_path}")
+        Console(markup=False).print(f"wrote {json_path}")
     return res
 
 
