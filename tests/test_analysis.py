@@ -227,6 +227,15 @@ def test_table_extra_columns_give_an_accuracy_latency_front():
     }
     assert front[0].value == study.best_trial.value  # the most accurate is always on the front
     assert len(front) >= 2
+    # a multi-fidelity search: only its 200-epoch results may be on the front
+    asha = create_study("nb201", "asha", nb201_table("cifar10", extra=("lat_pixel3_ms",)), seed=1)
+    asha.optimize(40)
+    full = [t for t in asha.trials if t.epochs == 200]
+    assert 0 < len(full) < len(asha.trials)
+    pts = [(t.value, t.metrics["lat_pixel3_ms"]) for t in full]
+    assert [t.number for t in study_pareto(asha, "lat_pixel3_ms")] == [
+        full[i].number for i in pareto_front(pts, [True, False])
+    ]
     with pytest.raises(UserInputError, match="no column 'latency'"):
         nb201_table("cifar10", extra=("latency",))
     with pytest.raises(UserInputError, match="not numeric"):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metanas.analysis._trials import check_study, valued
+from metanas.analysis._trials import at_top_budget, check_study
 from metanas.types import Trial, UserInputError
 
 if TYPE_CHECKING:
@@ -48,10 +48,11 @@ def study_pareto(study: Study, metric: str, *, maximize_metric: bool = False) ->
     """The complete trials of ``study`` on the front of its objective and ``metric``.
 
     ``metric`` is one of the trials' recorded metrics (real training records ``params`` and
-    ``seconds``); it is minimised unless ``maximize_metric``.
+    ``seconds``); it is minimised unless ``maximize_metric``. Only trials at the largest budget
+    count: a multi-fidelity search's short runs would put cheap, unfinished results on the front.
     """
     check_study(study, "study_pareto")
-    done = valued(study.trials)
+    done = at_top_budget(study.trials)
     have = [t for t in done if metric in t.metrics]
     if not have:
         known = sorted({m for t in done for m in t.metrics})

@@ -201,10 +201,11 @@ def plot_fidelity(agreement: FidelityAgreement | Study, keep: float = 1 / 3) -> 
 
 
 def plot_pareto(study: Study, metric: str, *, maximize_metric: bool = False) -> Figure:
-    """Every finished trial on ``metric`` and the objective, its Pareto front as a step line."""
+    """Every finished trial (at the largest budget) on ``metric`` and the objective, its Pareto
+    front as a step line."""
     check_study(study, "plot_pareto")
     front = study_pareto(study, metric, maximize_metric=maximize_metric)
-    done = [t for t in valued(study.trials) if metric in t.metrics]
+    done = [t for t in at_top_budget(study.trials) if metric in t.metrics]
     fig = _figure()
     ax = fig.add_subplot()
     xs = [float(t.metrics[metric]) for t in done]
