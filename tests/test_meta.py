@@ -30,7 +30,7 @@ from metanas.meta.similarity import quantiles
 from metanas.meta.transfer import drive
 from metanas.space import Choice, IntRange, Space
 from metanas.strategies import get_strategy
-from metanas.study import create_study
+from metanas.study import create_study, load_study
 from metanas.types import Result, TaskInfo, UserInputError
 
 N_DIMS, N_OPTS = 5, 6
@@ -410,3 +410,19 @@ def test_studies_of_opposite_directions_are_not_pooled(tmp_path) -> None:
         (("maximize",), "maximize"), (("minimize",), "minimize")
     ]  # fmt: skip
     kb.close()
+
+
+def test_a_task_s_cheaper_study_does_not_water_down_its_full_results(tmp_path):
+    """Two studies of one task, one at a study-wide 12-epoch budget: only the 200-epoch values
+    are the task's (their mean with 12-epoch ones was neither)."""
+    from metanas.evaluation.tabular import nb201_table
+    from metanas.types import Budget
+
+    db = tmp_path / "kb.db"
+    for name, budget in (("cheap", Budget(epochs=12)), ("full", None)):
+        create_study("nb201", "random", nb201_table("cifar10"), storage=db, study_name=name,
+                     seed=0, budget=budget).optimize(20)  # fmt: skip
+    full = {t.key: t.value for t in load_study(db, "full").trials}
+    (task,) = KnowledgeBase(db).tasks()
+    assert task.studies == ("cheap", "full")
+    assert {k: v for k, (_, v) in task.evaluations.items()} == full

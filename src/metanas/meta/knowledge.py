@@ -15,7 +15,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,9 @@ import numpy as np
 from metanas.meta.prior import Prior
 from metanas.meta.similarity import Similarity, task_similarity
 from metanas.space.base import Space
+from metanas.storage.base import StudyInfo
 from metanas.storage.sqlite import open_store
-from metanas.types import TaskInfo, TrialState
+from metanas.types import Budget, TaskInfo, Trial, TrialState
 
 
 def space_signature(space: Space | Mapping[str, Any]) -> str:
@@ -116,24 +117,23 @@ class KnowledgeBase:
             groups.setdefault(gk, []).append(info)
         out = []
         for infos in groups.values():
+            done = [
+                (_epochs(t, info), t)
+                for info in infos
+                for t in self._store.trials(info.id)
+                if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
+            ]
+            # smaller budgets measure something else (NB201: 74% at 12 epochs, 90% at 200),
+            # whether a multi-fidelity study or a cheaper study of the task ran them: only the
+            # task's largest budget's results count
+            top = max((e for e, _ in done), default=None)
             sums: dict[str, list[float]] = {}
             archs: dict[str, Mapping[str, Any]] = {}
-            for info in infos:
-                done = [
-                    t
-                    for t in self._store.trials(info.id)
-                    if t.state is TrialState.COMPLETE
-                    and t.value is not None
-                    and math.isfinite(t.value)
-                ]
-                # a multi-fidelity study's smaller budgets measure something else (NB201: 74%
-                # at 12 epochs, 90% at 200): only its largest budget's results count
-                top = max((t.epochs for t in done), default=None)
-                for t in done:
-                    if t.epochs == top:
-                        assert t.value is not None
-                        sums.setdefault(t.key, []).append(float(t.value))
-                        archs.setdefault(t.key, t.arch)
+            for e, t in done:
+                if e == top:
+                    assert t.value is not None
+                    sums.setdefault(t.key, []).append(float(t.value))
+                    archs.setdefault(t.key, t.arch)
             if not sums:
                 continue
             first = infos[0]
@@ -180,6 +180,13 @@ class KnowledgeBase:
     def close(self) -> None:
         if self.storage is not self._store and hasattr(self._store, "close"):
             self._store.close()
+
+
+def _epochs(trial: Trial, info: StudyInfo) -> float:
+    """The budget ``trial`` ran at: its own, else its study's (``inf``: unbudgeted)."""
+    if trial.budget is None and info.config.get("budget"):
+        return replace(trial, budget=Budget.from_dict(info.config["budget"])).epochs
+    return trial.epochs
 
 
 def _merge_tasks(tasks: Sequence[TaskInfo]) -> TaskInfo:
