@@ -243,6 +243,31 @@ def test_fit_time_budget_replans_from_the_measured_pace(
     assert lrs[-1] < 1e-4 and lrs[len(lrs) // 2] > 1e-3  # annealed over the shortened run
 
 
+def test_fit_time_budget_may_lengthen_a_run_planned_too_short(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first guess of 2 epochs (a probe timed while the machine was busy) and a pace of one
+    second per epoch: with max_epochs the run grows to what 6.5 seconds fit, and no further."""
+    from types import SimpleNamespace
+
+    import metanas.evaluation.fit as fit_module
+
+    def run(max_epochs: float | None, budget: float = 6.5) -> float:
+        clock = iter(range(1000))
+        monkeypatch.setattr(fit_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+        out = fit(
+            tiny_builder("tiny", {"w": 4}, (8,), 3), data.x_train, data.y_train, epochs=2,
+            batch_size=16, generator=torch.Generator().manual_seed(0), time_budget=budget,
+            max_epochs=max_epochs,
+        )  # fmt: skip
+        return out["epochs"]
+
+    assert run(None) == 2
+    assert run(10) == pytest.approx(6.5, abs=0.1)
+    assert run(4) == 4  # never past max_epochs
+    assert run(10, budget=1.5) == pytest.approx(1.5, abs=0.1)  # and still shortened
+
+
 def test_train_final_uses_train_and_val(data: Dataset) -> None:
     seen: list[float] = []
     model, m = train_final(

@@ -58,7 +58,8 @@ def train_final(
     ``kind`` names the builder) or a builder kind string. ``progress(epoch, epochs_done,
     train_loss)`` is called per epoch. ``time_budget`` (seconds) shortens ``epochs`` so training
     fits, judged first from the timed steps of a throwaway copy of the model and then, after
-    every epoch, from the real pace (a short probe can misjudge a long run); the cosine schedule
+    every epoch, from the real pace, up to ``epochs`` (a short probe can misjudge a long run, and
+    a busy moment can make it guess too few); the cosine schedule
     spans the shortened run (the epoch count then depends on the machine's speed, so runs are
     reproducible only without it). ``tta`` (image data only) returns the model wrapped in
     :class:`~metanas.nn.averaging.TestTimeAugmented` and tests that; ``"test_acc_single_view"`` then
@@ -101,7 +102,7 @@ def train_final(
             epochs = math.floor(epochs * 10) / 10  # a readable number of epochs
         out = fit_recipe(
             model, x, y, recipe, epochs=epochs, generator=gen, on_epoch=on_epoch,
-            n_classes=data.n_classes, time_budget=left,
+            n_classes=data.n_classes, time_budget=left, max_epochs=planned,
         )  # fmt: skip
         x_test, y_test = data.x_test.to(dev), data.y_test.to(dev)
 

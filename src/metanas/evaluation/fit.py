@@ -194,6 +194,7 @@ def fit(
     generator: torch.Generator,
     deadline: float | None = None,
     time_budget: float | None = None,
+    max_epochs: float | None = None,
     on_epoch: Callable[[int, float, float], bool] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place for ``epochs`` (fractional allowed) on tensors already on its device.
@@ -202,7 +203,9 @@ def fit(
     returning ``False`` stops training. Raises :class:`TimeLimitExceeded` past ``deadline``
     (a ``time.perf_counter()`` value) and ``FloatingPointError`` on a non-finite loss.
     ``time_budget`` (seconds) re-plans instead of failing: after each epoch the remaining steps
-    are cut to what the measured pace fits, and the cosine schedule ends at the new last step.
+    are cut to what the measured pace fits, and the cosine schedule ends at the new last step;
+    with ``max_epochs`` they may also grow, up to that many epochs (``epochs`` was a guess of what
+    fits, which a busy moment can make too small).
     Returns ``{"train_loss", "epochs", "steps"}``.
     """
     keep_freed_memory()
@@ -211,6 +214,9 @@ def fit(
         raise UserInputError("the training split is empty; use more data or a larger fraction.")
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    most_steps = total_steps
+    if max_epochs is not None:
+        most_steps = max(total_steps, math.ceil(max_epochs * steps_per_epoch))
     n_classes = n_classes or int(y.max()) + 1
     opt = make_optimizer(model, optimizer, lr, weight_decay, momentum)
     warm = int(warmup_epochs * steps_per_epoch)
@@ -264,7 +270,7 @@ def fit(
         if time_budget is not None:  # `factor` reads total_steps, so the schedule follows
             elapsed = time.perf_counter() - started
             fits = step + int((time_budget - elapsed) * step / max(elapsed, 1e-9))
-            total_steps = min(total_steps, max(step, fits))
+            total_steps = min(most_steps, max(step, fits))
     return {"train_loss": last_loss, "epochs": step / steps_per_epoch, "steps": float(step)}
 
 
@@ -278,14 +284,15 @@ def fit_recipe(
     epochs: float | None = None,
     deadline: float | None = None,
     time_budget: float | None = None,
+    max_epochs: float | None = None,
     on_epoch: Callable[[int, float, float], bool] | None = None,
     n_classes: int | None = None,
 ) -> dict[str, float]:
     """:func:`fit` with ``recipe``'s settings; ``epochs`` (default ``recipe.epochs``) overrides."""
     return fit(
         model, x, y, epochs=recipe.epochs if epochs is None else epochs, n_classes=n_classes,
-        generator=generator, deadline=deadline, time_budget=time_budget, on_epoch=on_epoch,
-        **recipe.fit_options(),
+        generator=generator, deadline=deadline, time_budget=time_budget, max_epochs=max_epochs,
+        on_epoch=on_epoch, **recipe.fit_options(),
     )  # fmt: skip
 
 
