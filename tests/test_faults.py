@@ -3,6 +3,7 @@ a crash that leaves the study's lock behind, and files that are not (our) stores
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -243,6 +244,30 @@ def test_ask_and_tell_refuse_to_write_once_the_study_was_taken_over(tmp_path):
     with pytest.raises(UserInputError, match="taken over"):
         study.tell(cand, 1.0)
     assert [t.state for t in load_study(db, "k").trials] == [TrialState.RUNNING]
+
+
+def test_a_second_study_object_of_one_process_is_refused_while_the_first_holds_it(tmp_path):
+    """The store's lock names processes: two Study objects of one process both passed it, and
+    the second's trials overwrote the first's. Dropping the first frees the study."""
+    db = tmp_path / "s.db"
+    first = create_study(SPACE, "random", FunctionEvaluator(_score), storage=db, study_name="k")
+    first.optimize(3)
+    cand = first.ask()  # holds the study until told (or the object goes)
+    second = create_study(SPACE, "random", storage=db, study_name="k", resume=True)
+    with pytest.raises(UserInputError, match="in use by another Study object of this process"):
+        second.ask()
+    first.tell(cand, 111.0)
+    first.tell(first.ask(), 222.0)
+    assert [t.value for t in load_study(db, "k").trials][3:] == [111.0, 222.0]
+    del first, second
+    third = create_study(SPACE, "random", storage=db, study_name="k", resume=True)
+    third.tell(third.ask(), 333.0)
+    assert [t.value for t in load_study(db, "k").trials][3:] == [111.0, 222.0, 333.0]
+    beating = [t for t in threading.enumerate() if t.name == "metanas-heartbeat"]
+    del third
+    gc.collect()
+    time.sleep(0.2)
+    assert len([t for t in threading.enumerate() if t.name == "metanas-heartbeat"]) < len(beating)
 
 
 def test_killed_pool_worker_mid_trial_is_retried_in_a_study(tmp_path):

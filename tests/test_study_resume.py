@@ -327,3 +327,15 @@ def test_an_rl_study_of_0_2_5_resumes_with_the_bins_it_was_run_with(tmp_path, na
     again.optimize(20)
     assert [t.key for t in again.trials][:12] == keys
     assert 50 in create_study(space, name, ev).strategy.dec.values[0]  # a new study: new bins
+
+
+def test_resuming_with_another_dedupe_is_refused(tmp_path):
+    from metanas.types import UserInputError
+
+    space = Space([IntRange("w", 0, 9)], name="d")
+    ev = FunctionEvaluator(lambda a: float(a["w"]))
+    kw = {"storage": tmp_path / "s.db", "study_name": "s"}
+    create_study(space, "random", ev, dedupe=False, **kw).optimize(3)
+    with pytest.raises(UserInputError, match="created with dedupe=False, not True"):
+        create_study(space, "random", ev, resume=True, dedupe=True, **kw)
+    assert create_study(space, "random", ev, resume=True, **kw).dedupe is False

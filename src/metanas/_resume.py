@@ -8,10 +8,12 @@ a resumed study, and the one-writer-per-study lock.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import json
 import os
 import socket
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -322,10 +324,15 @@ def resumed_strategy(info: StudyInfo, space: Space, given: Mapping[str, Any]) ->
 
 
 def check_resumed(
-    info: Any, strategy: Any, direction: str | None, options: Mapping[str, Any], store: Any
+    info: Any,
+    strategy: Any,
+    direction: str | None,
+    options: Mapping[str, Any],
+    store: Any,
+    dedupe: bool | None = None,
 ) -> None:
-    """Refuse to resume a study as what it is not: another strategy, direction or a strategy
-    option given another value than the stored one."""
+    """Refuse to resume a study as what it is not: another strategy, direction, ``dedupe`` or a
+    strategy option given another value than the stored one."""
     cfg = info.config
     where = f"study {info.name!r} in {getattr(store, 'path', store)}"
     stored = cfg.get("strategy")
@@ -360,6 +367,11 @@ def check_resumed(
         raise UserInputError(
             f"{where} was created to {cfg['direction']} its objective, not to {direction} it; "
             "resume it as it was, or give the new search another study name."
+        )
+    if dedupe is not None and dedupe != cfg.get("dedupe", True):
+        raise UserInputError(
+            f"{where} was created with dedupe={cfg.get('dedupe', True)}, not {dedupe}; resume "
+            "it as it was, or give the new search another study name."
         )
 
 
@@ -423,6 +435,11 @@ def replay_log(
 
 
 # --------------------------------------------------------------------------- one process per study
+#: the study locks this process holds, by (store file, study id): see
+#: StudyLock._refuse_a_second_object
+_HELD: dict[tuple[str, int], weakref.ReferenceType[StudyLock]] = {}
+
+
 class StudyLock:
     """The store's lock that makes one process the writer of a study (with a heartbeat).
 
@@ -436,12 +453,17 @@ class StudyLock:
         self.owner = ""
         self.held = False
         self._alive: Any = None  # the store's KeepAlive, beating while the lock is held
+        self._dropped: Any = None  # stops it if this lock is collected while held
+        path = str(getattr(store, "path", ":memory:"))
+        where = f"memory {id(store)}" if path == ":memory:" else os.path.realpath(path)
+        self._where = (where, study_id)
 
     def acquire(self, fingerprint: tuple[int, int]) -> bool:
         """Take the lock; ``True`` if taken just now. ``fingerprint``: (trials, last seq) as
         this process knows them; a store that has moved on since means another writer."""
         if self.held or not hasattr(self.store, "acquire_lock"):
             return False
+        self._refuse_a_second_object()
         owner = f"{socket.gethostname()}:{os.getpid()}"
         self.store.acquire_lock(self.study_id, owner)
         if self.store.fingerprint(self.study_id) != fingerprint:
@@ -452,9 +474,27 @@ class StudyLock:
                 "continue from its latest state."
             )
         self.owner, self.held = owner, True
+        _HELD[self._where] = weakref.ref(self)
         if hasattr(self.store, "keep_alive"):
             self._alive = self.store.keep_alive(self.study_id, owner)
+            if self._alive is not None:  # a Study dropped while holding: its heartbeat ends too
+                self._dropped = weakref.finalize(self, self._alive.stop)
         return True
+
+    def _refuse_a_second_object(self) -> None:
+        """The store's lock names processes, so two Study objects of one process on one study
+        would both pass it and overwrite each other's trials: the second is refused here while
+        the first, still in use, holds the study."""
+        ref = _HELD.get(self._where)
+        if ref is not None and ref() is not None and ref() is not self:
+            gc.collect()  # a Study only a reference cycle keeps is gone, not in use
+        other = ref() if ref is not None else None
+        if other is not None and other is not self and other.held:
+            raise UserInputError(
+                f"study {self.name!r} is in use by another Study object of this process (it "
+                "asked a trial or is optimizing); go on with that object, or drop it (del) "
+                "before opening the study again."
+            )
 
     def release(self) -> None:
         if self.held:
@@ -463,9 +503,13 @@ class StudyLock:
 
     def _let_go(self) -> None:
         self.held = False
+        ref = _HELD.get(self._where)
+        if ref is not None and ref() is self:
+            del _HELD[self._where]
         if self._alive is not None:
             self._alive.stop()
             self._alive = None
+            self._dropped.detach()
 
     def check(self) -> None:
         """Refuse to write once another process has taken the lock over (it judged this one

@@ -698,7 +698,10 @@ def create_study(
     info = store.get_study(study_name) if study_name is not None else None
     given_instance = isinstance(strategy, Strategy)
     if info is not None and resume:
-        check_resumed(info, strategy, study_kwargs.get("direction"), given_options, store)
+        check_resumed(
+            info, strategy, study_kwargs.get("direction"), given_options, store,
+            dedupe=study_kwargs.get("dedupe"),
+        )  # fmt: skip
         if space is None:
             from metanas.space import space_from_dict
 
