@@ -94,6 +94,27 @@ def test_array_option_errors() -> None:
         from_arrays(x, y, modality="timeseries")
     with pytest.raises(UserInputError, match="test_fraction"):
         from_arrays(x, y, test_fraction=1.0)
+    for seed in (-1, None, 1.5):
+        with pytest.raises(UserInputError, match="seed must be a non-negative integer"):
+            from_arrays(x, y, seed=seed)  # type: ignore[arg-type]
+
+
+def test_a_data_set_without_validation_or_test_examples_is_refused_where_they_are_needed() -> None:
+    """Empty splits are allowed (a final training needs no validation, a search no test), but a
+    search on no validation examples scored every trial 0 and a final training without a test
+    set reported test accuracy 0."""
+    from metanas.evaluation.training import TrainingEvaluator, train_final
+    from metanas.study import create_study
+
+    x, y = blobs()
+    no_val = from_arrays(x, y, val_fraction=0)
+    with pytest.raises(UserInputError, match=r"no validation examples.*val_fraction > 0"):
+        create_study("mlp", "random", TrainingEvaluator(no_val, "mlp", epochs=1))
+    arch = {"depth": 1, "width_1": 8, "activation": "relu", "dropout": 0.0}
+    _, m = train_final("mlp", arch, no_val, epochs=1, num_threads=1)
+    assert 0 <= m["test_acc"] <= 1
+    with pytest.raises(UserInputError, match=r"no test examples.*test_fraction > 0"):
+        train_final("mlp", arch, from_arrays(x, y, test_fraction=0), epochs=1, num_threads=1)
 
 
 # --------------------------------------------------------------------------------------- CSV
@@ -145,6 +166,13 @@ def test_csv_errors(tmp_path: Path, text: str, column: str | int, match: str) ->
 def test_csv_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="does not exist"):
         from_csv(tmp_path / "nope.csv", "y")
+
+
+def test_csv_not_in_utf8_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("name,caf\u00e9,y\na,1,0\nb,2,1\n".encode("cp1252"))
+    with pytest.raises(UserInputError, match=r"not UTF-8 text \(byte 0xe9.*save it as UTF-8"):
+        from_csv(path, "y")
 
 
 # ------------------------------------------------------------------------------ image folders
@@ -232,6 +260,9 @@ def test_image_folder_errors(tmp_path: Path, folder: Path) -> None:
     (tmp_path / "one" / "only").mkdir(parents=True)
     with pytest.raises(UserInputError, match="1 class sub-folders"):
         from_image_folder(tmp_path / "one")
+    for size in (28, (28.5, 28), (0, 28), "28x28"):
+        with pytest.raises(UserInputError, match=r"size must be \(height, width\)"):
+            from_image_folder(folder, size)  # type: ignore[arg-type]
     (folder / "empty").mkdir()
     with pytest.raises(UserInputError, match=r"empty holds no images"):
         from_image_folder(folder)

@@ -18,6 +18,8 @@ LIMIT_STREAM = 3
 
 def rng_for(seed: int, stream: int) -> np.random.Generator:
     """The generator of one (seed, purpose) pair."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserInputError(f"seed must be a non-negative integer, got {seed!r}; e.g. seed=0.")
     return np.random.default_rng([int(seed), int(stream)])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import operator
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,14 @@ def from_arrays(
 def _read_csv(path: Path, delimiter: str) -> tuple[list[str], list[list[str]]]:
     if not path.is_file():
         raise UserInputError(f"CSV file {path} does not exist; check the path.")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in r)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in r)]
+    except UnicodeDecodeError as e:
+        raise UserInputError(
+            f"{path} is not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); save "
+            "it as UTF-8 (spreadsheets: 'CSV UTF-8')."
+        ) from None
     if len(rows) < 2:
         raise UserInputError(f"{path} needs a header row and at least one data row.")
     header = [h.strip() for h in rows[0]]
@@ -277,8 +284,15 @@ def from_image_folder(
     root = Path(path)
     if not root.is_dir():
         raise UserInputError(f"image folder {root} does not exist; check the path.")
-    if len(size) != 2 or min(size) < 1:
-        raise UserInputError(f"size must be (height, width) with positive values, got {size}.")
+    try:  # operator.index: whole numbers only, of any integer type
+        ok = len(size) == 2 and min(operator.index(v) for v in size) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
+        raise UserInputError(
+            f"size must be (height, width) with positive whole numbers, got {size!r}; e.g. "
+            "size=(28, 28)."
+        )
     if channels not in (None, 1, 3):
         raise UserInputError(f"channels must be 1, 3 or None (automatic), got {channels}.")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))

@@ -77,6 +77,11 @@ def train_final(
     )  # fmt: skip
     start = time.perf_counter()
     data = ev.data()
+    if not len(data.x_test):  # before training: it would report accuracy 0 on nothing
+        raise UserInputError(
+            f"data set {data.name!r} has no test examples; make it with test_fraction > 0 "
+            "(e.g. 0.2) or give x_test and y_test."
+        )
     if tta and data.x_test.dim() != 4:  # before training, not after it
         raise UserInputError(
             "test-time augmentation needs image data (N, C, H, W); set tta: false."

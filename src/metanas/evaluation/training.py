@@ -192,7 +192,14 @@ class TrainingEvaluator:
         )
 
     def task_info(self) -> TaskInfo:
-        return self.data().task_info()
+        """The task a search on this evaluator runs (create_study asks before the first trial)."""
+        data = self.data()
+        if not len(data.x_val):  # every trial would score 0 on nothing
+            raise UserInputError(
+                f"data set {data.name!r} has no validation examples, on which a search scores "
+                "architectures; make it with val_fraction > 0, e.g. 0.1."
+            )
+        return data.task_info()
 
     #: recipe fields that change how fast a trial runs, not its score: a resume may change them
     _PACE_FIELDS = ("num_threads", "device", "eval_batch_size")
