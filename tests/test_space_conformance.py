@@ -232,3 +232,46 @@ def test_a_condition_that_holds_inside_a_long_unsorted_choice_is_accepted():
         [Choice("w", (5, *range(6, 200), 3)), Choice("x", (1, 2), when=Condition("w", ">", 50))]
     )
     assert any("x" in space.sample(i) for i in range(20))
+
+
+def test_a_condition_on_a_tuple_option_survives_the_store() -> None:
+    """Stored, tuple options and an ``==`` condition's tuple both become lists: they must still
+    match (the condition was made a tuple again, which no list option equals)."""
+    from metanas.space import Condition, IntRange
+
+    space = Space(
+        [Choice("k", ((1, 2), (3, 4))),
+         IntRange("d", 1, 3, when=Condition("k", "==", (1, 2))),
+         IntRange("e", 1, 3, when=Condition("k", "in", [(3, 4)]))]
+    )  # fmt: skip
+    again = space_from_dict(json.loads(json.dumps(space.to_dict())))
+    archs = [again.sample(s) for s in range(20)]
+    assert {("d" in a, "e" in a) for a in archs} == {(True, False), (False, True)}
+    assert again.key(archs[0]) == space.key(json.loads(json.dumps(archs[0])))
+
+
+def test_choice_options_given_as_a_set_are_refused() -> None:
+    """A set's order depends on the process's string hashing: samples, and a resume's check that
+    the space is the same, would change from run to run."""
+    from metanas.types import UserInputError
+
+    with pytest.raises(UserInputError, match=r"as a set.*give a list"):
+        Choice("op", {"conv3x3", "maxpool", "identity"})
+    assert Choice("op", sorted({"b", "a"})).options == ("a", "b")
+
+
+def test_a_dimension_conditional_on_itself_is_refused() -> None:
+    from metanas.space import Condition, IntRange
+    from metanas.types import UserInputError
+
+    with pytest.raises(UserInputError, match="depends on itself"):
+        Space([IntRange("a", 1, 3, when=Condition("a", ">=", 2)), Choice("b", (1, 2))])
+
+
+def test_with_value_answers_none_for_a_value_the_dimension_does_not_take() -> None:
+    from metanas.space import IntRange
+
+    s = Space([IntRange("a", 1, 3), Choice("b", ("x", "y"))])
+    assert s.with_value({"a": 1, "b": "x"}, "a", 99) is None
+    assert s.with_value({"a": 1, "b": "x"}, "b", "z") is None
+    assert s.with_value({"a": 1, "b": "x"}, "a", 3) == {"a": 3, "b": "x"}

@@ -78,7 +78,9 @@ def test_table_cells_read_from_their_text(rows) -> None:
         assert s.key(arch) == r["nb101_hash"]
         assert s.key(s.from_text(f" {s.describe(arch)} ".replace(":", " "))) == r["nb101_hash"]
         assert s.from_text(s.to_json(arch)) == arch
-    for bad in ("I3O", "I3O:011001000:1", "I3O:01100100", "I3X:011001000", "I3O:010000000"):
+    bad_texts = ("I3O", "I3O:011001000:1", "I3O:01100100", "I3X:011001000", "I3O:010000000",
+                 "I3O:01100100x", "I3O:0 1 1 0 0 1 0 0 0")  # fmt: skip
+    for bad in bad_texts:
         with pytest.raises(UserInputError):
             s.from_text(bad)
 

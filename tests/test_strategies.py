@@ -340,6 +340,17 @@ def test_log_float_moves_pass_their_own_validation(low, high):
     assert all(v <= high * (1 + 1e-12) and v >= low * (1 - 1e-12) for v in moved)
     with pytest.raises(UserInputError):
         dim.validate(high * 1.001)
+    with pytest.raises(UserInputError):  # the slack is the end's own, not the range's width
+        dim.validate(low * (1 - 1e-6))
+
+
+def test_a_float_range_s_slack_never_takes_a_value_whose_log_fails():
+    wide = FloatRange("wd", 1e-8, 1e2, log=True)
+    for bad in (0.0, -1e-9, 5e-9):
+        with pytest.raises(UserInputError, match="use a number from"):
+            wide.validate(bad)
+    with pytest.raises(UserInputError):
+        FloatRange("x", 0.0, 1e9).validate(-0.5)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

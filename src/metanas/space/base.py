@@ -112,6 +112,11 @@ class Space:
                 raise UserInputError(
                     f"dimension {d.name!r} depends on unknown dimension {d.when.dim!r}; define it first."
                 )
+            if d.when.dim == d.name:
+                raise UserInputError(
+                    f"dimension {d.name!r} depends on itself, so it never exists; make its "
+                    "condition name an earlier dimension."
+                )
             if names.index(d.when.dim) > names.index(d.name):
                 raise UserInputError(
                     f"dimension {d.name!r} depends on {d.when.dim!r}, which comes after it; reorder them."
@@ -182,6 +187,10 @@ class Space:
 
         Dimensions the change activates are sampled; those it deactivates are dropped.
         """
+        try:
+            value = self.dim(name).validate(value)
+        except UserInputError:
+            return None
         child = self._fill({**arch, name: value}, as_rng(rng))
         return child if self.is_valid(child) else None
 

@@ -119,6 +119,11 @@ class Choice(Dim):
                 f"choice {self.name!r} needs a list of options, got {self.options!r}; "
                 f"e.g. Choice({self.name!r}, ('a', 'b'))."
             )
+        if isinstance(self.options, (set, frozenset)):  # their order changes between processes
+            raise UserInputError(
+                f"choice {self.name!r} got its options as a set, whose order (and so every "
+                f"sample) changes from run to run; give a list, e.g. sorted({self.options!r})."
+            )
         # numpy scalars (options from an array) as plain Python values, which JSON stores
         options = tuple(o.item() if isinstance(o, np.generic) else o for o in self.options)
         object.__setattr__(self, "options", options)
@@ -307,12 +312,13 @@ class FloatRange(Dim):
 
     def validate(self, value: Any) -> float:
         # exp(log(low) + 1 * (log(high) - log(low))) may round past an end (0.1 gives
-        # 0.10000000000000006): such a value is the end itself, kept as it is so its key stays
-        slack = 1e-9 * (self.high - self.low)
+        # 0.10000000000000006): such a value is the end itself, kept as it is so its key stays.
+        # The slack is relative to each end: one relative to the width let a log range from
+        # 1e-8 to 100 take 0, whose log fails.
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float, np.floating, np.integer))
-            or not self.low - slack <= value <= self.high + slack
+            or not self.low - 1e-9 * abs(self.low) <= value <= self.high + 1e-9 * abs(self.high)
         ):
             raise UserInputError(
                 f"{value!r} is not valid for {self.name!r}; use a number from {self.low} to {self.high}."
@@ -352,7 +358,9 @@ class FloatRange(Dim):
 def dim_from_dict(d: Mapping[str, Any]) -> Dim:
     """Inverse of ``Dim.to_dict`` (used to rebuild a user space from a store or a config)."""
     when = Condition(**d["when"]) if d.get("when") else None
-    if when is not None and isinstance(when.value, list):
+    # JSON keeps an "in" condition's values as a list, and a tuple option as a list too (so
+    # ``k == (1, 2)`` is ``k == [1, 2]`` against options that became lists)
+    if when is not None and when.op == "in" and isinstance(when.value, list):
         when = Condition(when.dim, when.op, tuple(when.value))
     kind = d.get("type")
     if kind == "choice":

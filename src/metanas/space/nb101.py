@@ -349,8 +349,14 @@ def nb101_from_row(
     n_vertices: int, adj_bits_rowmajor: str | Sequence[int], ops_code: str, max_vertices: int = 7
 ) -> dict[str, Any]:
     """Architecture from the table format; unused inner vertices get no edges and the first op."""
-    n = int(n_vertices)
-    bits = [int(b) for b in adj_bits_rowmajor]
+    try:
+        n = int(n_vertices)
+    except (TypeError, ValueError):
+        n = 0
+    try:
+        bits = [int(b) for b in adj_bits_rowmajor]
+    except (TypeError, ValueError):  # an "x" among the bits: the check below names the format
+        bits = []
     if not 2 <= n <= max_vertices:
         raise UserInputError(f"n_vertices must be from 2 to {max_vertices}, got {n_vertices!r}.")
     if len(bits) != n * n or any(b not in (0, 1) for b in bits):
