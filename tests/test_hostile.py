@@ -110,6 +110,12 @@ SEARCH_CASES = [
         "unknown option(s) ['stem_channel']",
     ),
     (
+        "model_option_type",  # a TypeError from inside torch before
+        _edit("num_threads: 1}", "num_threads: 1, model_options: {stem_channels: 8.0}}"),
+        [],
+        "model option stem_channels=8.0 should be of type int like its default 16",
+    ),
+    (
         "data_option_typo",
         _edit("limit: 200", "limit: 200, options: {max_len: 5}"),
         [],
@@ -533,6 +539,12 @@ def _api_cases(d):
             lambda: TrainingEvaluator("digits", "macro", model_options={"stem_channel": 8}),
             "unknown option(s) ['stem_channel']",
         ),
+        (
+            "model_option_type",
+            lambda: TrainingEvaluator("digits", "nb201", model_options={"C": "8"}),
+            "model option C='8' should be of type int",
+        ),
+        ("choice_of_a_set", lambda: Choice("op", {"a", "b"}), "as a set"),
         ("space_param_typo", lambda: get_space("macro", width=[8]), "has no parameter 'width'"),
         ("low_above_high", lambda: IntRange("a", 5, 1), "swap them"),
         ("empty_choice", lambda: Choice("a", []), "no options"),

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from metanas.evaluation.base import as_metrics
 from metanas.nn.averaging import VIEWS, Ensemble, TestTimeAugmented
 from metanas.types import UserInputError
 
@@ -167,7 +168,7 @@ def export_model(
         "input_dtype": str(x.dtype).removeprefix("torch."),
         "n_classes": int(expected.shape[1]),
         "model_options": dict(model_options or {}),
-        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "metrics": as_metrics(metrics or {}),
         "files": {},
         "torch_version": torch.__version__,
     }
