@@ -46,11 +46,11 @@ def test_lists_studies(db, capsys):
         cells = [c.strip() for c in line.strip().strip("│┃").split("│" if "│" in line else "┃")]
         if len(cells) > 1:
             rows[cells[0]] = cells[1:]
-    head = ["strategy", "space", "complete", "failed", "running", "best", "created"]
+    head = ["strategy", "space", "complete", "pruned", "failed", "running", "best", "created"]
     assert rows["name"] == head, out
-    # name -> strategy, space, complete, failed, running, best (then the date)
-    assert rows["alpha"][:6] == ["random", "widths", "12", "0", "0", f"{best_alpha:g}"], out
-    assert rows["beta"][:6] == ["grid", "widths", "5", "0", "0", f"{best_beta:g}"], out
+    # name -> strategy, space, complete, pruned, failed, running, best (then the date)
+    assert rows["alpha"][:7] == ["random", "widths", "12", "0", "0", "0", f"{best_alpha:g}"], out
+    assert rows["beta"][:7] == ["grid", "widths", "5", "0", "0", "0", f"{best_beta:g}"], out
     assert set(rows) == {"name", "alpha", "beta"}
 
 
@@ -145,3 +145,23 @@ def test_names_and_paths_with_brackets_are_shown_as_they_are(tmp_path, capsys):
     assert "[red]x" in capsys.readouterr().out
     assert main(["kb", str(path)]) == 0
     assert main(["analyze", str(path), "--study", "[red]x"]) == 0
+
+
+def test_pruned_trials_are_counted_and_not_ranked_with_finished_ones(tmp_path, capsys):
+    from metanas.types import Result, TrialState
+
+    path = tmp_path / "p.db"
+    study = create_study(SPACE, "random", FunctionEvaluator(score), storage=path,
+                         study_name="p")  # fmt: skip
+    for i in range(8):
+        c = study.ask()
+        if i % 2:  # a partial run that looked better than it would have ended
+            study.tell(c, Result(value=100.0 + i, state=TrialState.PRUNED))
+        else:
+            study.tell(c, float(i))
+    assert main(["studies", str(path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if " p " in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")][3:6] == ["4", "4", "0"]
+    assert main(["studies", str(path), "--study", "p"]) == 0
+    out = capsys.readouterr().out
+    assert "107" not in out and "pruned" not in out

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from metanas.cli.app import app, table_console
-from metanas.types import UserInputError
+from metanas.types import TrialState, UserInputError
 
 
 def _fmt(v: float | None) -> str:
@@ -50,7 +50,7 @@ def studies(
             table.add_column("name", overflow="fold")
             for col in ("strategy", "space"):
                 table.add_column(col, overflow="fold")
-            for col in ("complete", "failed", "running", "best"):
+            for col in ("complete", "pruned", "failed", "running", "best"):
                 table.add_column(col, justify="right", no_wrap=True)
             table.add_column("created", no_wrap=True)
             stopped = False
@@ -64,6 +64,7 @@ def studies(
                     str(s.config.get("strategy", "?")),
                     str(s.space.get("name", s.space.get("kind", "?"))),
                     str(s.n_complete),
+                    str(s.n_pruned),
                     str(s.n_failed),
                     running,
                     _fmt(s.best_value),
@@ -89,7 +90,8 @@ def studies(
             written = write_trials_csv(st, csv)
         cfg = st.store.get_study(study).config
         minimize = cfg.get("direction") == "minimize"
-        done = [t for t in st.trials if t.value is not None]
+        # a pruned trial's value is a partial run's: it does not rank with finished ones
+        done = [t for t in st.trials if t.value is not None and t.state is TrialState.COMPLETE]
         done.sort(key=lambda t: float(t.value or 0.0) * (1 if minimize else -1))
         table = Table(
             title=f"{study}: top {min(top, len(done))} of {len(st.trials)} trials "

@@ -22,6 +22,7 @@ class StudyInfo:
     n_failed: int = 0
     n_running: int = 0
     best_value: float | None = None
+    n_pruned: int = 0  # stopped early by a multi-fidelity scheduler (a value, but partial)
 
 
 @dataclass(frozen=True)

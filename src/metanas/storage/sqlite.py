@@ -459,7 +459,8 @@ class SQLiteStore:
             SELECT s.id, s.name, s.space, s.task, s.config, s.created_at,
                    SUM(t.state = 'complete'), SUM(t.state = 'failed'), SUM(t.state = 'running'),
                    MAX(CASE WHEN t.state = 'complete' THEN t.value END),
-                   MIN(CASE WHEN t.state = 'complete' THEN t.value END)
+                   MIN(CASE WHEN t.state = 'complete' THEN t.value END),
+                   SUM(t.state = 'pruned')
             FROM studies s LEFT JOIN trials t ON t.study_id = s.id
             {where} GROUP BY s.id ORDER BY s.id"""
         out = []
@@ -486,6 +487,7 @@ class SQLiteStore:
                 n_complete=int(r[6] or 0),
                 n_failed=int(r[7] or 0),
                 n_running=int(r[8] or 0),
+                n_pruned=int(r[11] or 0),
                 best_value=_number(best, "best value"),
             )
 
