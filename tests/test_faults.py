@@ -259,6 +259,9 @@ def test_a_second_study_object_of_one_process_is_refused_while_the_first_holds_i
     first.tell(cand, 111.0)
     first.tell(first.ask(), 222.0)
     assert [t.value for t in load_study(db, "k").trials][3:] == [111.0, 222.0]
+    first.ask()
+    first.store.close()  # a Study whose store is closed writes nothing more: it lets go
+    create_study(SPACE, "random", storage=db, study_name="k", resume=True).ask()
     del first, second
     third = create_study(SPACE, "random", storage=db, study_name="k", resume=True)
     third.tell(third.ask(), 333.0)

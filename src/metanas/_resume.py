@@ -484,12 +484,18 @@ class StudyLock:
     def _refuse_a_second_object(self) -> None:
         """The store's lock names processes, so two Study objects of one process on one study
         would both pass it and overwrite each other's trials: the second is refused here while
-        the first, still in use, holds the study."""
+        the first, still in use (its store open), holds the study."""
         ref = _HELD.get(self._where)
         if ref is not None and ref() is not None and ref() is not self:
             gc.collect()  # a Study only a reference cycle keeps is gone, not in use
         other = ref() if ref is not None else None
-        if other is not None and other is not self and other.held:
+        # a Study whose store was closed writes nothing more: as good as gone
+        if (
+            other is not None
+            and other is not self
+            and other.held
+            and not getattr(other.store, "closed", False)
+        ):
             raise UserInputError(
                 f"study {self.name!r} is in use by another Study object of this process (it "
                 "asked a trial or is optimizing); go on with that object, or drop it (del) "

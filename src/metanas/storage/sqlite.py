@@ -249,6 +249,7 @@ class SQLiteStore:
     ) -> None:
         self.path = store_path(location)
         self.readonly = readonly
+        self.closed = False
         self._conn = self._connect()
 
     # ----------------------------------------------------------------- opening
@@ -670,6 +671,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._conn.close()
+        self.closed = True
 
     def __enter__(self) -> SQLiteStore:
         return self
