@@ -94,6 +94,8 @@ def test_array_option_errors() -> None:
         from_arrays(x, y, modality="timeseries")
     with pytest.raises(UserInputError, match="test_fraction"):
         from_arrays(x, y, test_fraction=1.0)
+    with pytest.raises(UserInputError, match="rows hold no values"):
+        from_arrays(np.zeros((len(y), 0)), y, standardize=True)
     for seed in (-1, None, 1.5):
         with pytest.raises(UserInputError, match="seed must be a non-negative integer"):
             from_arrays(x, y, seed=seed)  # type: ignore[arg-type]
@@ -142,6 +144,10 @@ def test_csv_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{[2, 10, 7][i % 3]}" for i in range(30))
     d = from_csv(write(tmp_path / "n.csv", "x,label\n" + rows), "label")
     assert d.meta["class_names"] == ["2", "7", "10"] and d.n_classes == 3
+    # one class however the number is written (a spreadsheet may write 1 as 1.0)
+    rows = "\n".join(f"{i},{['1', '1.0', '2'][i % 3]}" for i in range(30))
+    d = from_csv(write(tmp_path / "f.csv", "x,label\n" + rows), "label")
+    assert d.meta["class_names"] == ["1", "2"] and d.n_classes == 2
 
 
 @pytest.mark.parametrize(
@@ -224,6 +230,13 @@ def test_npy_integer_pixels_are_scaled_by_their_range_not_their_dtype(tmp_path: 
     np.save(tmp_path / "d.npy", px - 300)
     with pytest.raises(UserInputError, match=r"int64 pixels from -300 to .*save 0-255"):
         read_image(tmp_path / "d.npy")
+    np.save(tmp_path / "e.npy", px.astype(np.float32))  # 0-255 as floats: ambiguous
+    with pytest.raises(
+        UserInputError, match=r"float pixels from 0 to 2[0-9]+; save floats in \[0, 1\]"
+    ):
+        read_image(tmp_path / "e.npy")
+    np.save(tmp_path / "f.npy", (px / 255).astype(np.float32))
+    assert np.allclose(read_image(tmp_path / "f.npy")[0], px / 255)
 
 
 @pytest.fixture

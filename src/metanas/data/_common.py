@@ -114,8 +114,8 @@ def pack(
     if val_fraction > 0 and len(val) < 2:  # one example scores every architecture 0 or 1
         raise UserInputError(
             f"val_fraction={val_fraction} leaves the validation split {len(val)} of "
-            f"{len(y_pool)} examples, too few to score architectures; use a val_fraction such "
-            "as 0.1, or more data."
+            f"{len(y_pool)} examples, too few to score architectures; raise val_fraction "
+            "or give more data."
         )
     meta = dict(meta or {})
     if x_pool.dtype == np.uint8 and scale is not None:

@@ -84,8 +84,16 @@ def _npy(path: Path) -> np.ndarray:
                 "integers, or floats in [0, 1]."
             )
         return a.astype(np.float32) / np.float32(255 if hi <= 255 else 65535)
-    if a.dtype.kind in "fb":
-        return a.astype(np.float32)  # floats are taken as already in [0, 1]
+    if a.dtype.kind == "b":
+        return a.astype(np.float32)
+    if a.dtype.kind == "f":  # floats are taken as already in [0, 1]
+        flo, fhi = (float(np.nanmin(a)), float(np.nanmax(a))) if a.size else (0.0, 0.0)
+        if flo < -1e-6 or fhi > 1 + 1e-6:  # 0-255 as floats would be cut to [0, 1] on resizing
+            raise UserInputError(
+                f"{path} holds float pixels from {flo:g} to {fhi:g}; save floats in [0, 1] (e.g. "
+                "pixels / 255) or integers 0-255."
+            )
+        return a.astype(np.float32)
     raise UserInputError(f"{path} holds dtype {a.dtype}; save numeric pixels.")
 
 

@@ -88,6 +88,10 @@ def _check_x(
         raise UserInputError(
             f"{modality} inputs must have {expected[modality]} dimensions, got shape {x.shape}."
         )
+    if 0 in x.shape[1:]:
+        raise UserInputError(
+            f"{what} rows hold no values (shape {x.shape}); give at least one feature per row."
+        )
     if modality == "text":
         if x.dtype.kind not in "iu" or (x.size and x.min() < 0):
             raise UserInputError(
@@ -192,12 +196,20 @@ def _encode_labels(raw: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     values = [v.strip() for v in raw]
     if any(v == "" for v in values):
         raise UserInputError("the label column has empty cells; drop the unlabelled rows.")
-    try:  # numeric labels sort as numbers (2 < 10), others as text
-        keys = sorted(set(values), key=float)
+    try:  # numeric labels are numbers: 2 < 10, and "1" and "1.0" are one class
+        numbers = [float(v) for v in values]
     except ValueError:
+        numbers = []
+    if not numbers or not all(math.isfinite(x) for x in numbers):  # text ("nan" too)
         keys = sorted(set(values))
-    index = {v: i for i, v in enumerate(keys)}
-    return np.array([index[v] for v in values], dtype=np.int64), keys
+        index = {v: i for i, v in enumerate(keys)}
+        return np.array([index[v] for v in values], dtype=np.int64), keys
+    spelling: dict[float, str] = {}  # each class named as the file first writes it
+    for v, x in zip(values, numbers):
+        spelling.setdefault(x, v)
+    order = sorted(spelling)
+    at = {x: i for i, x in enumerate(order)}
+    return np.array([at[x] for x in numbers], dtype=np.int64), [spelling[x] for x in order]
 
 
 def from_csv(
