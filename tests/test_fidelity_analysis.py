@@ -124,6 +124,23 @@ def test_a_scheduler_study_pairs_each_architecture_s_rungs():
     assert b.rho == pytest.approx(spearmanr([low[k] for k in keys], [high[k] for k in keys])[0])
 
 
+def test_a_table_search_s_curves_rank_its_12_epoch_values_against_200():
+    """A benchmark table's trials report 12 and 200 epochs as "epochs" points (real training
+    says "epoch"): both are learning curves."""
+    from metanas.evaluation.tabular import nb201_table
+
+    study = create_study("nb201", "random", nb201_table("cifar10"), seed=0)
+    study.optimize(60)
+    agr = study_fidelity(study)
+    assert agr.source == "curves" and agr.unit == "epoch" and agr.top == 200
+    (b,) = agr.budgets
+    twelve = {t.key: t.curve[0]["val_acc"] for t in study.trials}
+    final = {t.key: t.value for t in study.trials}
+    keys = sorted(final)
+    assert b.n == len(keys)
+    assert b.rho == pytest.approx(spearmanr([twelve[k] for k in keys], [final[k] for k in keys])[0])
+
+
 SPACE = Space([Choice("op", ("a", "b", "c")), IntRange("width", 1, 20)])
 
 

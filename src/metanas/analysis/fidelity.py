@@ -143,8 +143,8 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
     """:func:`fidelity_agreement` of a study's complete trials.
 
     ``source="budgets"`` pairs an architecture's trials at different budgets (multi-fidelity
-    schedulers); ``"curves"`` reads each trial's learning curve (its ``epoch`` or ``step`` points
-    of the study's objective); ``"auto"`` takes budgets when the study has several, else curves.
+    schedulers); ``"curves"`` reads each trial's learning curve (its ``epoch``, ``epochs`` or
+    ``step`` points of the study's objective); ``"auto"`` takes budgets when the study has several, else curves.
 
     In a scheduler's study only promoted architectures reach the largest budget, and they are
     the best at the smaller one: the correlation is among those, lower than over all
@@ -167,7 +167,7 @@ def study_fidelity(study: Study, *, source: str = "auto", keep: float = 1 / 3) -
                 "agreement needs one or the other."
             )
     agr = fidelity_agreement(values, keep=keep, maximize=study.direction == "maximize")
-    epochs = any("epoch" in point for t in done for point in t.curve)
+    epochs = any("epoch" in point or "epochs" in point for t in done for point in t.curve)
     unit = "rung" if used == "budgets" else ("epoch" if epochs else "step")
     return replace(agr, source=used, unit=unit)
 
@@ -184,7 +184,8 @@ def _from_curves(trials: list[Trial], objective: str | None) -> dict[str, dict[f
     out: dict[str, dict[float, float]] = {}
     for t in trials:
         for point in t.curve:
-            at = point.get("epoch", point.get("step"))
+            # real training reports "epoch" (or "step"), a benchmark table "epochs"
+            at = point.get("epoch", point.get("epochs", point.get("step")))
             v = point.get(objective) if objective is not None else None
             if at is not None and v is not None:
                 out.setdefault(t.key, {}).setdefault(round(float(at), 6), float(v))
