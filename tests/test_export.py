@@ -113,6 +113,7 @@ def test_bad_input(tmp_path) -> None:
     with pytest.raises(UserInputError, match="metric 'note' is 'best', not a number"):
         export_model(trained_model(), SPACE, ARCH, tmp_path / "m", metrics={"note": "best"},
                      example_input=torch.randn(1, 1, 8, 8))  # fmt: skip
+    assert not (tmp_path / "m").exists()
     with pytest.raises(UserInputError, match="does not exist"):
         read_manifest(tmp_path / "nowhere")
     (tmp_path / "arch.json").write_text("{not json")

@@ -123,10 +123,12 @@ def export_model(
     :class:`~metanas.nn.averaging.Ensemble` needs ``member_archs``, one per member, in order.
     ``preprocessing`` (e.g. :func:`metanas.data.text.text_preprocessing` of a text data set's
     ``meta``: its vocabulary and length) is written to ``preprocessing.json``, so new raw inputs
-    can be prepared as the training data was (:func:`encode_texts`).
+    can be prepared as the training data was (:func:`encode_texts`). ``model`` is moved to the
+    CPU and left in eval mode (as :func:`load_model` gives it back).
     """
     if isinstance(formats, str):  # one format given without its list
         formats = [formats]
+    checked_metrics = as_metrics(metrics or {})  # before anything is written
     if isinstance(space, str):  # a registered space's name, as train_final takes it
         from metanas.space import get_space
 
@@ -168,7 +170,7 @@ def export_model(
         "input_dtype": str(x.dtype).removeprefix("torch."),
         "n_classes": int(expected.shape[1]),
         "model_options": dict(model_options or {}),
-        "metrics": as_metrics(metrics or {}),
+        "metrics": checked_metrics,
         "files": {},
         "torch_version": torch.__version__,
     }
