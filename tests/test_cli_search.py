@@ -138,3 +138,21 @@ def test_data_options_reach_the_loader(tiny, capsys) -> None:
     capsys.readouterr()
     assert main(["search", "bad.yaml", "--storage", "s.db", "-q", "--n-trials", "1"]) == 2
     assert "does not take these options" in capsys.readouterr().err
+
+
+def test_a_text_search_screens_its_samples_with_a_proxy(tmp_path, monkeypatch):
+    """The screen's networks are built like the trials' (with the data's vocabulary size) and
+    scored on word ids: it ended in "cannot take the data set" before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.yaml").write_text(
+        "study: ts\nseed: 0\nspace: {name: rnn_text}\n"
+        "strategy: {name: random, screen: {proxy: synflow, candidates: 5, batch_size: 8}}\n"
+        "data: {name: rotten_tomatoes, limit: 200, options: {max_len: 16}}\n"
+        "training: {epochs: 0.1, batch_size: 32, num_threads: 1}\n"
+        "budget: {n_trials: 2}\nfinal: {enabled: false}\n"
+    )
+    assert main(["search", "t.yaml", "--storage", "s.db", "-q"]) == 0
+    from metanas.study import load_study
+
+    trials = load_study(tmp_path / "s.db", "ts").trials
+    assert len(trials) == 2 and all(t.value is not None for t in trials)

@@ -119,6 +119,39 @@ def test_global_torch_rng_untouched(batch) -> None:
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_scores_of_a_network_with_dropout_do_not_depend_on_the_global_seed() -> None:
+    """Dropout draws from torch's global generator: the proxies seed it (inside a fork), so the
+    same architecture scores the same whatever the caller's random state."""
+    from metanas.space import get_space
+
+    arch = next(a for a in map(get_space("mlp").sample, range(50)) if a["dropout"] > 0)
+    ev = ProxyEvaluator("snip", proxies=["synflow", "jacob_cov", "grad_norm"], space_kind="mlp",
+                        input_shape=(20,), n_classes=3, batch_size=16)  # fmt: skip
+    scores = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        state = torch.get_rng_state().clone()
+        scores.append(ev.scores(arch))
+        assert torch.equal(torch.get_rng_state(), state)
+    assert scores[0] == scores[1]
+
+
+def test_text_networks_are_scored_on_their_word_ids() -> None:
+    """Word ids stay integers (they were cast to floats, which an embedding refuses)."""
+    from metanas.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 50, size=(80, 12))
+    data = from_arrays(ids, rng.integers(0, 2, 80), modality="text")
+    arch = {"cell": "gru", "num_units": 16, "layers": 1}
+    ev = ProxyEvaluator("synflow", proxies=["jacob_cov", "snip"], space_kind="rnn_text",
+                        input_shape=(12,), n_classes=2, data=data, batch_size=16,
+                        model_options={"vocab_size": data.meta["vocab_size"]})  # fmt: skip
+    got = ev.scores(arch)
+    assert math.isfinite(got["synflow"]) and math.isfinite(got["snip"]), got
+    assert math.isnan(got["jacob_cov"])  # a gradient by the input: none for word ids
+
+
 def test_empty_cell_scores_worst(batch) -> None:
     s = compute_proxies(factory(EMPTY), batch, ["synflow", "nwot", "jacob_cov", "snip"])
     assert s["synflow"] == -math.inf and s["nwot"] == -math.inf

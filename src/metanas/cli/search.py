@@ -58,7 +58,7 @@ def strategy_space(cfg: SearchConfig, space: Space, evaluator: Any) -> Space:
     proxy = ProxyEvaluator(
         screen.proxy, space_kind=space.kind, input_shape=tuple(data.input_shape),
         n_classes=data.n_classes, data=data, batch_size=screen.batch_size, seed=cfg.seed,
-        model_options=cfg.training.model_options,
+        model_options=evaluator.model_options_for(data),  # a text set's vocab_size too
     )  # fmt: skip
     proxy.names()  # an unknown proxy fails here, before any trial
     return ScreenedSpace(space, proxy.scorer(space.key), screen.candidates)

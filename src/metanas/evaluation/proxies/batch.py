@@ -53,7 +53,9 @@ def make_batch(
             f"proxy data must be 'random', a data set name or a Dataset, got {type(data).__name__}."
         )
     idx = torch.randperm(x_all.shape[0], generator=gen)[:batch_size]
-    x, y = x_all[idx].float(), y_all[idx].long()
+    x, y = x_all[idx], y_all[idx].long()
+    if x.is_floating_point() or x.dim() != 2:  # 2-D integers are word ids: kept as they are
+        x = x.float()
     if x.dim() == 4 and len(input_shape) == 3 and tuple(x.shape[1:]) != tuple(input_shape):
         x = fit_images(x, input_shape)
     if tuple(x.shape[1:]) != tuple(input_shape):

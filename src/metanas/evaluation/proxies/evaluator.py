@@ -108,7 +108,7 @@ class ProxyEvaluator:
         if self.num_threads is not None:
             torch.set_num_threads(self.num_threads)
         try:
-            return compute_proxies(factory, self.batch(), self.names())
+            return compute_proxies(factory, self.batch(), self.names(), seed=self.seed)
         finally:
             torch.set_num_threads(before)
 

@@ -68,6 +68,8 @@ def _pass(model: nn.Module, batch: Batch, want_jacob: bool, want_nwot: bool) -> 
     # only the input gradient is needed: freezing the weights skips their gradients (~1/3 of
     # the backward), restored below
     frozen = [p for p in model.parameters() if p.requires_grad]
+    if want_jacob and not x.is_floating_point():  # word ids: no gradient to take
+        out["jacob_cov"], want_jacob = float("nan"), False
     try:
         for p in frozen:
             p.requires_grad_(False)

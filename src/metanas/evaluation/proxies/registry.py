@@ -129,13 +129,30 @@ def compute_proxies(
     names: Iterable[str],
     loss_fn: LossFn | None = None,
     timings: MutableMapping[str, float] | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Score the network ``model_factory()`` builds with every proxy in ``names``.
 
     The model is built once; its initial weights and buffers are restored before each proxy (or
     shared-pass group). ``timings``, when given, receives the seconds spent per proxy (a group's
     time is split evenly among its members) and under ``"build"`` the model construction.
+    Random layers (dropout) draw from torch's generator seeded with ``seed`` before each proxy,
+    inside a fork: the scores do not depend on, nor change, the caller's random state.
     """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        return _compute(model_factory, batch, names, loss_fn, timings, seed)
+
+
+def _compute(
+    model_factory: Callable[[], nn.Module],
+    batch: Batch,
+    names: Iterable[str],
+    loss_fn: LossFn | None,
+    timings: MutableMapping[str, float] | None,
+    seed: int,
+) -> dict[str, float]:
     import torch
 
     wanted = check_names(names)
@@ -170,6 +187,7 @@ def compute_proxies(
             _restore(model, state)
         first = False
         model.zero_grad(set_to_none=True)
+        torch.manual_seed(seed)
         t = time.perf_counter()
         if group is not None and len(members) > 1:
             got = _GROUPS[group](model, batch, loss, members)

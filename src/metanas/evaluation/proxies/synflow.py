@@ -54,7 +54,11 @@ def synflow(model: nn.Module, batch: Batch, loss_fn: Any = None) -> float:
             params[n] = p.detach().to(torch.float64).abs().requires_grad_(id(p) in weight_ids)
         for n, b in model.named_buffers():
             params[n] = b.detach().to(torch.float64).abs() if b.is_floating_point() else b
-        x = torch.ones((1, *batch[0].shape[1:]), dtype=torch.float64)
+        # all ones: for word ids, word 1 everywhere (the embedding's |row| carries the flow)
+        xb = batch[0]
+        x = torch.ones(
+            (1, *xb.shape[1:]), dtype=torch.float64 if xb.is_floating_point() else xb.dtype
+        )
         out = torch.sum(functional_call(model, params, (x,)))
         wanted = [n for n, p in model.named_parameters() if id(p) in weight_ids]
         tensors = [params[n] for n in wanted]
