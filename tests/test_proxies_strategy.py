@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from metanas.space import Choice, Space
+from metanas.space import Choice, Space, get_space
 from metanas.strategies import get_strategy
 from metanas.strategies.proxy_prescreen import ProxyPrescreen, ScreenedSpace
 from metanas.types import Result, UserInputError
@@ -56,6 +56,9 @@ def test_bad_options() -> None:
         ProxyPrescreen(s, scorer=key_scorer, n_candidates=0)
     with pytest.raises(UserInputError, match="max_age"):
         ProxyPrescreen(s, scorer=key_scorer, max_age=0)
+    for inner in ("asha", "hyperband", "mf_ucb"):  # they promote runs: budgets were dropped
+        with pytest.raises(UserInputError, match=f"but '{inner}' runs them at several budgets"):
+            ProxyPrescreen(get_space("nb201"), scorer=key_scorer, inner=inner)
     with pytest.raises(UserInputError):
         ScreenedSpace(s, key_scorer, 0)
     with pytest.raises(

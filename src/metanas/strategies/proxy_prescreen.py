@@ -83,6 +83,12 @@ class ProxyPrescreen(Strategy):
             self.inner = inner
         else:
             self.inner = get_strategy(inner, space, seed=self.seed, **dict(inner_options or {}))
+        if self.inner.uses_budgets:  # it promotes architectures it ran: nothing new to screen
+            raise UserInputError(
+                f"proxy_prescreen screens new architectures, but {self.inner.name!r} runs them "
+                "at several budgets; screen its samples instead (a ScreenedSpace, or "
+                "strategy.screen in a config)."
+            )
         self.scores: dict[str, float] = {}  # canonical key -> proxy score
         self._pool: dict[str, _Entry] = {}
         self._served: dict[int, list[Candidate]] = {}  # wrapper id -> inner candidates
