@@ -96,6 +96,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--export", default=None, help="folder for the retrained model (weights, ONNX)")
     p.add_argument("--quick", action="store_true", help="tiny budget for smoke tests")
     args = p.parse_args(argv)
+    if args.trials < 1:
+        p.error(f"--trials must be at least 1, got {args.trials}")  # exit code 2
     args.quick = args.quick or os.environ.get("METANAS_QUICK", "") not in ("", "0")
     if args.quick:  # a few hundred examples, a fraction of an epoch: checks the plumbing only
         args.trials, args.epochs, args.final_epochs = min(args.trials, 3), 0.5, 0.2

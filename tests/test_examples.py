@@ -53,6 +53,9 @@ def test_quick_flag_and_env_var_shrink_the_budget(
     assert quick.quick and quick.trials == 3 and quick.epochs < 1
     monkeypatch.setenv("METANAS_QUICK", "1")
     assert seed_rnn.parse_args([]).quick
+    with pytest.raises(SystemExit) as stop:  # no trial to run is bad input, not a failed search
+        seed_rnn.parse_args(["--trials", "0"])
+    assert stop.value.code == 2
 
 
 def test_seed_rnn_searches_the_seed_grid_and_retrains_the_best(

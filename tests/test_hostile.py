@@ -110,6 +110,12 @@ SEARCH_CASES = [
         "unknown option(s) ['stem_channel']",
     ),
     (
+        "proxy_prescreen_in_a_config",
+        _edit("name: random", "name: proxy_prescreen"),
+        [],
+        "in a config, screen a strategy's samples with strategy.screen",
+    ),
+    (
         "model_option_type",  # a TypeError from inside torch before
         _edit("num_threads: 1}", "num_threads: 1, model_options: {stem_channels: 8.0}}"),
         [],

@@ -430,6 +430,7 @@ def test_cli_proxies(capsys, tmp_path) -> None:
     # vote names the rank vote of its three proxies, which it scores
     small = ["--C", "4", "--N", "1", "--batch-size", "4", "--json", str(out)]
     assert main(["proxies", "--n", "3", "--proxies", "params,vote", *small]) == 0
+    assert main(["proxies", "--n", "3", "--proxies", "params, vote", *small]) == 0  # spaced
     assert {"params", "synflow", "jacob_cov", "snip", "vote"} <= set(json.loads(out.read_text())[0])
     # one cell has no rank correlation: "n/a", not a numpy warning and nan
     capsys.readouterr()

@@ -83,7 +83,7 @@ def proxies(
     if dataset is not None and table is None:
         raise UserInputError("--dataset picks the data set of --table; add --table nb201.")
     dataset = dataset or "cifar10"
-    asked = names.split(",")
+    asked = [n.strip() for n in names.split(",")]
     vote = "vote" in asked  # the rank vote of its proxies: score those
     wanted = check_names([n for n in asked if n != "vote"] + [p for p in VOTE_PROXIES if vote])
     if json_path is not None:  # fail now rather than after scoring every architecture

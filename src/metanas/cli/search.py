@@ -447,6 +447,12 @@ def search(
         check_device_here(cfg.training.device)
     space = get_space(cfg.space.name, **cfg.space.params)
     check_oneshot(cfg, space)
+    if cfg.strategy.name == "proxy_prescreen":  # its scorer is a Python function
+        raise UserInputError(
+            "strategy proxy_prescreen takes a Python scorer function, which a config cannot "
+            "give; in a config, screen a strategy's samples with strategy.screen, e.g. "
+            "{name: evolution, screen: {proxy: synflow}}."
+        )
     evaluator = build_evaluator(cfg, space)
     trains = callable(getattr(evaluator, "data", None))
     if cfg.final.enabled and cfg.final.tta and trains and evaluator.data().x_test.dim() != 4:
