@@ -119,6 +119,10 @@ def test_bad_val_fraction() -> None:
         ({"max_vocab": True}, "option 'max_vocab'"),
         ({"min_freq": 2.5}, "option 'min_freq'"),
         ({"corpus": 1}, "option 'corpus' of data set 'rotten_tomatoes' must be a text"),
+        # a vocabulary of nothing but <pad> and <unk> searched silently; 1e8 words per text
+        # were a numpy memory error
+        ({"min_freq": 100_000}, "no word occurs at least min_freq=100000 times"),
+        ({"max_len": 100_000_000}, "max_len must be from 1 to 10,000 words"),
     ],
 )
 def test_a_loader_option_of_another_type_is_one_sentence(options, words) -> None:

@@ -31,6 +31,11 @@ _CORPORA = {
 CLASS_NAMES = ["rotten", "fresh"]  # label 1 = fresh
 
 
+#: the longest texts a data set keeps (words): beyond this an (N, max_len) array of ids is a
+#: memory error, not a longer context
+MAX_LEN = 10_000
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens: ``"It's GREAT!" -> ["it's", "great"]``."""
     return _TOKEN.findall(text.lower())
@@ -63,13 +68,20 @@ def build_vocab(texts: Iterable[str], *, max_vocab: int = 20000, min_freq: int =
         raise UserInputError(f"min_freq must be at least 1, got {min_freq}.")
     counts = Counter(tok for t in texts for tok in tokenize(t))
     words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+    if not words:  # every text would read as unknown words: a model could learn nothing
+        raise UserInputError(
+            f"no word occurs at least min_freq={min_freq} times in the training texts; "
+            "lower min_freq."
+        )
     return ["<pad>", "<unk>", *words[: max_vocab - 2]]
 
 
 def encode(texts: Sequence[str], vocab: Sequence[str], max_len: int) -> np.ndarray:
     """``(N, max_len)`` int64 ids, truncated at the end and right-padded with 0."""
-    if max_len < 1:
-        raise UserInputError(f"max_len must be at least 1, got {max_len}.")
+    if not 1 <= max_len <= MAX_LEN:
+        raise UserInputError(
+            f"max_len must be from 1 to {MAX_LEN:,} words, got {max_len}; e.g. max_len=64."
+        )
     index = {w: i for i, w in enumerate(vocab)}
     out = np.full((len(texts), max_len), PAD_ID, dtype=np.int64)
     for row, text in enumerate(texts):
