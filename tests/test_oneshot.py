@@ -304,6 +304,15 @@ def test_oneshot_time_budget_stops_after_an_epoch(digits: Dataset) -> None:
     assert r.epochs == 1 and len(r.history) == 1
 
 
+def test_a_time_budget_within_the_warm_up_is_refused_when_the_logits_choose(
+    digits: Dataset,
+) -> None:
+    """The warm-up trains the weights alone: the logits a budget stopped there handed back as
+    the result were their random start."""
+    with pytest.raises(UserInputError, match=r"within its 3-epoch warm-up.*learned nothing"):
+        oneshot_search(digits, epochs=10, C=2, N=1, time_budget=0.0, selection="logits")
+
+
 # ---------------------------------------------------------------------------- the CLI
 ONESHOT = """\
 study: os

@@ -42,7 +42,8 @@ from metanas.types import MAX_THREADS, UserInputError
 class EpochRecord:
     epoch: int
     train_loss: float
-    #: validation accuracy of the supernet in eval mode (GDAS: its derived architecture)
+    #: validation accuracy of the supernet in eval mode (GDAS: its derived architecture; in the
+    #: warm-up, whose logits are untrained, a uniformly drawn cell per batch, as it trains)
     val_accuracy: float
     probs: dict[str, dict[str, float]]
 
@@ -191,7 +192,10 @@ def oneshot_search(
     search collapses on short budgets. ``selection="perturbation"`` reads the distributions off
     :func:`perturbation_scores` (on up to 2,000 examples of the logits' half of the training split)
     as ``softmax(score / temperature)`` per edge, instead of the softmax of the logits.
-    ``time_budget`` (seconds) stops after the epoch that passes it.
+    ``time_budget`` (seconds) stops the training after the epoch that passes it; the
+    perturbation read-out comes after it (a supernet pass over its examples per op and edge).
+    With ``selection="logits"``, a budget that ends the training within the warm-up is refused:
+    the logits would not have learned anything.
     """
     _check(data, method, epochs, C, N, batch_size)
     if selection not in SELECTIONS:
@@ -268,6 +272,12 @@ def oneshot_search(
         finally:
             if bar is not None:
                 bar.close()
+        if selection == "logits" and len(history) <= warm_epochs:
+            raise UserInputError(
+                f"the one-shot time budget ended the training after {len(history)} epoch(s), "
+                f"within its {warm_epochs}-epoch warm-up, so the architecture logits learned "
+                "nothing; raise the time budget, lower warmup, or use selection='perturbation'."
+            )
         if selection == "perturbation":
             scores = perturbation_scores(net, xa[:2000], ya[:2000])
             probs = _by_edge(torch.softmax(scores / temperature, dim=-1))
