@@ -248,3 +248,30 @@ def test_workers_leave_ctrl_c_to_the_driver():
         assert worker.is_alive()
         ex.submit(Job(1, quick))
         assert [o.result.value for o in ex.wait(30)] == [1.0]
+
+
+def _timed(started: list) -> Result:
+    return Result(value=time.perf_counter() - started[0])
+
+
+def test_inline_prepares_a_job_before_it_starts_as_a_pool_worker_does():
+    """A process's first-use costs (torch's imports: seconds) fell in the first inline trial's
+    time limit and cost, so the same seed chose otherwise inline than with one pool worker."""
+    started: list = []
+
+    def slow_start() -> None:
+        time.sleep(0.3)
+        started.append(time.perf_counter())
+
+    with InlineExecutor() as ex:
+        ex.submit(Job(id=0, fn=_timed, args=(started,), prepare=slow_start))
+        (out,) = ex.wait()
+    assert out.result.value is not None and out.result.value < 0.3
+
+    def broken() -> None:
+        raise OSError("data set missing")
+
+    with InlineExecutor() as ex:
+        ex.submit(Job(id=1, fn=_timed, args=([0.0],), prepare=broken))
+        (out,) = ex.wait()
+    assert out.result.state is TrialState.FAILED and "data set missing" in (out.result.error or "")

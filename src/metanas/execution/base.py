@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +20,21 @@ class Job:
     #: what a fresh worker must do before it can run ``fn`` (imports, loading the data set);
     #: cheap once done in a process, and a job's time limit only starts after it
     prepare: Callable[[], Any] | None = None
+
+
+def failed(e: Exception) -> Result:
+    """The failed result of a job that raised (evaluators should not, but user code may)."""
+    return Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+
+
+def prepare(job: Job) -> Result | None:
+    """Run the job's preparation; a failed result if it raised, else ``None``."""
+    try:
+        if job.prepare is not None:
+            job.prepare()
+    except Exception as e:
+        return failed(e)
+    return None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from metanas.execution.base import Job, JobOutcome
+from metanas.execution.base import Job, JobOutcome, prepare
 
 
 class InlineExecutor:
@@ -27,7 +27,10 @@ class InlineExecutor:
         if not self._queue:
             return []
         job = self._queue.popleft()
-        return [JobOutcome(job.id, job.fn(*job.args))]
+        # as a pool worker does: the process's first-use costs (torch's imports, the data set)
+        # are not the first trial's time, nor its cost
+        failed = prepare(job)
+        return [JobOutcome(job.id, failed if failed is not None else job.fn(*job.args))]
 
     def shutdown(self) -> None:
         self._queue.clear()

@@ -19,14 +19,13 @@ import pickle
 import signal
 import sys
 import time
-import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from metanas.execution.base import Job, JobOutcome
+from metanas.execution.base import Job, JobOutcome, failed, prepare
 from metanas.types import Result, UserInputError
 
 _POLL = 0.05
@@ -76,7 +75,7 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
                 return
             continue
         limit_threads(threads)  # a previous job may have imported torch or changed its threads
-        result = _prepare(job)  # a cold worker's imports and data are not the job's time
+        result = prepare(job)  # a cold worker's imports and data are not the job's time
         if result is None:
             if not _send(conn, _STARTED):  # the driver starts the job's clock now
                 return
@@ -108,25 +107,11 @@ def _send(conn: Connection, message: Any) -> bool:
     return True
 
 
-def _prepare(job: Job) -> Result | None:
-    """Run the job's preparation; a failed result if it raised, else ``None``."""
-    try:
-        if job.prepare is not None:
-            job.prepare()
-    except Exception as e:
-        return _failed(e)
-    return None
-
-
 def _run(job: Job) -> Result:
     try:
         return job.fn(*job.args)
     except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
-        return _failed(e)
-
-
-def _failed(e: Exception) -> Result:
-    return Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+        return failed(e)
 
 
 @dataclass
