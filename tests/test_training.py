@@ -106,6 +106,18 @@ def test_fractional_epochs(data: Dataset) -> None:
     assert res.metrics["epochs"] == pytest.approx(0.5)
 
 
+def test_a_budget_that_float_arithmetic_rounds_up_trains_no_extra_step(data: Dataset) -> None:
+    """A scheduler's rungs may come out as 0.6000000000000001 epochs: with 10 steps
+    an epoch, ceil made that 7 steps (0.7 epochs)."""
+    from metanas.evaluation.fit import fit
+
+    n = 10 * 16  # 10 steps of 16 per epoch
+    out = fit(tiny_builder("tiny", {"w": 4}, (8,), 3), data.x_train[:n], data.y_train[:n],
+              epochs=0.6000000000000001, batch_size=16,
+              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert out["steps"] == 6 and out["epochs"] == pytest.approx(0.6)
+
+
 def test_stop_prunes_with_metrics_so_far(data: Dataset) -> None:
     calls: list[int] = []
 

@@ -134,6 +134,12 @@ def _augment(x: torch.Tensor, gen: torch.Generator, shift: int = 2) -> torch.Ten
     return x
 
 
+def _steps(epochs: float, steps_per_epoch: int) -> int:
+    """Whole steps for ``epochs`` (a partial step counts), blind to float rounding: a rung of
+    0.6000000000000001 epochs at 10 steps per epoch is 6 steps, not 7."""
+    return math.ceil(round(epochs * steps_per_epoch, 6))
+
+
 @torch.inference_mode()
 def evaluate_model(
     model: nn.Module,
@@ -213,10 +219,10 @@ def fit(
     if n == 0:
         raise UserInputError("the training split is empty; use more data or a larger fraction.")
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    total_steps = max(1, _steps(epochs, steps_per_epoch))
     most_steps = total_steps
     if max_epochs is not None:
-        most_steps = max(total_steps, math.ceil(max_epochs * steps_per_epoch))
+        most_steps = max(total_steps, _steps(max_epochs, steps_per_epoch))
     n_classes = n_classes or int(y.max()) + 1
     opt = make_optimizer(model, optimizer, lr, weight_decay, momentum)
     warm = int(warmup_epochs * steps_per_epoch)
