@@ -60,6 +60,7 @@ def test_time_limit_and_exceptions_become_failures():
         ex.submit(Job(3, lost_connection))  # the evaluator's own, not the driver's pipe
         res = collect(ex, 4)
     assert res[0].state is TrialState.FAILED and "time limit" in (res[0].error or "")
+    assert 1.0 <= res[0].cost < 3.0  # what it ran, not 0 (multi-fidelity prices budgets by it)
     assert res[1].state is TrialState.FAILED and "boom" in (res[1].error or "")
     assert res[2].value == 4.0
     assert "BrokenPipeError: the evaluator's own download" in (res[3].error or "")

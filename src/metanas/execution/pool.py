@@ -223,6 +223,7 @@ class ProcessPoolExecutor:
         """Kill a worker (and the processes its job started), requeue or fail its job, and start
         a fresh one in its place. ``reason`` ``None``: the worker died by itself."""
         job = w.job
+        ran = 0.0 if w.started is None else time.monotonic() - w.started  # the job's own time
         _kill(w.proc)
         w.proc.join(timeout=5)
         w.conn.close()
@@ -246,7 +247,9 @@ class ProcessPoolExecutor:
         if retryable and tries <= self.max_retries:
             self._queue.appendleft(job)
         else:
-            self._deliver(JobOutcome(job.id, Result.failed(f"{reason} (attempt {tries})")))
+            # the time it ran is what it cost (a multi-fidelity strategy prices budgets by it)
+            failed_result = Result.failed(f"{reason} (attempt {tries})", cost=ran)
+            self._deliver(JobOutcome(job.id, failed_result))
 
     def _deliver(self, outcome: JobOutcome) -> None:
         self._attempts.pop(outcome.id, None)  # a job id may come again (another study)
