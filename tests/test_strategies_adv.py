@@ -173,6 +173,17 @@ def test_asha_promotes_asynchronously_and_should_stop():
     answers = [stopper.should_stop(c, 1, {"acc": a}) for a in (0.5, 0.9, 0.7, 0.2, 0.95)]
     assert answers == [False, False, True, True, False]
     assert stopper.should_stop(c, 2, {"acc": 0.0}) is False  # not a rung step
+    # a metric the reports lack would never stop anything: the default "value" on val_acc
+    with pytest.raises(UserInputError, match="compares metric 'value'.*lack; build ASHA with"):
+        multifidelity.ASHA(flat_space(), budgets=(1, 3, 9)).should_stop(c, 1, {"val_acc": 0.5})
+    # a fractional rung is judged at the first report past it (round() skipped 0.5 and put
+    # 2.5 at step 2, before the rung)
+    half = multifidelity.ASHA(flat_space(), budgets=(0.5, 2.5, 9), eta=3, metric="acc")
+    for step, rung in ((1, 0), (3, 1)):
+        for a in (0.5, 0.9, 0.7):
+            half.should_stop(c, step, {"acc": a})
+        assert len(half._reports[rung]) == 3
+    assert half.should_stop(c, 2, {"acc": 0.0}) is False and len(half._reports[1]) == 3
 
 
 def test_bohb_uses_model_once_enough_data():

@@ -618,12 +618,17 @@ class ASHA(_Proposer, Strategy):
         """Per-epoch rule for real training: stop at a rung unless in the top ``1/eta`` there.
 
         Call it after each epoch ``step`` (1-based) with the epoch's metrics; it records the value
-        at rung budgets and answers ``True`` when the run should stop early.
+        at rung budgets (a rung of 2.5 epochs at step 3, the first report past it) and answers
+        ``True`` when the run should stop early.
         """
-        if self.metric not in metrics:
-            return False
+        if self.metric not in metrics:  # it would never stop a run: a wrong name, not a rule
+            raise UserInputError(
+                f"ASHA.should_stop compares metric {self.metric!r}, which the reported metrics "
+                f"({', '.join(sorted(metrics)) or 'none'}) lack; build ASHA with metric= one of "
+                "them."
+            )
         for k, b in enumerate(self.budgets[:-1]):
-            if round(b) == step:
+            if math.ceil(round(b, 6)) == step:
                 vals = self._reports[k]
                 v = float(metrics[self.metric])
                 vals.append(v)
