@@ -156,3 +156,14 @@ def test_a_text_search_screens_its_samples_with_a_proxy(tmp_path, monkeypatch):
 
     trials = load_study(tmp_path / "s.db", "ts").trials
     assert len(trials) == 2 and all(t.value is not None for t in trials)
+
+
+def test_a_multi_fidelity_search_says_its_rungs_replace_training_epochs(tiny, capsys):
+    (tiny / "mf.yaml").write_text(
+        TINY.replace("name: random", "name: asha, params: {budgets: [0.5, 1]}").replace(
+            "final: {", "final: {enabled: false, "
+        )
+    )
+    assert main(["search", "mf.yaml", "--storage", "mf.db"]) == 0
+    err = capsys.readouterr().err
+    assert "training 0.5, 1 epochs by rung (not training.epochs: 2)" in err

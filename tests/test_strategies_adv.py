@@ -174,7 +174,7 @@ def test_asha_promotes_asynchronously_and_should_stop():
     assert answers == [False, False, True, True, False]
     assert stopper.should_stop(c, 2, {"acc": 0.0}) is False  # not a rung step
     # a metric the reports lack would never stop anything: the default "value" on val_acc
-    with pytest.raises(UserInputError, match="compares metric 'value'.*lack; build ASHA with"):
+    with pytest.raises(UserInputError, match=r"compares metric 'value'.*lack; build ASHA with"):
         multifidelity.ASHA(flat_space(), budgets=(1, 3, 9)).should_stop(c, 1, {"val_acc": 0.5})
     # a fractional rung is judged at the first report past it (round() skipped 0.5 and put
     # 2.5 at step 2, before the rung)

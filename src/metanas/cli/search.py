@@ -222,6 +222,15 @@ def _start_note(cfg: SearchConfig) -> str:
     return "" if not n else f", starting from {n} given architecture{'s' * (n > 1)}"
 
 
+def _budget_note(st: Any, cfg: SearchConfig) -> str:
+    """A multi-fidelity strategy trains for its rungs' epochs, not ``training.epochs``: say so."""
+    budgets = getattr(st.strategy, "budgets", None)
+    if not getattr(st.strategy, "uses_budgets", False) or not budgets:
+        return ""
+    rungs = ", ".join(f"{b:g}" for b in budgets)
+    return f", training {rungs} epochs by rung (not training.epochs: {cfg.training.epochs:g})"
+
+
 def _screen_note(cfg: SearchConfig) -> str:
     sc = cfg.strategy.screen
     return "" if sc is None else f", samples screened by {sc.proxy} (best of {sc.candidates})"
@@ -489,7 +498,8 @@ def search(
                 _err(f"study {cfg.study!r} in {cfg.storage}: {cfg.strategy.name} search of "
                      f"{space.name}, {cfg.budget.n_trials} trials on {cfg.data.name} "
                      f"({executor_name(cfg)} executor)"
-                     f"{_screen_note(cfg)}{_warm_note(st, cfg.warm_start and not resume)}"
+                     f"{_screen_note(cfg)}{_budget_note(st, cfg)}"
+                     f"{_warm_note(st, cfg.warm_start and not resume)}"
                      f"{_start_note(cfg)}")  # fmt: skip
                 if st.n_finished >= cfg.budget.n_trials:
                     _err(f"it already holds {st.n_finished} finished trials: none to run (raise "
