@@ -218,6 +218,8 @@ def test_warm_start_rejects_bad_options() -> None:
         WarmStart(toy_space(), inner="warm_start")
     with pytest.raises(UserInputError):
         WarmStart(toy_space(), n_check=0)
+    with pytest.raises(UserInputError, match="min_corr must be a number, got 'x'"):
+        WarmStart(toy_space(), min_corr="x")  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------- stores
@@ -426,3 +428,72 @@ def test_a_task_s_cheaper_study_does_not_water_down_its_full_results(tmp_path):
     (task,) = KnowledgeBase(db).tasks()
     assert task.studies == ("cheap", "full")
     assert {k: v for k, (_, v) in task.evaluations.items()} == full
+
+
+def test_a_warm_start_from_another_store_may_learn_from_a_study_of_the_same_name(tmp_path):
+    """Only the study being created is left out of its own store's past: the CLI names studies
+    after their config, so another store's same-named study is the usual past."""
+    from metanas.evaluation.tabular import nb201_table
+
+    past = tmp_path / "a.db"
+    create_study("nb201", "local_search", nb201_table("cifar10"), storage=past,
+                 study_name="search", seed=0).optimize(30)  # fmt: skip
+    new = create_study("nb201", "local_search", nb201_table("cifar10"), storage=tmp_path / "b.db",
+                       study_name="search", seed=1, warm_start=str(past))  # fmt: skip
+    assert new.strategy.name == "warm_start"
+
+
+def test_a_past_that_optimized_another_objective_is_no_prior(tmp_path):
+    """A latency search's fastest networks are no accuracy search's best."""
+    from metanas.evaluation.tabular import nb201_table
+
+    db = tmp_path / "kb.db"
+    table = nb201_table("cifar10", extra=("lat_pixel3_ms",))
+    create_study("nb201", "random", table, storage=db, study_name="fast", seed=0,
+                 objective="lat_pixel3_ms", direction="minimize").optimize(30)  # fmt: skip
+    acc = create_study("nb201", "local_search", nb201_table("cifar10"), storage=db,
+                       study_name="acc", seed=1, warm_start=True)  # fmt: skip
+    assert acc.strategy.name == "local_search"  # cold: no past of val_acc to maximize
+    create_study("nb201", "random", nb201_table("cifar10"), storage=db, study_name="acc0",
+                 seed=2).optimize(30)  # fmt: skip
+    again = create_study("nb201", "local_search", nb201_table("cifar10"), storage=db,
+                         study_name="acc2", seed=1, warm_start=True)  # fmt: skip
+    (prior,) = again.strategy.priors  # the accuracy study's, not the latency study's
+    assert prior["task"] == "nb201-cifar10" and max(prior["values"]) > 80
+
+
+def test_a_warm_start_checks_its_cold_strategy_s_options_before_the_first_trial(tmp_path):
+    """They were first used at the hand-over, dozens of trials in (and again on every resume)."""
+    db = tmp_path / "ws.db"
+    _fill_store(db, toy_task(1), "past", n=40)
+    ev = FunctionEvaluator(toy_task(2), task=TaskInfo("toy-new", "tabular", (5,), 2, 100))
+    with pytest.raises(UserInputError, match="foo"):
+        create_study(toy_space(), "local_search", ev, storage=db, study_name="new",
+                     warm_start=True, strategy_kwargs={"foo": 1})  # fmt: skip
+
+
+def test_a_warm_started_strategy_instance_keeps_its_options(tmp_path):
+    db = tmp_path / "ws.db"
+    _fill_store(db, toy_task(1), "past", n=40)
+    ev = FunctionEvaluator(toy_task(2), task=TaskInfo("toy-new", "tabular", (5,), 2, 100))
+    evo = get_strategy("evolution", toy_space(), seed=7, population_size=4, sample_size=2)
+    study = create_study(toy_space(), evo, ev, storage=db, study_name="new", warm_start=True)
+    assert study.strategy.name == "warm_start"
+    assert study.strategy.inner_kwargs == {"population_size": 4, "sample_size": 2}
+
+
+def test_unbudgeted_results_rank_with_budgeted_ones_of_the_same_epochs(tmp_path):
+    """A table's unbudgeted lookup is its 200-epoch column: a random study's results join a
+    multi-fidelity study's 200-epoch ones instead of hiding them as 'infinite' epochs."""
+    from metanas.evaluation.tabular import nb201_table
+
+    db = tmp_path / "kb.db"
+    mf = create_study("nb201", "asha", nb201_table("cifar10"), storage=db, study_name="mf",
+                      seed=0, strategy_kwargs={"budgets": (12, 200)})  # fmt: skip
+    mf.optimize(60)
+    create_study("nb201", "random", nb201_table("cifar10"), storage=db, study_name="r",
+                 seed=0).optimize(5)  # fmt: skip
+    full = {t.key for t in load_study(db, "mf").trials if t.budget and t.budget.epochs == 200}
+    full |= {t.key for t in load_study(db, "r").trials}
+    (task,) = KnowledgeBase(db).tasks()
+    assert set(task.evaluations) == full and len(full) > 5

@@ -28,6 +28,7 @@ import contextlib
 import json
 import math
 import numbers
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -508,6 +509,16 @@ def _as_space(space: Space | str | None) -> Space | None:
     return space
 
 
+def _same_store(source: Any, store: Any) -> bool:
+    """Whether a warm start's ``source`` is the study's own ``store``."""
+    if source is True or source is store:
+        return True
+    try:
+        return os.path.realpath(os.fspath(source)) == os.path.realpath(str(store.path))
+    except (TypeError, AttributeError):
+        return False
+
+
 #: what create_study hands on to :class:`Study`, and the type each must have
 _STUDY_ARGS: dict[str, tuple[tuple[type, ...], str]] = {
     "objective": ((str,), "a metric name such as 'val_acc'"),
@@ -728,7 +739,11 @@ def create_study(
                 strategy_kwargs=strategy_kwargs,
                 task=study_kwargs.get("task"),
                 evaluator=evaluator,
-                exclude=[study_name],
+                # the study being created is not its own past, in its own store only: another
+                # store's study of the same name is a past like any other
+                exclude=[study_name] if _same_store(warm_start, store) else [],
+                objective=study_kwargs.get("objective"),
+                direction=study_kwargs.get("direction", "maximize"),
                 **dict(warm_options or {}),
             )
             given_instance = given_instance or strategy.name == "warm_start"  # its own options

@@ -259,8 +259,13 @@ class Trial:
 
     @property
     def epochs(self) -> float:
-        """The budget in epochs (``inf``: the evaluator's full, unbudgeted evaluation)."""
+        """The budget in epochs: the trial's own, else the epochs its evaluation reports having
+        run (a table's unbudgeted lookup is its 200-epoch column, a training its recipe's), else
+        ``inf`` (the evaluator's full evaluation). An unbudgeted result thus ranks with
+        budgeted ones of the same epochs, not above all of them."""
         e = self.budget.epochs if self.budget is not None else None
+        if e is None:
+            e = self.metrics.get("epochs")
         return math.inf if e is None else float(e)
 
     @property

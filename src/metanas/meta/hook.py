@@ -30,19 +30,24 @@ def warm_start_strategy(
     evaluator: Any = None,
     exclude: Iterable[str | None] = (),
     max_tasks: int = 5,
+    objective: str | None = None,
+    direction: str | None = None,
     **warm_kwargs: Any,
 ) -> Strategy:
     """``strategy`` warm-started from the tasks ``source`` (a store, path or URL) knows on
     ``space``, most similar to ``task`` first; the cold strategy itself when it knows none.
 
     ``task`` defaults to ``evaluator.task_info()``. ``exclude`` names studies to ignore (the
-    study being created). The priors end up in the
+    study being created). Only past tasks of ``objective`` (default: the evaluator's) and
+    ``direction`` count, when given. The priors end up in the
     strategy's options, so a study stores them and a resume rebuilds the same warm start.
     """
     if isinstance(strategy, Strategy):
         if isinstance(strategy, WarmStart):
             return strategy
         name, seed = strategy.name, strategy.seed
+        # the instance's own options carry over to the cold strategy the warm start builds
+        strategy_kwargs = {**(strategy.given_options or {}), **dict(strategy_kwargs or {})}
     else:
         name = strategy
     if name == "warm_start":
@@ -54,15 +59,22 @@ def warm_start_strategy(
         )
     if task is None and callable(getattr(evaluator, "task_info", None)):
         task = evaluator.task_info()
+    if objective is None:
+        objective = getattr(evaluator, "objective", None)
     kb = _knowledge(source)
     try:
-        priors = kb.priors(space, task, exclude=[e for e in exclude if e], max_tasks=max_tasks)
+        priors = kb.priors(
+            space, task, exclude=[e for e in exclude if e], max_tasks=max_tasks,
+            objective=objective, direction=direction,
+        )  # fmt: skip
     finally:
         kb.close()
     if isinstance(strategy, Strategy) and not priors:
         return strategy
+    # built now, not at the hand-over: a bad option is refused before the first trial
+    cold = get_strategy(name, space, seed=seed, **dict(strategy_kwargs or {}))
     if not priors:
-        return get_strategy(name, space, seed=seed, **dict(strategy_kwargs or {}))
+        return cold
     return WarmStart(
         space,
         seed=seed,

@@ -163,12 +163,21 @@ class KnowledgeBase:
         exclude: Iterable[str] = (),
         before_study_id: int | None = None,
         max_tasks: int = 5,
+        objective: str | None = None,
+        direction: str | None = None,
     ) -> list[Prior]:
         """Priors for a new search of ``space`` on ``task``: the ``max_tasks`` most similar past
         tasks, weighted by descriptor (and probe-feature) similarity; the warm start then
-        re-weights them by how well they predict the new results.
+        re-weights them by how well they predict the new results. Given ``objective`` and
+        ``direction``, only past tasks that optimized the same do (a latency search's fastest
+        networks are no accuracy search's best).
         """
-        tasks = self.tasks(space, exclude, before_study_id)
+        tasks = [
+            t
+            for t in self.tasks(space, exclude, before_study_id)
+            if (objective is None or t.objective in (None, objective))
+            and (direction is None or t.direction == direction)
+        ]
         scored = []
         for i, t in enumerate(tasks):
             w = 1.0 if task is None else task_similarity(task, t.task).score

@@ -122,6 +122,9 @@ class WarmStart(Strategy):
                 f"warm_start n_range must be an integer in [0, n_check / 2], got {n_range!r} "
                 f"with n_check {n_check}."
             )
+        for name, x in (("min_corr", min_corr), ("z_trust", z_trust)):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:
+                raise UserInputError(f"warm_start {name} must be a number, got {x!r}.")
         self.inner = inner
         self.inner_kwargs = dict(inner_kwargs or {})
         # stored as plain dicts: the study keeps them in its config, so a resume rebuilds the same
