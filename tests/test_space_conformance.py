@@ -275,3 +275,32 @@ def test_with_value_answers_none_for_a_value_the_dimension_does_not_take() -> No
     assert s.with_value({"a": 1, "b": "x"}, "a", 99) is None
     assert s.with_value({"a": 1, "b": "x"}, "b", "z") is None
     assert s.with_value({"a": 1, "b": "x"}, "a", 3) == {"a": 3, "b": "x"}
+
+
+@pytest.mark.parametrize("strategy", ["local_search", "tpe", "bananas", "bohb", "mf_ucb"])
+def test_strategies_that_walk_neighbours_handle_a_conditional_float(strategy) -> None:
+    """A neighbour that switches on a conditional float range took its 'first value', which a
+    continuous range has not: five strategies stopped mid-search with an error."""
+    from metanas.evaluation.function import FunctionEvaluator
+    from metanas.space import Condition, FloatRange
+    from metanas.study import create_study
+
+    space = Space(
+        [Choice("opt", ("sgd", "adam")),
+         FloatRange("momentum", 0.0, 0.99, when=Condition("opt", "==", "sgd"))]
+    )  # fmt: skip
+    assert space.neighbours({"opt": "adam"}) == [{"opt": "sgd", "momentum": 0.495}]
+    ev = FunctionEvaluator(lambda a: 1.0 if a["opt"] == "adam" else a["momentum"] / 2)
+    study = create_study(space, strategy, ev, seed=0)
+    study.optimize(25)
+    assert len(study.trials) == 25
+
+
+def test_ranges_and_options_a_store_cannot_tell_apart_are_refused() -> None:
+    from metanas.space import FloatRange
+    from metanas.types import UserInputError
+
+    with pytest.raises(UserInputError, match="wider than a float can hold"):
+        FloatRange("x", -1e308, 1e308)
+    with pytest.raises(UserInputError, match="lists an option twice"):
+        Choice("t", ((1, 2), [1, 2], "x"))

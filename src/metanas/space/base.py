@@ -217,7 +217,7 @@ class Space:
         for d in self.dims:
             if d.when is not None and not d.when.holds(out):
                 continue
-            out[d.name] = arch[d.name] if d.name in arch else d.values()[0]
+            out[d.name] = arch[d.name] if d.name in arch else d.first()
         return out
 
     # ----------------------------------------------------------------- enumeration

@@ -87,6 +87,10 @@ class Dim:
     def values(self) -> Sequence[Any]:
         raise NotImplementedError
 
+    def first(self) -> Any:
+        """The value a dimension takes when an edit switches it on (without a generator)."""
+        return self.values()[0]
+
     def encode(self, value: Any) -> list[float]:
         raise NotImplementedError
 
@@ -137,9 +141,13 @@ class Choice(Dim):
                 ) from None
         if not self.options:
             raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
-        if len(set(map(repr, self.options))) != len(self.options):
+        # twice as written, or twice as stored: (1, 2) and [1, 2] are one key
+        if len(set(map(repr, self.options))) != len(self.options) or len(
+            set(map(_json_key, self.options))
+        ) != len(self.options):
             raise UserInputError(
-                f"choice {self.name!r} lists an option twice; remove the duplicate."
+                f"choice {self.name!r} lists an option twice (a tuple and a list of the same "
+                "values count as one); remove the duplicate."
             )
         object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
         # as the store gives them back: JSON makes tuples lists
@@ -291,6 +299,11 @@ class FloatRange(Dim):
             raise UserInputError(
                 f"float range {self.name!r} needs low < high, got {self.low}, {self.high}."
             )
+        if not math.isfinite(float(self.high) - float(self.low)):  # every sample would be inf
+            raise UserInputError(
+                f"float range {self.name!r} from {self.low:g} to {self.high:g} is wider than a "
+                "float can hold; narrow it, or use log=True with positive bounds."
+            )
         if self.log and self.low <= 0:
             raise UserInputError(f"log-scale range {self.name!r} needs low > 0, got {self.low}.")
 
@@ -336,6 +349,10 @@ class FloatRange(Dim):
         raise UserInputError(
             f"{self.name!r} is continuous and cannot be enumerated; use a Choice for grids."
         )
+
+    def first(self) -> float:
+        """The middle of the range (on its scale): there is no first value to enumerate."""
+        return self._from_unit(0.5)
 
     def encode(self, value: Any) -> list[float]:
         return [self._to_unit(value)]
