@@ -167,3 +167,15 @@ def test_screened_study_resumes_where_it_stopped(tmp_path) -> None:
     whole = run(12, "whole")
     run(7, "cut")
     assert run(12, "cut", resume=True) == whole
+
+
+def test_an_architecture_being_evaluated_is_not_served_again() -> None:
+    """With results pending (parallel workers, ask/tell), the inner strategy's repeat of a key
+    being evaluated went back into the pool and was served again, before any unseen one."""
+    space = Space([Choice("a", (0, 1, 2))])
+    s = ProxyPrescreen(space, scorer=lambda a: a["a"], n_candidates=3)
+    cands = [s.ask() for _ in range(3)]
+    assert [c.arch["a"] for c in cands] == [2, 1, 0]
+    for c in cands:
+        s.tell(c, Result(value=float(c.arch["a"])))
+    assert s._pending == {} and s._served == {}  # every inner candidate heard its result

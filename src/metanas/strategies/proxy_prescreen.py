@@ -92,6 +92,7 @@ class ProxyPrescreen(Strategy):
         self.scores: dict[str, float] = {}  # canonical key -> proxy score
         self._pool: dict[str, _Entry] = {}
         self._served: dict[int, list[Candidate]] = {}  # wrapper id -> inner candidates
+        self._pending: dict[str, int] = {}  # key -> wrapper id, served and not yet told
         self._results: dict[str, Result] = {}  # key -> result of every told evaluation
         self._exhausted = False
 
@@ -121,6 +122,10 @@ class ProxyPrescreen(Strategy):
             if known is not None:  # already evaluated: answer at no cost
                 self.inner.tell(c, known)
                 continue
+            served = self._pending.get(c.key)
+            if served is not None:  # being evaluated: it hears that result when it comes
+                self._served[served].append(c)
+                continue
             entry = self._pool.get(c.key)
             if entry is None:
                 entry = _Entry(dict(c.arch), self.score(c.arch), self.n_asked)
@@ -149,10 +154,13 @@ class ProxyPrescreen(Strategy):
         key = max(self._pool, key=lambda k: self._pool[k].score)
         entry = self._pool.pop(key)
         self._served[self.n_asked] = entry.inner
+        self._pending[key] = self.n_asked
         return entry.arch, None, {"proxy": entry.score}
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         self._results[candidate.key] = result
+        if self._pending.get(candidate.key) == candidate.id:
+            del self._pending[candidate.key]
         for c in self._served.pop(candidate.id, []):
             self.inner.tell(c, result)
 
