@@ -825,3 +825,12 @@ def test_metrics_in_any_mapping_are_stored(tmp_path):
     st.optimize(1)
     (t,) = load_study(tmp_path / "s.db", st.name).trials
     assert t.state is TrialState.COMPLETE and t.value == 8.0 and t.curve[0]["value"] == 8.0
+
+
+def test_telling_a_number_too_large_for_a_float_is_one_sentence():
+    s = Study(SPACE, ListStrategy(SPACE, archs=_archs(3, 4)), FunctionEvaluator(score))
+    c = s.ask()
+    for result in (10**400, {"value": 10**400}):
+        with pytest.raises(UserInputError, match="not a number"):
+            s.tell(c, result)
+    assert s.tell(c, 1.0).value == 1.0  # nothing was recorded by the refused tells

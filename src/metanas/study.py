@@ -448,7 +448,7 @@ class Study:
             if isinstance(result, Mapping):
                 metrics = as_metrics(result)
             elif isinstance(result, numbers.Real):
-                metrics = {self.objective: float(result)}
+                metrics = as_metrics({self.objective: result})  # 10 ** 400: one sentence
             else:
                 raise UserInputError(
                     f"tell() got {type(result).__name__} {result!r}; give a number, a mapping "

@@ -57,7 +57,7 @@ def as_metrics(out: Mapping[Any, Any]) -> dict[str, float]:
     for k, v in out.items():
         try:
             metrics[str(k)] = float(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 10 ** 400 overflows a float
             raise UserInputError(
                 f"metric {str(k)!r} is {v!r}, not a number; report only numbers as metrics."
             ) from None
