@@ -65,6 +65,8 @@ def test_most_probable_refuses_bad_probs_in_one_sentence() -> None:
         {"a": {1: -1.0, 2: 1.0}, "b": {"x": 1.0}},  # negative
         {"a": {1: 0.0}, "b": {"x": 1.0}},  # zero sum
         {"a": {1: 1.0}, "b": {"x": 1.0}, "c": {"z": 1.0}},  # unknown decision
+        {"a": {1: math.inf}, "b": {"x": 1.0}},  # no finite weight (was accepted)
+        {"a": {1: 1e308, 2: 1e308}, "b": {"x": 1.0}},  # a sum past floats (was a ValueError)
     ]
     for probs in bad:
         with pytest.raises(UserInputError):

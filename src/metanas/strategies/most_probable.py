@@ -55,9 +55,12 @@ def _check(space: Space, probs: Any) -> list[list[tuple[float, Any]]]:
                 f"probs for {dim.name!r} name unknown options {unknown}; use {list(dim.options)}."
             )
         p = [given.get(o, 0.0) for o in dim.options]
-        if any(not isinstance(v, (int, float)) or not v >= 0 for v in p) or sum(p) <= 0:
+        if (
+            any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 for v in p)
+            or not 0 < sum(p) < math.inf  # inf, or a sum past the largest float: no log
+        ):
             raise UserInputError(
-                f"probs for {dim.name!r} must be non-negative numbers with a positive sum."
+                f"probs for {dim.name!r} must be finite non-negative numbers with a positive sum."
             )
         total = sum(p)
         ranked = sorted(
