@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from metanas.strategies import (
     strategy_class,
     strategy_names,
 )
-from metanas.types import Result, UserInputError
+from metanas.types import Result, TrialState, UserInputError
 
 
 def ints(n_dims: int = 4, high: int = 6) -> Space:
@@ -366,3 +367,16 @@ def test_evolution_goes_on_where_every_child_of_the_winner_was_seen(seed):
     study.optimize(200)
     assert study.stop_reason is None and len(study.trials) == 200
     assert study.best_trial.arch == {"width": 100}
+
+
+@pytest.mark.parametrize("name", ["qlearning", "reinforce", "evolution", "tpe", "local_search"])
+def test_a_strategy_told_a_non_finite_value_directly_takes_it_as_a_failure(name):
+    """A study turns NaN and infinity into failed trials; a strategy driven by hand crashed
+    (qlearning) or ranked NaN as its best."""
+    space = Space([Choice("a", (0, 1, 2)), Choice("b", (0, 1))])
+    s = get_strategy(name, space, seed=0)
+    for i in range(12):
+        c = s.ask()
+        s.tell(c, Result(value=(math.nan, math.inf, -math.inf, 1.0)[i % 4]))
+    assert [r.state for _, r in s.history[:3]] == [TrialState.FAILED] * 3
+    assert s.history[3][1].value == 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -104,6 +105,9 @@ class Strategy(abc.ABC):
                 f"{type(self).__name__}.tell() takes a Result, got {type(result).__name__} "
                 f"{result!r}; e.g. Result(value=0.5), or tell the study, which takes numbers."
             )
+        if result.value is not None and not math.isfinite(result.value):
+            # as a study records it: no model or ranking can take NaN or infinity as a value
+            result = Result.failed(f"value {result.value}, not a finite number", result.cost)
         self.pending.pop(candidate.id, None)
         self.history.append((candidate, result))
         self._tell(candidate, result)
