@@ -119,7 +119,7 @@ SEARCH_CASES = [
         "model_option_type",  # a TypeError from inside torch before
         _edit("num_threads: 1}", "num_threads: 1, model_options: {stem_channels: 8.0}}"),
         [],
-        "model option stem_channels=8.0 should be of type int like its default 16",
+        "option 'stem_channels' of 'macro' models must be an integer, got 8.0",
     ),
     (
         "data_option_typo",
@@ -548,7 +548,7 @@ def _api_cases(d):
         (
             "model_option_type",
             lambda: TrainingEvaluator("digits", "nb201", model_options={"C": "8"}),
-            "model option C='8' should be of type int",
+            "option 'C' of 'nb201' models must be an integer, got '8'",
         ),
         ("choice_of_a_set", lambda: Choice("op", {"a", "b"}), "as a set"),
         ("space_param_typo", lambda: get_space("macro", width=[8]), "has no parameter 'width'"),

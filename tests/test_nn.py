@@ -375,3 +375,17 @@ def test_builds_architectures_sampled_from_the_spaces(kind: str) -> None:
         torch.manual_seed(seed)
         model = build_model(space.kind, arch, shape, 3, **options)
         assert model(make_input(kind, shape, batch=2)).shape == (2, 3)
+
+
+def test_an_unannotated_builder_s_options_are_held_to_their_defaults_types() -> None:
+    """The shared option check reads annotations; a user's builder written without them is
+    checked against its defaults instead (an int default takes no 8.0)."""
+    from metanas.types import check_option_types
+
+    def builder(arch, input_shape, n_classes, width=16, rate=0.5, pool=False, name="x"):
+        return None
+
+    check_option_types("'mine' models", builder, {"width": 8, "rate": 1, "pool": True, "name": "y"})
+    for bad in ({"width": 8.0}, {"rate": "0.5"}, {"pool": 1}, {"name": 3}):
+        with pytest.raises(UserInputError, match="of 'mine' models must be"):
+            check_option_types("'mine' models", builder, bad)

@@ -83,13 +83,22 @@ def check_option_types(what: str, fn: Callable[..., Any], kwargs: Mapping[str, A
     """An option of ``fn`` given as another type than its annotation (``"3"`` from a config
     typed by hand, ``0.5`` for a count) is named here, before anything is stored or loaded, not
     as an error from deep inside later; an integer option (a count) is never negative.
-    ``what`` names the owner in the message, e.g. ``"strategy 'bananas'"``."""
+    ``what`` names the owner in the message, e.g. ``"strategy 'bananas'"``. An option without
+    an annotation is held to its default's type (a builder written without annotations)."""
     try:
         hints = typing.get_type_hints(fn)
     except Exception:  # an annotation this module cannot resolve: the owner checks its own
         hints = {}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        params = {}  # type: ignore[assignment]
     for k, v in kwargs.items():
-        kinds = annotation_kinds(hints.get(k, Any))
+        hint = hints.get(k)
+        if hint is None:
+            default = params[k].default if k in params else None
+            hint = type(default) if isinstance(default, (bool, int, float, str)) else Any
+        kinds = annotation_kinds(hint)
         if Any in kinds:
             continue  # objects (a scorer, a strategy, priors): the owner checks its own
         want = _wanted(kinds)

@@ -20,9 +20,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from metanas.types import UserInputError, did_you_mean, signature_defaults
+from metanas.types import UserInputError, check_option_types, did_you_mean, signature_defaults
 
 if TYPE_CHECKING:
     from torch import nn
@@ -101,28 +99,8 @@ def check_model_options(kind: str, options: Mapping[str, Any]) -> None:
                 if allowed
                 else f"{kind!r} models take no options; remove {unknown}."
             )
-    for name, value in options.items():
-        p = params.get(name)
-        default = None if p is None else p.default
-        if isinstance(default, (bool, int, float, str)) and not _same_kind(value, default):
-            raise UserInputError(
-                f"{kind!r} model option {name}={value!r} should be of type {type(default).__name__} "
-                f"like its default {default!r}."
-            )
-
-
-def _same_kind(value: Any, default: bool | int | float | str) -> bool:
-    """Whether ``value`` can stand where ``default`` does (an int for a float, not a bool for
-    an int, as a YAML config's ``8.0`` or ``"8"`` cannot for a channel count)."""
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, bool
-        )
-    return isinstance(value, str)
+    # a YAML config's 8.0 or "8" for a channel count: one sentence, not a TypeError from torch
+    check_option_types(f"{kind!r} models", get_builder(kind), options)
 
 
 def build_model(
