@@ -307,6 +307,30 @@ def test_nwot_matches_naswot_reference() -> None:
     assert got == pytest.approx(float(torch.linalg.slogdet(k.double())[1]), rel=1e-9)
 
 
+@pytest.mark.parametrize("act", [nn.GELU, nn.Tanh, nn.SiLU])
+def test_nwot_codes_other_activations_of_a_network_without_relus(act) -> None:
+    # gelu/tanh/silu change sign where their input does, as ReLU: one hidden layer gives the same
+    # codes, so the same score (it was -inf: only ReLUs were hooked)
+    def net(layer: type[nn.Module]) -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 16), layer(), nn.Linear(16, 3))
+
+    got = compute_proxies(lambda: net(act), TINY_BATCH, ["nwot"])["nwot"]
+    assert math.isfinite(got)
+    assert got == pytest.approx(compute_proxies(lambda: net(nn.ReLU), TINY_BATCH, ["nwot"])["nwot"])
+
+
+def test_nwot_of_a_network_with_relus_codes_only_them() -> None:
+    # the reference's score: a final tanh does not add its codes to a ReLU network's
+    def net(tail: list[nn.Module]) -> nn.Module:
+        torch.manual_seed(0)
+        layers = [nn.Flatten(), nn.Linear(3 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 8)]
+        return nn.Sequential(*layers, *tail)
+
+    with_tanh = compute_proxies(lambda: net([nn.Tanh()]), TINY_BATCH, ["nwot"])["nwot"]
+    assert with_tanh == compute_proxies(lambda: net([]), TINY_BATCH, ["nwot"])["nwot"]
+
+
 def test_jacob_cov_score() -> None:
     rng = np.random.default_rng(0)
     indep = rng.normal(size=(8, 50))

@@ -2,7 +2,7 @@
 Abdelfattah et al. 2021) and NASWOT / nwot (Mellor et al. 2021, BayesWatch/nas-without-training).
 
 Both come from one forward pass: hooks on every ReLU collect the binary activation codes of the
-batch (nwot), and the gradient of ``sum(output)`` with respect to the input gives the per-example
+batch (nwot; a network without ReLUs takes the signs of its other activations' inputs), and the gradient of ``sum(output)`` with respect to the input gives the per-example
 Jacobians (jacob_cov). The network stays in its current mode (a fresh model trains: batch-norm uses
 batch statistics, as in both reference implementations).
 """
@@ -26,6 +26,33 @@ def jacob_cov_score(jacobs: np.ndarray, k: float = 1e-5) -> float:
         return float("nan")
     v = np.linalg.eigvalsh(corrs)  # symmetric: real eigenvalues (the reference's eig, made robust)
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+
+
+# activations whose input sign splits a unit into two regimes, as ReLU's does (gelu, tanh, ...)
+_SIGNED = (
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Tanh,
+    nn.Hardtanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Softsign,
+)
+
+
+def _coded_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers whose input signs nwot codes: the ReLUs, as the reference; a network without
+    any takes its other activations (it scored -inf, with no pattern to compare)."""
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    return relus or [m for m in model.modules() if isinstance(m, _SIGNED)]
 
 
 def _pass(model: nn.Module, batch: Batch, want_jacob: bool, want_nwot: bool) -> dict[str, float]:
@@ -59,11 +86,7 @@ def _pass(model: nn.Module, batch: Batch, want_jacob: bool, want_nwot: bool) -> 
         seen[id(a)] = (a, term)
         kernel.add_(term)
 
-    handles = (
-        [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-        if want_nwot
-        else []
-    )
+    handles = [m.register_forward_hook(hook) for m in _coded_layers(model)] if want_nwot else []
     out: dict[str, float] = {}
     # only the input gradient is needed: freezing the weights skips their gradients (~1/3 of
     # the backward), restored below
@@ -109,5 +132,6 @@ def jacob_cov(model: nn.Module, batch: Batch, loss_fn: Any = None) -> float:
 
 @register_proxy("nwot", group="jacobian")
 def nwot(model: nn.Module, batch: Batch, loss_fn: Any = None) -> float:
-    """NASWOT: log|K| of the Hamming-similarity kernel of the ReLU activation codes."""
+    """NASWOT: log|K| of the Hamming-similarity kernel of the ReLU activation codes (a
+    network without ReLUs: its other activations' codes)."""
     return _pass(model, batch, False, True)["nwot"]
