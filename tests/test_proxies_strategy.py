@@ -169,6 +169,57 @@ def test_screened_study_resumes_where_it_stopped(tmp_path) -> None:
     assert run(12, "cut", resume=True) == whole
 
 
+@pytest.mark.parametrize("strategy", ["random", "evolution"])
+def test_a_screened_search_runs_its_trials_on_unseen_architectures(strategy) -> None:
+    """The screen's favourites are the same few in every draw: random search saw almost only
+    them, and stopped after ~30 of 80 trials as if the space had run out."""
+    import metanas
+
+    sp = ScreenedSpace(_grid(), _value, 50)
+    st = metanas.create_study(sp, strategy, metanas.FunctionEvaluator(_value), seed=0)
+    st.optimize(80)
+    keys = [t.key for t in st.trials]
+    assert len(keys) == len(set(keys)) == 80
+    # still screened: the first ten are far better than uniform draws (mean 49.5)
+    assert statistics.mean(_value(t.arch) for t in st.trials[:10]) > 85
+
+
+def test_seeds_come_first_then_the_screen_picks_unseen() -> None:
+    from metanas.space.wrapper import SeededSpace
+
+    sp = SeededSpace(ScreenedSpace(_grid(), _value, 50), [{"a": 0, "b": 0}])
+    s = get_strategy("random", sp, seed=0)
+    keys = [s.ask().key for _ in range(40)]
+    assert keys[0] == sp.key({"a": 0, "b": 0}) and len(set(keys)) == 40
+
+
+def test_a_screened_study_of_0_2_6_resumes_with_its_old_picks(tmp_path) -> None:
+    """Before 0.2.7 the screen picked among all draws; a stored study replays those picks."""
+    import json
+    import sqlite3
+
+    import metanas
+
+    kw = {"storage": str(tmp_path / "s.db"), "study_name": "s"}
+    ev = metanas.FunctionEvaluator(_value)
+    old = ScreenedSpace(_grid(), _value, 50)
+    old.prefer_unseen = False  # as 0.2.6 ran
+    first = metanas.create_study(old, "random", ev, **kw)
+    first.optimize(12)
+    keys = [t.key for t in first.trials]
+    first.store.close()
+    with sqlite3.connect(kw["storage"]) as con:
+        (cfg,) = con.execute("SELECT config FROM studies WHERE name = 's'").fetchone()
+        cfg = json.loads(cfg)
+        cfg["metanas"] = "0.2.6"
+        con.execute("UPDATE studies SET config = ? WHERE name = 's'", (json.dumps(cfg),))
+    again = metanas.create_study(
+        ScreenedSpace(_grid(), _value, 50), "random", ev, resume=True, **kw
+    )
+    again.optimize(14)
+    assert [t.key for t in again.trials][:12] == keys
+
+
 def test_an_architecture_being_evaluated_is_not_served_again() -> None:
     """With results pending (parallel workers, ask/tell), the inner strategy's repeat of a key
     being evaluated went back into the pool and was served again, before any unseen one."""

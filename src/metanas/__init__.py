@@ -19,7 +19,7 @@ from metanas.types import (
     UserInputError,
 )
 
-__version__ = "0.2.6"
+__version__ = "0.2.7"
 
 __all__ = [
     "Budget",

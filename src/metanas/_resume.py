@@ -16,9 +16,9 @@ import socket
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from metanas.space.wrapper import seeds_of
+from metanas.space.wrapper import SpaceWrapper, seeds_of
 from metanas.storage.base import Duplicate
 from metanas.storage.sqlite import check_study_name
 from metanas.strategies.base import (
@@ -303,6 +303,18 @@ def legacy_options(
             if opts in params:
                 out[opts] = legacy_options(inner, out.get(opts) or {}, version)
     return out
+
+
+def legacy_space(space: Space, version: str | None) -> Space:
+    """``space`` of a study stored by metanas ``version``, its wrappers behaving as they did
+    then: a proxy screen of a study before 0.2.7 picks among all its draws, seen or not."""
+    if _older(version, "0.2.7"):
+        s = space
+        while isinstance(s, SpaceWrapper):
+            if getattr(s, "screens_samples", False):
+                cast(Any, s).prefer_unseen = False
+            s = s.inner
+    return space
 
 
 def resumed_strategy(info: StudyInfo, space: Space, given: Mapping[str, Any]) -> Strategy:

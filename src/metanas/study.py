@@ -39,6 +39,7 @@ from metanas._resume import (
     StudyLock,
     budget_key,
     check_resumed,
+    legacy_space,
     open_record,
     replay_log,
     resumed_strategy,
@@ -718,6 +719,7 @@ def create_study(
 
             space = space_from_dict(info.space)
         space = _stored_seeds(space, info.config.get("start_from") or [], start_from)
+        space = legacy_space(space, info.config.get("metanas"))
         if not isinstance(strategy, Strategy):
             strategy = resumed_strategy(info, space, given_options)
     elif space is None:

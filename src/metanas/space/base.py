@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -158,6 +158,14 @@ class Space:
             f"space {self.name!r} yielded no valid architecture in {_MAX_TRIES} samples; "
             "its constraints may contradict each other."
         )
+
+    def sample_unseen(
+        self, rng: np.random.Generator | int | None, seen: Container[str]
+    ) -> dict[str, Any]:
+        """A sample, preferring keys not in ``seen``; here a plain :meth:`sample` (its caller
+        redraws repeats), while a wrapper that picks among draws (a proxy screen) picks among
+        the unseen ones."""
+        return self.sample(rng)
 
     def mutate(
         self, arch: Mapping[str, Any], rng: np.random.Generator | int | None = None

@@ -7,7 +7,7 @@ strategies see the same identities whatever the wrapper.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,13 @@ class SeededSpace(SpaceWrapper):
             self._next += 1
             return dict(self.seeds[self._next - 1])
         return self.inner.sample(rng)
+
+    def sample_unseen(
+        self, rng: np.random.Generator | int | None, seen: Container[str]
+    ) -> dict[str, Any]:
+        if self._next < len(self.seeds):
+            return self.sample(rng)
+        return self.inner.sample_unseen(rng, seen)  # e.g. a proxy screen's pick
 
 
 def _validated(space: Space, arch: Any, i: int) -> dict[str, Any]:

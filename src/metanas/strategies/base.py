@@ -162,12 +162,12 @@ class Strategy(abc.ABC):
         nearly exhausted space does not make every ask slow; a success restores the full count.
         """
         limit = min(tries, self._unseen_tries)
-        arch = self.space.sample(self.rng)
+        arch = self.space.sample_unseen(self.rng, self.seen)
         for _ in range(limit):
             if self.space.key(arch) not in self.seen:
                 self._unseen_tries = tries
                 return arch
-            arch = self.space.sample(self.rng)
+            arch = self.space.sample_unseen(self.rng, self.seen)
         self._unseen_tries = max(1, limit // 2)
         return arch
 

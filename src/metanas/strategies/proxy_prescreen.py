@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,7 +167,8 @@ class ProxyPrescreen(Strategy):
 
 class ScreenedSpace(SpaceWrapper):
     """``space`` whose random samples are pre-screened: ``sample`` draws ``n_candidates``
-    architectures and returns the one ``scorer`` rates highest.
+    architectures and returns the one ``scorer`` rates highest; a strategy's samples of unseen
+    architectures (``sample_unseen``) the highest-rated of the draws it has not proposed yet.
 
     Any strategy built on it gets proxy-screened random starts (local search's initial points and
     restarts, evolution's first population, random search itself), while its mutations and
@@ -203,6 +204,9 @@ class ScreenedSpace(SpaceWrapper):
             )
         self.scorer = scorer
         self.n_candidates = n_candidates
+        #: a strategy's unseen samples are the best unseen draws (studies of metanas < 0.2.7,
+        #: resumed, pick among all draws, as they did: their replays need the same picks)
+        self.prefer_unseen = True
         self.scores: dict[str, float] = {}
 
     def score(self, arch: Architecture) -> float:
@@ -224,9 +228,17 @@ class ScreenedSpace(SpaceWrapper):
         return v
 
     def sample(self, rng: Any = None) -> dict[str, Any]:
-        import numpy as np
+        return self._pick(rng, ())
 
+    def sample_unseen(self, rng: Any, seen: Container[str]) -> dict[str, Any]:
+        # the favourites of every draw are the same few: picking among all draws, a strategy
+        # that redraws repeats saw almost nothing but them, and stopped as if the space ran out
+        return self._pick(rng, seen if self.prefer_unseen else ())
+
+    def _pick(self, rng: Any, seen: Container[str]) -> dict[str, Any]:
+        """The best-scored of ``n_candidates`` draws, an unseen one where any is."""
         gen = as_rng(rng)
         cands = [self.inner.sample(gen) for _ in range(self.n_candidates)]
-        scores = [self.score(a) for a in cands]
-        return cands[int(np.argmax(scores))]
+        fresh = [a for a in cands if self.inner.key(a) not in seen] or cands
+        scores = [self.score(a) for a in fresh]
+        return fresh[max(range(len(fresh)), key=scores.__getitem__)]

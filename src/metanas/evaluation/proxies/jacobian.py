@@ -51,7 +51,7 @@ _SIGNED = (
 def _coded_layers(model: nn.Module) -> list[nn.Module]:
     """The layers whose input signs nwot codes: the ReLUs, as the reference; a network without
     any takes its other activations (it scored -inf, with no pattern to compare)."""
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    relus: list[nn.Module] = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     return relus or [m for m in model.modules() if isinstance(m, _SIGNED)]
 
 
