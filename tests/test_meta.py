@@ -472,6 +472,25 @@ def test_a_warm_start_checks_its_cold_strategy_s_options_before_the_first_trial(
                      warm_start=True, strategy_kwargs={"foo": 1})  # fmt: skip
 
 
+def test_a_warm_start_that_fails_leaves_no_new_store_and_keeps_an_old_one(tmp_path):
+    """A bad warm start left an empty store file behind ("nothing was created", it said)."""
+    ev = FunctionEvaluator(toy_task(2), task=TaskInfo("toy-new", "tabular", (5,), 2, 100))
+    new = tmp_path / "new.db"
+    for bad in (
+        {"warm_start": tmp_path / "none.db"},
+        {"warm_start": True, "warm_options": {"x": 1}},
+    ):
+        with pytest.raises(UserInputError):
+            create_study(toy_space(), "local_search", ev, storage=new, study_name="s", **bad)
+        assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old.db"
+    _fill_store(old, toy_task(1), "past", n=5)
+    with pytest.raises(UserInputError):
+        create_study(toy_space(), "local_search", ev, storage=old, study_name="s",
+                     warm_start=True, warm_options={"x": 1})  # fmt: skip
+    assert len(load_study(old, "past").trials) == 5
+
+
 def test_a_warm_started_strategy_instance_keeps_its_options(tmp_path):
     db = tmp_path / "ws.db"
     _fill_store(db, toy_task(1), "past", n=40)

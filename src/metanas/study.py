@@ -49,7 +49,7 @@ from metanas.evaluation.base import as_metrics, objective_value
 from metanas.space.base import Space
 from metanas.space.wrapper import SeededSpace, seeds_of
 from metanas.storage.base import Duplicate
-from metanas.storage.sqlite import check_study_name, json_default, open_store
+from metanas.storage.sqlite import check_study_name, discard_if_new, json_default, open_store
 from metanas.strategies.base import (
     SpaceExhausted,
     Strategy,
@@ -707,57 +707,62 @@ def create_study(
     if space is not None and callable(check_space):  # e.g. does a table hold this space's cells?
         check_space(space)
     store = open_store(storage)
-    info = store.get_study(study_name) if study_name is not None else None
-    given_instance = isinstance(strategy, Strategy)
-    if info is not None and resume:
-        check_resumed(
-            info, strategy, study_kwargs.get("direction"), given_options, store,
-            dedupe=study_kwargs.get("dedupe"),
-        )  # fmt: skip
-        if space is None:
-            from metanas.space import space_from_dict
+    try:
+        info = store.get_study(study_name) if study_name is not None else None
+        given_instance = isinstance(strategy, Strategy)
+        if info is not None and resume:
+            check_resumed(
+                info, strategy, study_kwargs.get("direction"), given_options, store,
+                dedupe=study_kwargs.get("dedupe"),
+            )  # fmt: skip
+            if space is None:
+                from metanas.space import space_from_dict
 
-            space = space_from_dict(info.space)
-        space = _stored_seeds(space, info.config.get("start_from") or [], start_from)
-        space = legacy_space(space, info.config.get("metanas"))
-        if not isinstance(strategy, Strategy):
-            strategy = resumed_strategy(info, space, given_options)
-    elif space is None:
-        raise UserInputError(
-            "create_study needs a space (a Space or a registered name such as 'nb201')."
-        )
-    else:
-        strategy = "bananas" if strategy is None else strategy
-        if start_from:  # the strategy is built on the seeded space below
-            space = _seeded(space, start_from, strategy, warm_start)
-        if warm_start:
-            from metanas.meta.hook import warm_start_strategy
-
-            strategy = warm_start_strategy(
-                space,
-                strategy,
-                store if warm_start is True else warm_start,
-                seed=seed,
-                strategy_kwargs=strategy_kwargs,
-                task=study_kwargs.get("task"),
-                evaluator=evaluator,
-                # the study being created is not its own past, in its own store only: another
-                # store's study of the same name is a past like any other
-                exclude=[study_name] if _same_store(warm_start, store) else [],
-                objective=study_kwargs.get("objective"),
-                direction=study_kwargs.get("direction", "maximize"),
-                **dict(warm_options or {}),
+                space = space_from_dict(info.space)
+            space = _stored_seeds(space, info.config.get("start_from") or [], start_from)
+            space = legacy_space(space, info.config.get("metanas"))
+            if not isinstance(strategy, Strategy):
+                strategy = resumed_strategy(info, space, given_options)
+        elif space is None:
+            raise UserInputError(
+                "create_study needs a space (a Space or a registered name such as 'nb201')."
             )
-            given_instance = given_instance or strategy.name == "warm_start"  # its own options
-        elif not isinstance(strategy, Strategy):
-            strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
-    _check_starts(strategy)
-    study = Study(
-        space, strategy, evaluator, store=store, name=study_name, resume=resume, **study_kwargs
-    )
-    if not given_instance:  # the exact options, for a faithful rebuild on resume
-        study._strategy_kwargs = dict(strategy_kwargs or {})
-    study._open()
+        else:
+            strategy = "bananas" if strategy is None else strategy
+            if start_from:  # the strategy is built on the seeded space below
+                space = _seeded(space, start_from, strategy, warm_start)
+            if warm_start:
+                from metanas.meta.hook import warm_start_strategy
+
+                strategy = warm_start_strategy(
+                    space,
+                    strategy,
+                    store if warm_start is True else warm_start,
+                    seed=seed,
+                    strategy_kwargs=strategy_kwargs,
+                    task=study_kwargs.get("task"),
+                    evaluator=evaluator,
+                    # the study being created is not its own past, in its own store only: another
+                    # store's study of the same name is a past like any other
+                    exclude=[study_name] if _same_store(warm_start, store) else [],
+                    objective=study_kwargs.get("objective"),
+                    direction=study_kwargs.get("direction", "maximize"),
+                    **dict(warm_options or {}),
+                )
+                given_instance = given_instance or strategy.name == "warm_start"  # its own options
+            elif not isinstance(strategy, Strategy):
+                strategy = get_strategy(strategy, space, seed=seed, **dict(strategy_kwargs or {}))
+        _check_starts(strategy)
+        study = Study(
+            space, strategy, evaluator, store=store, name=study_name, resume=resume, **study_kwargs
+        )
+        if not given_instance:  # the exact options, for a faithful rebuild on resume
+            study._strategy_kwargs = dict(strategy_kwargs or {})
+        study._open()
+    except BaseException:  # e.g. a bad warm start: a store this call created is not left behind
+        if store is not storage:
+            discard_if_new(store)
+        raise
     return study
 
 

@@ -17,7 +17,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -250,6 +250,7 @@ class SQLiteStore:
         self.path = store_path(location)
         self.readonly = readonly
         self.closed = False
+        self.created = False  # whether opening it created the file
         self._conn = self._connect()
 
     # ----------------------------------------------------------------- opening
@@ -268,6 +269,7 @@ class SQLiteStore:
                 conn = sqlite3.connect(self.path, timeout=_BUSY_MS / 1000, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
             self._init_retrying(conn, memory)
+            self.created = not existed
         except sqlite3.DatabaseError as e:
             if not existed and isinstance(e, sqlite3.OperationalError):
                 raise UserInputError(
@@ -793,6 +795,22 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def discard_if_new(store: Any) -> None:
+    """Close ``store`` and remove its files if opening it created them and it holds no study
+    (what a call that failed half-way leaves: nothing to keep, a file to trip over)."""
+    if not getattr(store, "created", False) or store.closed:
+        return
+    try:
+        if store.studies():
+            return
+    except StorageError:
+        return
+    store.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with suppress(FileNotFoundError):
+            os.remove(f"{store.path}{suffix}")
 
 
 def open_store(storage: Any, *, readonly: bool = False) -> Any:
