@@ -181,9 +181,32 @@ def test_warm_start_hands_reinforce_the_trusted_policy_only() -> None:
     new = toy_task(11, base=1, noise=0.3)
     got = {}
     for name, f in (("related", toy_task(1)), ("opposed", lambda a: -toy_task(1)(a))):
-        p = prior_from(space, f, 150, seed=100)
+        # (seed 100's sample of the related past happens to fail the trust check: rank corr 0.30)
+        p = prior_from(space, f, 150, seed=101)
         s = WarmStart(space, seed=0, inner="reinforce", priors=[p], predictor=False)
         _queries(s, new, "never", n=60)
         assert s.mode == "cold"
         got[name] = s._cold.init_policy is not None  # type: ignore[union-attr]
     assert got == {"related": True, "opposed": False}
+
+
+@pytest.mark.parametrize("past", [2, 6, 9])
+def test_a_past_the_trust_check_rejected_gives_reinforce_no_policy(past) -> None:
+    """These pasts correlate above min_corr (0.1) but under the trust check's bar, which handed
+    over to the cold strategy: their policy started reinforce all the same (before 0.2.7, which
+    stores of then keep on resume)."""
+    from metanas._resume import legacy_options
+
+    space = toy_space()
+    new = toy_task(11, base=1, noise=0.3)
+    p = prior_from(space, toy_task(past), 150, seed=100)
+    got = {}
+    for bar in ("trust", "min_corr"):
+        s = WarmStart(space, seed=0, inner="reinforce", priors=[p], predictor=False, policy_bar=bar)
+        _queries(s, new, "never", n=60)
+        assert s.handover is not None and "predicts the new values poorly" in s.handover
+        assert s.min_corr <= s.trust < s._bar(s.handover_at or 1)
+        got[bar] = s._cold.init_policy is not None  # type: ignore[union-attr]
+    assert got == {"trust": False, "min_corr": True}
+    assert legacy_options("warm_start", {}, "0.2.6") == {"policy_bar": "min_corr"}
+    assert legacy_options("warm_start", {}, "0.2.7") == {}

@@ -274,6 +274,7 @@ LEGACY_DEFAULTS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     "evolution": (("0.2.5", {"stuck_sample": False}),),
     "reinforce": (("0.2.6", {"bin_conditions": False}),),
     "qlearning": (("0.2.6", {"bin_conditions": False}),),
+    "warm_start": (("0.2.7", {"policy_bar": "min_corr"}),),
 }
 
 

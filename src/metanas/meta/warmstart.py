@@ -78,6 +78,9 @@ class WarmStart(Strategy):
         n_pool: random samples scored by the predictor per proposal (besides the neighbours and
             mutations of the best new results).
         warm_policy: start a ``reinforce`` cold strategy from the trusted past's policy.
+        policy_bar: the past's policy is used when its rank correlation passes the trust check's
+            bar (``"trust"``), or only ``min_corr`` (``"min_corr"``, the rule before 0.2.7: a
+            past the trust check had rejected still gave the policy).
     """
 
     draws_samples = False  # the past picks the first proposals
@@ -100,6 +103,7 @@ class WarmStart(Strategy):
         predictor: bool = True,
         n_pool: int = 100,
         warm_policy: bool = True,
+        policy_bar: str = "trust",
     ) -> None:
         super().__init__(space, seed)
         if inner == "warm_start":
@@ -125,6 +129,10 @@ class WarmStart(Strategy):
         for name, x in (("min_corr", min_corr), ("z_trust", z_trust)):
             if isinstance(x, bool) or not isinstance(x, (int, float)) or x != x:
                 raise UserInputError(f"warm_start {name} must be a number, got {x!r}.")
+        if policy_bar not in ("trust", "min_corr"):
+            raise UserInputError(
+                f"warm_start policy_bar must be 'trust' or 'min_corr', got {policy_bar!r}."
+            )
         self.inner = inner
         self.inner_kwargs = dict(inner_kwargs or {})
         # stored as plain dicts: the study keeps them in its config, so a resume rebuilds the same
@@ -140,6 +148,7 @@ class WarmStart(Strategy):
         self.predictor = bool(predictor)
         self.n_pool = n_pool
         self.warm_policy = bool(warm_policy)
+        self.policy_bar = policy_bar
         self.mode = WARM if self.priors else COLD
         #: why the warm phase ended (None while it runs)
         self.handover: str | None = None if self.priors else "no priors"
@@ -369,7 +378,8 @@ class WarmStart(Strategy):
 
     def _policy(self) -> list[list[float]] | None:
         """A reinforce starting policy from the past tasks, only while they are trusted."""
-        if not self.trust >= self.min_corr:
+        bar = self.min_corr if self.policy_bar == "min_corr" else self._bar(len(self._evals))
+        if not self.trust >= bar:
             return None
         binning = {k: v for k, v in self.inner_kwargs.items() if k in ("n_bins", "bin_conditions")}
         return initial_policy(self.space, self._get_model().priors, self.weights, **binning)
