@@ -53,3 +53,11 @@ def start_sleeper(pid_file: str) -> Result:
         f.write(str(p.pid))
     time.sleep(120)
     return Result(value=0.0)
+
+
+def exit_with(code: int) -> Result:
+    raise SystemExit(code)
+
+
+def interrupt() -> Result:
+    raise KeyboardInterrupt

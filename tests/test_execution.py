@@ -275,3 +275,15 @@ def test_inline_prepares_a_job_before_it_starts_as_a_pool_worker_does():
         ex.submit(Job(id=1, fn=_timed, args=([0.0],), prepare=broken))
         (out,) = ex.wait()
     assert out.result.state is TrialState.FAILED and "data set missing" in (out.result.error or "")
+
+
+def test_a_study_that_runs_dry_on_workers_counts_the_trials_still_running(tmp_path):
+    """Grid on 4 cells with workers said 'stopped after 2 trials', then finished 4."""
+    from metanas.study import StudyStopped
+
+    space = Space([IntRange("a", 0, 1), IntRange("b", 0, 1)])
+    with ProcessPoolExecutor(2) as pool:
+        study = create_study(space, "grid", FunctionEvaluator(bowl), executor=pool)
+        with pytest.warns(StudyStopped, match="stopped after 4 trials"):
+            study.optimize(10)
+    assert study.n_finished == 4

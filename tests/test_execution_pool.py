@@ -14,7 +14,9 @@ from faulty_jobs import (
     always_die,
     boom,
     die_once,
+    exit_with,
     hang,
+    interrupt,
     lost_connection,
     square,
     start_sleeper,
@@ -96,6 +98,84 @@ def test_a_worker_whose_driver_is_gone_exits_quietly(tmp_path):
                          timeout=120)  # fmt: skip
     assert out.stdout.strip() == "exit 0", out.stderr
     assert "Traceback" not in out.stderr, out.stderr
+
+
+_DRIVER_KILLED = """
+import os, signal, sys, time
+from metanas.execution.base import Job
+from metanas.execution.pool import ProcessPoolExecutor
+from faulty_jobs import start_sleeper
+
+if __name__ == "__main__":
+    ex = ProcessPoolExecutor(1)
+    ex.submit(Job(0, start_sleeper, (sys.argv[1],)))
+    while not os.path.exists(sys.argv[1]):
+        ex.wait(0.1)
+    time.sleep(0.5)
+    print(ex._pool[0].proc.pid, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no shutdown: what kill -9 leaves
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+def test_workers_and_their_jobs_end_when_the_driver_is_killed(tmp_path):
+    """They ran on after kill -9 of the driver (and beside a resume's new trials)."""
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER_KILLED)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(__file__)}
+    pid_file = tmp_path / "sleeper"
+    out = subprocess.run([sys.executable, str(script), str(pid_file)], capture_output=True,
+                         text=True, timeout=120, env=env)  # fmt: skip
+    worker, sleeper = int(out.stdout.split()[0]), int(pid_file.read_text())
+    deadline = time.monotonic() + 20
+    while not (_gone(worker) and _gone(sleeper)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(worker) and _gone(sleeper)
+
+
+def test_an_idle_worker_that_died_is_replaced_when_the_next_job_comes():
+    """A pool kept across studies: a worker killed between them broke the next send."""
+    with ProcessPoolExecutor(2) as ex:
+        for i in range(2):
+            ex.submit(Job(i, square, (i,)))
+        collect(ex, 2)
+        for w in ex._pool:
+            os.kill(w.proc.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        for i in range(2, 6):
+            ex.submit(Job(i, square, (i,)))
+        assert {i: r.value for i, r in collect(ex, 4).items()} == {i: i * i for i in range(2, 6)}
+
+
+def test_a_job_that_exits_or_raises_keyboardinterrupt_fails_with_its_reason():
+    """It was "worker died (exit code -9)", and retried."""
+    with ProcessPoolExecutor(1, max_retries=1) as ex:
+        ex.submit(Job(0, exit_with, (4,)))
+        ex.submit(Job(1, interrupt))
+        ex.submit(Job(2, square, (3,)))
+        res = collect(ex, 3)
+    assert res[0].state is TrialState.FAILED and "SystemExit: 4" in (res[0].error or "")
+    assert "KeyboardInterrupt" in (res[1].error or "")
+    assert "attempt" not in (res[0].error or "") + (res[1].error or "")
+    assert res[2].value == 9.0
+
+
+@pytest.mark.parametrize("bad", [{"workers": -1}, {"workers": "2"}, {"workers": 2.5},
+                                 {"time_limit": 0}, {"max_retries": -1}])  # fmt: skip
+def test_a_pool_built_directly_refuses_bad_settings(bad):
+    """ProcessPoolExecutor(-1) hung forever (no worker ever started)."""
+    from metanas.types import UserInputError
+
+    workers = bad.pop("workers", 2)
+    with pytest.raises(UserInputError, match="must be"):
+        ProcessPoolExecutor(workers, **bad)
 
 
 def test_a_result_that_cannot_be_sent_back_fails_its_job_once(tmp_path):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from faulty_jobs import always_die, boom, die_once, hang, square
+from faulty_jobs import always_die, boom, die_once, exit_with, hang, interrupt, square
 from metanas.evaluation.function import FunctionEvaluator
 from metanas.execution.base import Job
 from metanas.space.base import Space
@@ -64,6 +64,16 @@ def test_ray_results_faults_and_limits(ex, tmp_path):
     assert res[1].state is TrialState.FAILED and "worker died" in (res[1].error or "")
     assert res[2].state is TrialState.FAILED and "boom" in (res[2].error or "")
     assert res[3].value == 9.0
+
+
+def test_a_ray_job_that_exits_or_raises_keyboardinterrupt_fails_with_its_reason(ex):
+    """Ray read a job's KeyboardInterrupt as a cancellation, which the executor formatted with
+    its time limit: a TypeError without one, a false "time limit" with one."""
+    ex.submit(Job(0, interrupt))
+    ex.submit(Job(1, exit_with, (4,)))
+    res = collect(ex, 2)
+    assert res[0].state is TrialState.FAILED and "KeyboardInterrupt" in (res[0].error or "")
+    assert "SystemExit: 4" in (res[1].error or "")
 
 
 def test_ray_time_limit(ex):

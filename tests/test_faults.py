@@ -388,3 +388,65 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path):
         for p in procs:
             p.join(timeout=60)
         assert outcomes == ["ok"] * len(procs)
+
+
+def test_an_objective_that_calls_sys_exit_fails_its_trial_inline(tmp_path):
+    """Inline, it ended the search, and every resume ran that trial (and exited) again."""
+
+    def f(a):
+        if a["w"] == 3:
+            sys.exit("bad config")
+        return float(a["w"])
+
+    space = Space([IntRange("w", 0, 5)], name="e")
+    study = create_study(space, "grid", FunctionEvaluator(f), storage=tmp_path / "s.db",
+                         study_name="s")  # fmt: skip
+    study.optimize(6)
+    states = {t.arch["w"]: t.state for t in study.trials}
+    assert states[3] is TrialState.FAILED and len(states) == 6
+    (exited,) = [t for t in study.trials if t.arch["w"] == 3]
+    assert "SystemExit: bad config" in (exited.error or "")
+
+
+def test_an_interrupt_in_the_strategy_s_tell_leaves_no_finished_trial_to_run_again(tmp_path):
+    """The trial was stored as finished; the next optimize() ran it again as cut off, and
+    failed: 'trial 2 ... was already told'."""
+    space = Space([IntRange("w", 0, 999)], name="t")
+    study = create_study(space, "random", FunctionEvaluator(lambda a: float(a["w"])))
+    tell, calls = study.strategy.tell, [0]
+
+    def interrupted(c, r):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        tell(c, r)
+
+    study.strategy.tell = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(6)
+    study.optimize(6)
+    assert study.n_finished == 6 and len({t.number for t in study.trials}) == 6
+
+
+def test_trials_cut_off_earlier_do_not_run_past_n_trials(tmp_path):
+    """optimize(n) ran a cut-off trial even with n finished already, ending above n."""
+    hit = [False]
+
+    def f(a):
+        if len(seen) == 2 and not hit[0]:
+            hit[0] = True
+            raise KeyboardInterrupt
+        seen.append(a["w"])
+        return float(a["w"])
+
+    seen: list[int] = []
+    space = Space([IntRange("w", 0, 999)], name="c")
+    study = create_study(space, "random", FunctionEvaluator(f))
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(6)
+    assert study.n_finished == 2
+    study.optimize(2)
+    assert study.n_finished == 2
+    study.optimize(4)
+    assert study.n_finished == 4
+    assert [t.number for t in study.trials if t.state.finished] == [0, 1, 2, 3]  # 2 ran again

@@ -39,7 +39,8 @@ def run_evaluation(evaluator: Any, arch: Architecture, budget: Budget | None) ->
         result = evaluator.evaluate(arch, budget, report)
         if not isinstance(result, Result):
             raise TypeError(f"evaluator returned {type(result).__name__}, not a Result")
-    except Exception as e:  # the search goes on; the trial records why it failed
+    except (Exception, SystemExit) as e:  # the search goes on; the trial records why it failed
+        # (an objective's sys.exit() too: inline it ended the search, and every resume again)
         return Result.failed(f"{type(e).__name__}: {e}", cost=time.perf_counter() - t0, metrics={})
     changes: dict[str, Any] = {}
     if not result.curve and curve:
@@ -110,12 +111,15 @@ def optimize(
     try:
         while True:
             while len(inflight) < capacity:
+                # a trial cut off earlier runs again too, but not past n_trials or the deadline
+                if study.n_finished + len(inflight) >= n_trials:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    asking = False
+                    break
                 trial = study._next_rerun()
                 if trial is None:
-                    if not asking or study.n_finished + len(inflight) >= n_trials:
-                        break
-                    if deadline is not None and time.monotonic() >= deadline:
-                        asking = False
+                    if not asking:
                         break
                     tries = None
                     if waiting and inflight:
@@ -151,7 +155,9 @@ def optimize(
         if bar is not None:
             bar.close()
         if not ok:  # the next optimize() on this study runs the cut-off trials again, as a resume
-            study._rerun[:0] = [n for n in sorted(inflight) if n not in study._rerun]
+            # (not one stored as finished, whose strategy tell was what got cut off)
+            cut = [n for n in sorted(inflight) if not study._trials[n].state.finished]
+            study._rerun[:0] = [n for n in cut if n not in study._rerun]
         # an interrupted run must not leave workers busy; a caller's executor survives a clean run
         if own_executor or not ok:
             executor.shutdown()

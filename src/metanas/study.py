@@ -332,7 +332,9 @@ class Study:
     def _stop(self, reason: str) -> None:
         self.stop_reason = reason
         warnings.warn(
-            f"study {self._name!r} stopped after {self._n_finished} trials: {reason}.",
+            # the trials still running finish as well
+            f"study {self._name!r} stopped after {self._n_finished + len(self._running)} "
+            f"trials: {reason}.",
             StudyStopped,
             stacklevel=4,
         )

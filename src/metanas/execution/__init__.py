@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metanas.execution.base import Executor, Job, JobOutcome
+from metanas.execution.base import Executor, Job, JobOutcome, check_limits
 from metanas.execution.inline import InlineExecutor
 from metanas.types import UserInputError
 
@@ -21,27 +21,6 @@ __all__ = [
 
 #: names accepted by :func:`make_executor` (and ``--executor`` on the command line)
 EXECUTORS = ("inline", "pool", "ray")
-_LIMITS = ("max_retries", "time_limit", "memory_limit_mb", "threads_per_worker")
-
-
-def _check_limits(workers: int | None, limits: dict[str, Any]) -> None:
-    unknown = sorted(set(limits) - set(_LIMITS))
-    if unknown:
-        raise UserInputError(
-            f"unknown executor option(s) {', '.join(unknown)}; use {', '.join(_LIMITS)}."
-        )
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise UserInputError(f"workers must be a positive integer, got {workers!r}.")
-    for k in ("time_limit", "memory_limit_mb"):
-        v = limits.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
-            raise UserInputError(f"{k} must be a positive number or None, got {v!r}.")
-    for k, low in (("max_retries", 0), ("threads_per_worker", 1)):
-        v = limits.get(k)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
-            raise UserInputError(f"{k} must be an integer >= {low}, got {v!r}.")
 
 
 def make_executor(
@@ -53,7 +32,7 @@ def make_executor(
     CPUs of a local instance). ``address`` is a Ray cluster address (``None``: a local instance).
     ``limits``: ``max_retries``, ``time_limit`` (s), ``memory_limit_mb``, ``threads_per_worker``.
     """
-    _check_limits(workers, limits)
+    check_limits(workers, limits)
     if address is not None and name != "ray":
         raise UserInputError(
             f"--address is a Ray cluster address, but the executor is {name!r}; add --executor ray."

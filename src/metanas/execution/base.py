@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from metanas.types import Result
+from metanas.types import Result, UserInputError
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Job:
     prepare: Callable[[], Any] | None = None
 
 
-def failed(e: Exception) -> Result:
+def failed(e: BaseException) -> Result:
     """The failed result of a job that raised (evaluators should not, but user code may)."""
     return Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
 
@@ -53,3 +53,27 @@ class Executor(Protocol):
         """Block until at least one job finishes (or ``timeout``); return all finished ones."""
 
     def shutdown(self) -> None: ...
+
+
+_LIMITS = ("max_retries", "time_limit", "memory_limit_mb", "threads_per_worker")
+
+
+def check_limits(workers: int | None, limits: dict[str, Any]) -> None:
+    """Refuse an executor's worker count or limits in one sentence (before any process starts)."""
+    unknown = sorted(set(limits) - set(_LIMITS))
+    if unknown:
+        raise UserInputError(
+            f"unknown executor option(s) {', '.join(unknown)}; use {', '.join(_LIMITS)}."
+        )
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise UserInputError(f"workers must be a positive integer, got {workers!r}.")
+    for k in ("time_limit", "memory_limit_mb"):
+        v = limits.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise UserInputError(f"{k} must be a positive number or None, got {v!r}.")
+    for k, low in (("max_retries", 0), ("threads_per_worker", 1)):
+        v = limits.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            raise UserInputError(f"{k} must be an integer >= {low}, got {v!r}.")

@@ -18,6 +18,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from metanas.execution.base import Job, JobOutcome, failed, prepare
+from metanas.execution.base import Job, JobOutcome, check_limits, failed, prepare
 from metanas.types import Result, UserInputError
 
 _POLL = 0.05
@@ -54,11 +55,13 @@ def limit_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _worker_main(conn: Connection, threads: int | None) -> None:
+def _worker_main(conn: Connection, threads: int | None, driver: int | None = None) -> None:
     """Worker loop: receive a job, run it, send back the result, until told to stop."""
     # Ctrl-C reaches the whole process group: the driver stops the workers itself, and a worker
     # must not print its own traceback of the interrupted job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if driver is not None:
+        threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
     limit_threads(threads)
     if not _send(conn, "ready"):
         return
@@ -97,6 +100,17 @@ def _worker_main(conn: Connection, threads: int | None) -> None:
             return
 
 
+def _exit_with(driver: int) -> None:
+    """End this worker, and what its job started, once the driver is gone (killed with SIGKILL,
+    it cannot stop its workers: they ran their jobs on, beside a resume's new ones)."""
+    while os.getppid() == driver:
+        time.sleep(1.0)
+    for pid in _descendants(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    os._exit(1)
+
+
 def _send(conn: Connection, message: Any) -> bool:
     """Send to the driver; ``False`` when it is gone (killed): no one to report to, and no
     traceback to print for it."""
@@ -110,7 +124,7 @@ def _send(conn: Connection, message: Any) -> bool:
 def _run(job: Job) -> Result:
     try:
         return job.fn(*job.args)
-    except Exception as e:  # the evaluator should not raise; keep the worker alive if it does
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # the job's failure, not the worker's
         return failed(e)
 
 
@@ -187,6 +201,11 @@ class ProcessPoolExecutor:
         memory_limit_mb: float | None = None,
         start_method: str = "spawn",
     ) -> None:
+        check_limits(
+            workers,
+            {"threads_per_worker": threads_per_worker, "max_retries": max_retries,
+             "time_limit": time_limit, "memory_limit_mb": memory_limit_mb},
+        )  # fmt: skip
         self.workers = workers
         self.threads_per_worker = threads_per_worker
         self.max_retries = max_retries
@@ -209,7 +228,7 @@ class ProcessPoolExecutor:
         parent, child = ctx.Pipe()
         threads = self.threads_per_worker or max(1, (os.cpu_count() or 1) // self.capacity)
         proc = ctx.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(child, threads), daemon=True
+            target=_worker_main, args=(child, threads, os.getpid()), daemon=True
         )
         proc.start()
         child.close()
@@ -224,6 +243,8 @@ class ProcessPoolExecutor:
         a fresh one in its place. ``reason`` ``None``: the worker died by itself."""
         job = w.job
         ran = 0.0 if w.started is None else time.monotonic() - w.started  # the job's own time
+        if reason is None:  # its pipe closed: let it finish exiting, so its exit code is its own
+            w.proc.join(timeout=1)
         _kill(w.proc)
         w.proc.join(timeout=5)
         w.conn.close()
@@ -262,7 +283,7 @@ class ProcessPoolExecutor:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        for w in self._pool:
+        for w in list(self._pool):
             if w.ready and w.job is None and self._queue:
                 job = self._queue.popleft()
                 try:  # pickled whole (as Connection.send would) before anything is sent
@@ -273,15 +294,18 @@ class ProcessPoolExecutor:
                         "objective or evaluator at module level, or use the inline executor."
                     ) from None
                 # the id first: a worker that cannot unpickle the job can still say which
-                w.conn.send(job.id)
-                w.conn.send_bytes(payload)
+                try:
+                    w.conn.send(job.id)
+                    w.conn.send_bytes(payload)
+                except OSError:  # it died while idle (killed): the job goes to its successor
+                    self._queue.appendleft(job)
+                    self._replace(w)
+                    continue
                 w.job, w.started = job, None
 
     def _check_limits(self) -> None:
         now = time.monotonic()
         for w in list(self._pool):
-            if w.job is None and w.ready:
-                continue
             if not w.proc.is_alive():
                 self._replace(w)
             elif w.job is None:

@@ -13,7 +13,7 @@ import socket
 import time
 from typing import Any
 
-from metanas.execution.base import Job, JobOutcome
+from metanas.execution.base import Job, JobOutcome, check_limits, failed, prepare
 from metanas.types import Result, UserInputError
 
 _MISSING = "Ray is not installed: pip install 'metanas[ray]'"
@@ -28,16 +28,17 @@ def _import_ray() -> Any:
 
 
 def _run_job(job: Job, threads: int | None) -> JobOutcome:
-    """The Ray task body: the same contract as a pool worker (never raises for a job error)."""
-    import traceback
-
+    """The Ray task body: the same contract as a pool worker (never raises for a job error; a
+    fresh worker's preparation is not the job's cost)."""
     from metanas.execution.pool import limit_threads
 
     limit_threads(threads)
-    try:
-        result = job.fn(*job.args)
-    except Exception as e:
-        result = Result.failed(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+    result = prepare(job)
+    if result is None:
+        try:
+            result = job.fn(*job.args)
+        except (Exception, SystemExit, KeyboardInterrupt) as e:  # Ray read these as cancelled
+            result = failed(e)
     return JobOutcome(job.id, result)
 
 
@@ -77,6 +78,11 @@ class RayExecutor:
         max_retries: int = 1,
         time_limit: float | None = None,
     ) -> None:
+        check_limits(
+            num_cpus,
+            {"threads_per_worker": threads_per_worker, "max_retries": max_retries,
+             "time_limit": time_limit},
+        )  # fmt: skip
         self.address = address
         self.num_cpus = num_cpus
         self.threads_per_worker = threads_per_worker
@@ -86,6 +92,7 @@ class RayExecutor:
         self._remote: Any = None
         self._owns_ray = False
         self._refs: dict[Any, tuple[Job, float]] = {}  # object ref -> (job, submitted at)
+        self._timed_out: set[Any] = set()  # refs cancelled for their time limit
         self._done: list[JobOutcome] = []
 
     # ----------------------------------------------------------------- start and stop
@@ -136,6 +143,7 @@ class RayExecutor:
         for ref in list(self._refs):
             self._ray.cancel(ref, force=True)
         self._refs.clear()
+        self._timed_out.clear()
         if self._owns_ray:
             self._ray.shutdown()
         self._ray = self._remote = None
@@ -165,9 +173,10 @@ class RayExecutor:
         try:
             outcome = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            outcome = JobOutcome(
-                job.id, Result.failed(f"time limit of {self.time_limit:g} s exceeded")
-            )
+            timed_out = ref in self._timed_out and self.time_limit is not None
+            self._timed_out.discard(ref)
+            reason = f"time limit of {self.time_limit:g} s exceeded" if timed_out else "cancelled"
+            outcome = JobOutcome(job.id, Result.failed(reason))
         except ray.exceptions.RayError as e:  # worker crashed (after Ray's retries), node lost ...
             lines = [ln for ln in str(e).splitlines() if ln.strip()]
             reason = f"worker died ({type(e).__name__}: {lines[-1].strip() if lines else ''})"
@@ -183,7 +192,8 @@ class RayExecutor:
         for ref, (_, started) in list(self._refs.items()):
             # the clock starts at submission: Ray gives no cheap start time; the loop submits
             # no more than the capacity, so queued time is short
-            if now - started > self.time_limit:
+            if now - started > self.time_limit and ref not in self._timed_out:
+                self._timed_out.add(ref)
                 self._ray.cancel(ref, force=True)
 
     def wait(self, timeout: float | None = None) -> list[JobOutcome]:
