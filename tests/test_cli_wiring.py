@@ -498,3 +498,41 @@ def test_version(capsys) -> None:
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"metanas {metanas.__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "a" * 300 + ".yaml"],
+        ["studies", "a" * 300 + ".db"],
+        ["search", "c.yaml", "-q", "--storage", "a" * 300 + ".db"],
+        ["bench", "nb201", "-n", "5", "-k", "1", "--json", "/proc/x.json"],
+    ],
+)
+def test_a_path_the_system_refuses_is_one_sentence(tiny, capsys, argv) -> None:
+    """A name past 255 bytes was an OSError traceback in 9 places; a --json file the probe
+    said was writable (as root, under /proc) was written only after the whole benchmark."""
+    (tiny / "c.yaml").write_text(TINY)
+    rc, out, err = _run(capsys, *argv)
+    assert rc == 2 and "Traceback" not in err, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert "too long" in line or "cannot write --json" in line
+    assert "| random" not in out  # refused before the benchmark ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "yaml"),
+    [
+        (["search", "c.yaml", "-q", "--storage", "s.db"],
+         TINY.replace("widths: [8, 32]", "widths: [100000000000]")),
+        (["proxies", "--n", "1", "--C", "100000", "--N", "1", "--proxies", "params"], TINY),
+    ],
+)  # fmt: skip
+def test_networks_too_big_for_memory_are_one_sentence(tiny, capsys, argv, yaml) -> None:
+    """torch's allocation error was a RuntimeError traceback (exit 1)."""
+    (tiny / "c.yaml").write_text(yaml)
+    rc, _, err = _run(capsys, *argv)
+    assert rc == 2 and "Traceback" not in err, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert "memory" in line and "GB" in line, line
+    assert not (tiny / "s.db").exists()  # refused before the store

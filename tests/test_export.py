@@ -65,6 +65,19 @@ def test_round_trip_all_formats(tmp_path) -> None:
         assert torch.allclose(ts(x), model(x), atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_new_export_into_a_folder_removes_the_earlier_export_s_other_formats(tmp_path) -> None:
+    """The ONNX and TorchScript files of another model stayed beside the new weights, and the
+    folder looked like a complete export of the new one; a user's own file stays."""
+    x = torch.randn(4, 1, 8, 8)
+    export_model(trained_model(), SPACE, ARCH, tmp_path, example_input=x)
+    (tmp_path / "notes.txt").write_text("mine")
+    manifest = export_model(trained_model(), SPACE, ARCH, tmp_path, example_input=x,
+                            formats=["state_dict"])  # fmt: skip
+    files = {p.name for p in tmp_path.iterdir()}
+    assert files == {"arch.json", "notes.txt", manifest["files"]["weights"]}
+
+
 def test_onnx_dynamic_batch(tmp_path) -> None:
     ort = pytest.importorskip("onnxruntime")
     model = trained_model()

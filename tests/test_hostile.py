@@ -269,7 +269,7 @@ OTHER_CASES = [
             "--json",
             "/proc/metanas-x/out.json",
         ],
-        "give a writable path",
+        "give a writable file path",
     ),
     ("storage_is_dir", ["search", "{d}/c.yaml", "--storage", "{d}"], "is a directory"),
     (

@@ -23,6 +23,7 @@ Example (with a trained ``model``; tests/test_export.py runs the same)::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import warnings
@@ -160,6 +161,7 @@ def export_model(
         net, space, arch, member_archs, tuple(x.shape[1:]), int(expected.shape[1]), model_options
     )
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _listed_files(out)
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "kind": space.kind,
@@ -204,7 +206,21 @@ def export_model(
             manifest["onnx_max_abs_diff"] = diff
             manifest["onnx_matches"] = diff <= ONNX_TOLERANCE
     (out / "arch.json").write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+    for name in earlier - set(manifest["files"].values()):  # an earlier export's other formats
+        with contextlib.suppress(OSError):
+            (out / name).unlink()
     return manifest
+
+
+def _listed_files(out: Path) -> set[str]:
+    """The files an earlier export in ``out`` wrote (its manifest's), as plain names in ``out``."""
+    try:
+        files = json.loads((out / "arch.json").read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return set()
+    if not isinstance(files, dict):
+        return set()
+    return {f for f in files.values() if isinstance(f, str) and f == Path(f).name}
 
 
 def _json_default(v: Any) -> Any:

@@ -10,6 +10,7 @@ import enum
 import inspect
 import math
 import numbers
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -108,8 +109,8 @@ def check_option_types(what: str, fn: Callable[..., Any], kwargs: Mapping[str, A
             ok = bool in kinds  # numpy's bool too, without importing numpy here
         elif isinstance(v, numbers.Integral):
             ok = bool({int, float} & kinds)
-            if ok and float not in kinds and int(v) < 0:
-                ok, want = False, "an integer >= 0 (a count)"
+            if ok and float not in kinds and int(v) < 0:  # a count (its owner may want >= 1)
+                raise UserInputError(f"option {k!r} of {what} must not be negative, got {v!r}.")
         elif isinstance(v, numbers.Real):
             ok = float in kinds and math.isfinite(v)
         elif isinstance(v, str):
@@ -316,3 +317,15 @@ class TaskInfo:
             n_samples=int(d.get("n_samples", 0)),
             features=dict(d.get("features", {})),
         )
+
+
+def out_of_memory(e: BaseException | None) -> str | None:
+    """What an allocation that failed asked for (``"tried to allocate 8.0 GB"``), or ``None``
+    when ``e`` is not an allocation failure (torch raises a RuntimeError for its own)."""
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    text = str(e) if isinstance(e, RuntimeError) else ""
+    found = re.search(r"tried to allocate (\d+) bytes", text)
+    if found:
+        return f"tried to allocate {int(found.group(1)) / 1e9:,.1f} GB"
+    return "out of memory" if "out of memory" in text.lower() else None

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from metanas.cli.app import Interrupted, app
-from metanas.types import MetanasError
+from metanas.types import MetanasError, out_of_memory
 
 # command modules, each registering its commands on ``app``
 _COMMANDS = ["studies", "analyze", "bench", "search", "kb", "proxies"]
@@ -70,6 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
         return _interrupt_code(e)
+    except (MemoryError, RuntimeError) as e:  # e.g. --C 100000000: torch's allocation fails
+        need = out_of_memory(e)
+        if need is None:
+            raise
+        print(f"error: out of memory ({need}); ask for smaller sizes.", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:  # not about a path the user gave
+            raise
+        # a path the checks let through: a name too long, a folder that vanished, a full disk
+        name = str(e.filename)
+        name = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]}"
+        print(
+            f"error: cannot use {name!r} ({e.strerror or e}); give another path.", file=sys.stderr
+        )
+        return 2
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except click_error as e:  # usage errors: bad option, missing argument

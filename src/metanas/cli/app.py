@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -45,3 +47,20 @@ def table_console() -> Any:
 
     out = Console(markup=False)
     return out if out.is_terminal else Console(width=200, markup=False)
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Fail before the work, not after it, when ``option``'s output file cannot be written."""
+    from metanas.storage.sqlite import check_not_a_store
+    from metanas.types import UserInputError
+
+    check_not_a_store(path, option)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        tempfile.TemporaryFile(dir=path.parent).close()  # the truth where permission bits lie
+    except OSError as e:
+        raise UserInputError(
+            f"cannot write {option} {str(path)!r} ({e.strerror or e}); give a writable file path."
+        ) from None

@@ -9,14 +9,13 @@ architecture (seeds that never reach it count as "> N").
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metanas.cli.app import app, strict_json, table_console
+from metanas.cli.app import app, check_writable_file, strict_json, table_console
 
 if TYPE_CHECKING:
     from metanas.benchrun import BenchResult
@@ -142,20 +141,7 @@ def _run(
     if queries < 1:
         raise UserInputError(f"--queries must be at least 1, got {queries}.")
     if json_path is not None:  # fail now rather than after the whole benchmark
-        from metanas.storage.sqlite import check_not_a_store
-
-        check_not_a_store(json_path, "--json")
-        try:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UserInputError(
-                f"cannot create folder {str(json_path.parent)!r} for --json ({e.strerror}); "
-                "give a writable path."
-            ) from None
-        if json_path.is_dir() or not os.access(json_path.parent, os.W_OK):
-            raise UserInputError(
-                f"cannot write --json {str(json_path)!r}; give a writable file path."
-            )
+        check_writable_file(json_path, "--json")
     console = Console(stderr=True)
     if start_from:
         if warm_start is not None:

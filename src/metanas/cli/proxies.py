@@ -8,14 +8,13 @@ three were computed.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from metanas.cli.app import app, strict_json
+from metanas.cli.app import app, check_writable_file, strict_json
 from metanas.types import MAX_THREADS
 
 DEFAULT_PROXIES = "params,flops,synflow,nwot,jacob_cov,snip,grad_norm,fisher"
@@ -40,7 +39,7 @@ def proxies(
         ),
     ] = DEFAULT_PROXIES,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Batch for data proxies.")
+        int, typer.Option("--batch-size", min=2, help="Batch for data proxies.")
     ] = 64,
     data: Annotated[
         str, typer.Option("--data", help="random, or a data set name such as fashion_mnist.")
@@ -87,7 +86,7 @@ def proxies(
     vote = "vote" in asked  # the rank vote of its proxies: score those
     wanted = check_names([n for n in asked if n != "vote"] + [p for p in VOTE_PROXIES if vote])
     if json_path is not None:  # fail now rather than after scoring every architecture
-        _check_writable(json_path)
+        check_writable_file(json_path, "--json")
     if threads > 0:
         torch.set_num_threads(threads)
     import metanas.space.nb201  # noqa: F401  (registers the space)
@@ -144,19 +143,3 @@ def proxies(
 
 def _rho(r: float) -> str:
     return "n/a" if math.isnan(r) else f"{r:.3f}"
-
-
-def _check_writable(path: Path) -> None:
-    from metanas.storage.sqlite import check_not_a_store
-    from metanas.types import UserInputError
-
-    check_not_a_store(path, "--json")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            raise IsADirectoryError(21, "Is a directory")
-        tempfile.TemporaryFile(dir=path.parent).close()  # the truth where permission bits lie
-    except OSError as e:
-        raise UserInputError(
-            f"cannot write --json {str(path)!r} ({e.strerror or e}); give a writable file path."
-        ) from None

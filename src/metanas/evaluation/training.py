@@ -50,6 +50,7 @@ from metanas.types import (
     TaskInfo,
     TrialState,
     UserInputError,
+    out_of_memory,
 )
 
 #: builds ``nn.Module`` from (kind, arch, input_shape, n_classes, **options); default metanas.nn
@@ -148,14 +149,24 @@ class TrainingEvaluator:
         if self.builder is not None or kind not in builder_kinds():
             return  # the user's networks: their trials report what they refuse
         data = self.data()
+        error: Exception | None = None
         for seed in range(5):  # one network that builds shows the data fits; some may not
             try:
                 self.build(space.sample(seed), data)
                 return
             except UserInputError as e:
                 error = e
+            except (MemoryError, RuntimeError) as e:
+                if out_of_memory(e) is None:
+                    raise
+                error = error or e
+        if isinstance(error, UserInputError):
+            raise UserInputError(
+                f"the {kind} space's networks cannot take the data set {data.name!r}: {error}"
+            ) from None
         raise UserInputError(
-            f"the {kind} space's networks cannot take the data set {data.name!r}: {error}"
+            f"the {kind} space's networks do not fit in memory ({out_of_memory(error)}, "
+            "building five samples); search smaller widths or sizes."
         ) from None
 
     def __getattr__(self, name: str) -> Any:

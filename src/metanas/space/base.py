@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from collections import Counter
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -96,10 +97,11 @@ class Space:
         if not self.dims:
             raise UserInputError(f"space {name!r} has no dimensions; add at least one.")
         names = [d.name for d in self.dims]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         if dupes:
             raise UserInputError(f"space {name!r} names dimension(s) {dupes} twice; rename them.")
         self._by_name = {d.name: d for d in self.dims}
+        position = {n: i for i, n in enumerate(names)}
         for d in self.dims:
             if d.when is None:
                 continue
@@ -117,7 +119,7 @@ class Space:
                     f"dimension {d.name!r} depends on itself, so it never exists; make its "
                     "condition name an earlier dimension."
                 )
-            if names.index(d.when.dim) > names.index(d.name):
+            if position[d.when.dim] > position[d.name]:
                 raise UserInputError(
                     f"dimension {d.name!r} depends on {d.when.dim!r}, which comes after it; reorder them."
                 )
