@@ -60,7 +60,9 @@ def test_search_exports_a_loadable_model(tiny, capsys) -> None:
     # refused before any training: a config on other data, a folder with another study's model
     (tiny / "other.yaml").write_text(TINY.replace("name: digits", "name: mnist_5k"))
     assert main(["export", "other.yaml", "--study", "tiny", "--storage", "s.db", "-q"]) == 2
-    assert "study 'tiny' was searched on 'digits'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "study 'tiny' was searched on 'digits'" in err
+    assert "export it with the config it was searched with" in err  # not "the new search"
     (tiny / "held").mkdir()
     (tiny / "held" / "arch.json").write_text('{"study": "fin"}')
     assert main(["export", "tiny.yaml", "--storage", "s.db", "--out", "held", "-q"]) == 2

@@ -226,15 +226,19 @@ def _identity(task: TaskInfo) -> tuple[Any, ...]:
     return (task.name, task.modality, tuple(task.input_shape), task.n_classes, rows)
 
 
-def check_same_task(stored: TaskInfo, given: TaskInfo, what: str) -> None:
+def check_same_task(
+    stored: TaskInfo,
+    given: TaskInfo,
+    what: str,
+    remedy: str = "use the data it was created with, or give the new search another study name",
+) -> None:
     """Refuse to add results on other data to ``what`` (a stored study), or to export it with
     them; tasks of unknown kind (plain functions, records before tasks were stored) pass."""
     if "unknown" in (stored.modality, given.modality) or _identity(stored) == _identity(given):
         return
     raise UserInputError(
         f"{what} was searched on {stored.name!r} ({_describe(stored)}), not on {given.name!r} "
-        f"({_describe(given)}); use the data it was created with, or give the new search "
-        "another study name."
+        f"({_describe(given)}); {remedy}."
     )
 
 

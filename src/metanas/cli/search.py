@@ -604,7 +604,10 @@ def export(
         from metanas.evaluation.training import load_dataset_cached
 
         data = load_dataset_cached(cfg.data.name, **{**data_options(cfg), "limit": None})
-        check_same_task(st.task, data.task_info(), f"study {cfg.study!r}")
+        check_same_task(
+            st.task, data.task_info(), f"study {cfg.study!r}",
+            "export it with the config it was searched with",
+        )  # fmt: skip
     check_out_dir(_out_dir(out, cfg), study=cfg.study)
     best = st.best_trial
     if best is None or st.space is None:
