@@ -355,3 +355,27 @@ def test_read_ts_formats(tmp_path: Path) -> None:
     bad.write_text("@classLabel false\n@data\n1,2\n")
     with pytest.raises(UserInputError, match="no class labels"):
         read_ts(bad)
+
+
+def test_input_preprocessing_prepares_raw_pixels_as_the_data_set_did() -> None:
+    """uint8 pixels are scaled, then standardised with the train statistics; per-channel
+    statistics apply along axis 1."""
+    from metanas.data import input_preprocessing
+    from metanas.data._common import pack, standardize
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(60, 1, 4, 4), dtype=np.uint8)
+    y = np.arange(60) % 3
+    d = pack("px", "image", x[:40], y[:40], x[40:], y[40:], n_classes=3, seed=0,
+             val_fraction=0.2, normalize="global", scale=255.0)  # fmt: skip
+    prep = input_preprocessing(d.meta)
+    assert prep is not None and prep["scale"] == 255.0
+    np.testing.assert_allclose(standardize(x[40:], prep), d.x_test.numpy(), atol=1e-5)
+    colour = rng.normal(size=(60, 3, 4, 4)).astype(np.float32) * [[[[1.0]], [[5.0]], [[9.0]]]]
+    d = pack("c", "image", colour[:40], y[:40], colour[40:], y[40:], n_classes=3, seed=0,
+             val_fraction=0.2, normalize="channel")  # fmt: skip
+    prep = input_preprocessing(d.meta)
+    assert prep is not None and len(prep["mean"]) == 3
+    np.testing.assert_allclose(standardize(colour[40:], prep), d.x_test.numpy(), atol=1e-5)
+    with pytest.raises(UserInputError, match="axis 1"):
+        standardize(colour[40:, :2], prep)

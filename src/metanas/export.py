@@ -122,9 +122,10 @@ def export_model(
     names the builder that :func:`load_model` uses). ``example_input`` is a small batch
     ``(B, *input_shape)``; it fixes the input shape and checks the exported formats. An
     :class:`~metanas.nn.averaging.Ensemble` needs ``member_archs``, one per member, in order.
-    ``preprocessing`` (e.g. :func:`metanas.data.text.text_preprocessing` of a text data set's
-    ``meta``: its vocabulary and length) is written to ``preprocessing.json``, so new raw inputs
-    can be prepared as the training data was (:func:`encode_texts`). ``model`` is moved to the
+    ``preprocessing`` (e.g. :func:`metanas.data.input_preprocessing` of a data set's ``meta``: a
+    text's vocabulary and length, the training statistics that standardised images) is written
+    to ``preprocessing.json``, so new raw inputs can be prepared as the training data was
+    (:func:`prepare_inputs`). ``model`` is moved to the
     CPU and left in eval mode (as :func:`load_model` gives it back).
     """
     if isinstance(formats, str):  # one format given without its list
@@ -271,16 +272,42 @@ def encode_texts(out_dir: str | Path, texts: Sequence[str]) -> torch.Tensor:
 
     if isinstance(texts, str):  # one text given without its list
         texts = [texts]
-    manifest = read_manifest(out_dir)
-    name = manifest["files"].get("preprocessing")
-    if name is None:
-        raise UserInputError(
-            f"the export in {out_dir} has no preprocessing.json (not a text model, or exported "
-            "before 0.2.4); re-export it from its study with metanas export."
-        )
-    prep = json.loads((Path(out_dir) / name).read_text())
+    prep = _preprocessing(
+        out_dir, "word_ids", "not a text model, or exported before 0.2.4: re-export it from its "
+        "study with metanas export",
+    )  # fmt: skip
     ids = encode(list(texts), prep["vocab"], int(prep["max_len"]), prep.get("token_pattern"))
     return torch.from_numpy(ids)
+
+
+def prepare_inputs(out_dir: str | Path, raw: Any) -> torch.Tensor:
+    """Raw inputs as the exported model's inputs, prepared as its training data was: texts
+    become word ids (:func:`encode_texts`); images, series and tables (a batch ``(N, ...)`` of
+    plain pixel or feature values) are scaled and standardised with the training statistics.
+
+    ``load_model(out_dir)(prepare_inputs(out_dir, pixels))`` scores new images.
+    """
+    if isinstance(raw, str) or (
+        isinstance(raw, Sequence) and raw and all(isinstance(t, str) for t in raw)
+    ):
+        return encode_texts(out_dir, raw)
+    from metanas.data._common import standardize
+
+    prep = _preprocessing(
+        out_dir, "standardize", "its data was used as given, so give the inputs as they are; "
+        "or it was exported before 0.2.7: re-export it from its study with metanas export",
+    )  # fmt: skip
+    return torch.from_numpy(standardize(raw, prep))
+
+
+def _preprocessing(out_dir: str | Path, kind: str, why: str) -> dict[str, Any]:
+    """The export's ``preprocessing.json`` of ``kind``, or one sentence why there is none."""
+    manifest = read_manifest(out_dir)
+    name = manifest["files"].get("preprocessing")
+    prep = json.loads((Path(out_dir) / name).read_text()) if name is not None else {}
+    if prep.get("kind") != kind:
+        raise UserInputError(f"the export in {out_dir} has no {kind} preprocessing ({why}).")
+    return dict(prep)
 
 
 #: what load_model needs of a manifest

@@ -298,7 +298,7 @@ def finalize(
     cfg: SearchConfig, space: Space, best: Trial, out_dir: str, *, quiet: bool = False
 ) -> dict[str, Any]:
     """Retrain ``best`` on train + validation, test it once, export it; return the manifest."""
-    from metanas.data.text import text_preprocessing
+    from metanas.data import input_preprocessing
     from metanas.evaluation.training import load_dataset_cached, train_final
     from metanas.export import export_model
 
@@ -326,7 +326,7 @@ def finalize(
     ).model_options_for(data)
     return export_model(
         model, space, best.arch, out_dir, example_input=data.x_test[:4], formats=cfg.final.formats,
-        metrics=metrics, model_options=options, preprocessing=text_preprocessing(data.meta),
+        metrics=metrics, model_options=options, preprocessing=input_preprocessing(data.meta),
         extra={"study": cfg.study, "trial": best.number, "config": cfg.model_dump(mode="json")},
     )  # fmt: skip
 

@@ -73,7 +73,7 @@ def _uint8_to_float(
         values = np.arange(256, dtype=np.float64) / scale
         mean = float(hist @ values / hist.sum())
         std = float(np.sqrt(hist @ (values - mean) ** 2 / hist.sum())) or 1.0
-        info = {"kind": "global", "mean": [mean], "std": [std]}
+        info = {"kind": "global", "scale": scale, "mean": [mean], "std": [std]}
     elif normalize is not None:
         raise ValueError("uint8 inputs support only global normalisation")
     out = []
@@ -155,3 +155,38 @@ def pack(
         n_classes=int(n_classes),
         meta=meta,
     )
+
+
+def input_preprocessing(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """How raw inputs became a data set's model inputs (``meta`` of a :class:`Dataset`): word
+    ids for text, the train split's standardisation for images, series and tables, ``None``
+    where inputs are used as given. An export keeps it, so new raw inputs are prepared the same
+    way (:func:`metanas.export.prepare_inputs`)."""
+    from metanas.data.text import text_preprocessing
+
+    text = text_preprocessing(meta)
+    norm = meta.get("normalization")
+    if text is not None or norm is None:
+        return text
+    return {
+        "kind": "standardize",
+        "formula": "(raw / scale - mean) / std, mean and std one value or one per index of axis 1",
+        "scale": float(norm.get("scale", 1.0)),
+        "mean": [float(v) for v in norm["mean"]],
+        "std": [float(v) for v in norm["std"]],
+    }
+
+
+def standardize(raw: Any, prep: dict[str, Any]) -> np.ndarray:
+    """``raw`` (a batch ``(N, ...)``) prepared as :func:`input_preprocessing` says."""
+    x = np.asarray(raw, dtype=np.float32) / np.float32(prep["scale"])
+    mean, std = (np.asarray(prep[k], dtype=np.float32) for k in ("mean", "std"))
+    if mean.size > 1:  # per channel or feature: along axis 1
+        if x.ndim < 2 or x.shape[1] != mean.size:
+            raise UserInputError(
+                f"inputs of shape {x.shape} do not match the export's {mean.size} channels or "
+                "features on axis 1; pass a batch (N, ...) shaped as the training data."
+            )
+        shape = (1, mean.size, *([1] * (x.ndim - 2)))
+        mean, std = mean.reshape(shape), std.reshape(shape)
+    return (x - mean) / std
