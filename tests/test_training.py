@@ -309,3 +309,39 @@ def test_train_final_time_budget_shortens_training(data: Dataset) -> None:
     )  # fmt: skip
     assert m["planned_epochs"] == 10_000
     assert 0.1 <= m["epochs"] < 10_000
+
+
+def _bn_net(running: bool = True) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2, track_running_stats=running),
+                         nn.Flatten(), nn.Linear(2, 2))  # fmt: skip
+
+
+def test_a_batch_of_one_at_a_one_pixel_map_trains_and_evaluates() -> None:
+    """129 examples in batches of 128 left a last batch of one, which batch norm at 1x1 cannot
+    take: every trial failed (images of 4 px in NB201 networks), and the one-shot supernet,
+    normalising by batch statistics in eval mode too, failed on 513 validation examples."""
+    from metanas.evaluation.fit import evaluate_model
+
+    x, y = torch.randn(129, 1, 1, 1), torch.arange(129) % 2
+    out = fit(_bn_net(), x, y, epochs=1, batch_size=128, generator=torch.Generator().manual_seed(0))
+    assert out["steps"] == 2.0 and math.isfinite(out["train_loss"])
+    xv, yv = torch.randn(513, 1, 1, 1), torch.arange(513) % 2
+    acc, loss = evaluate_model(_bn_net(running=False), xv, yv, batch_size=512)
+    assert 0.0 <= acc <= 1.0 and math.isfinite(loss)
+
+
+def test_a_final_time_cap_on_data_of_two_batches_or_fewer_trains() -> None:
+    """The pace probe timed the examples after the first two batches: none, so it failed with
+    'the training split is empty' after the search had finished."""
+    data = blobs(300)
+    arch = {"w": 8}
+    _, metrics = train_final(
+        "generic", arch, data, epochs=2, batch_size=256, time_budget=60, builder=tiny_builder
+    )
+    assert metrics["epochs"] > 0 and 0.0 <= metrics["test_acc"] <= 1.0
+
+
+def test_infinite_epochs_are_refused_up_front() -> None:
+    with pytest.raises(UserInputError, match="budget epochs must be a positive number"):
+        Budget(epochs=math.inf)

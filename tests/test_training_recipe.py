@@ -24,7 +24,8 @@ def test_recipe_is_frozen_hashable_and_validates() -> None:
     for bad, match in [
         ({"optimizer": "rmsprop"}, "unknown optimizer"),
         ({"loss": "mse"}, "unknown loss"),
-        ({"epochs": 0}, "epochs must be positive"),
+        ({"epochs": 0}, "epochs must be a positive number"),
+        ({"epochs": float("inf")}, "epochs must be a positive number"),  # every trial failed
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"lr": -1.0}, "lr must be positive"),
     ]:

@@ -169,9 +169,9 @@ class Budget:
     time_limit: float | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs is not None and not self.epochs > 0:
+        if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise UserInputError(
-                f"budget epochs must be positive, got {self.epochs}; use e.g. epochs=5."
+                f"budget epochs must be a positive number, got {self.epochs}; use e.g. epochs=5."
             )
         if not 0 < self.fraction <= 1:
             raise UserInputError(

@@ -154,13 +154,15 @@ def _probe_epoch_seconds(
         timings.append(time.perf_counter())
         return True
 
-    # two warm-up steps (allocator, oneDNN kernels), then `steps` timed ones
-    for lo, hi in ((0, 2 * bs), (2 * bs, n)):
+    # two warm-up steps (allocator, oneDNN kernels), then `steps` timed ones; data of two
+    # batches or fewer: half of it warms up, the other half is timed (the timed part was empty)
+    warm = max(1, min(2 * bs, n // 2))
+    for lo, hi in ((0, warm), (warm, n)):
         fit_recipe(
             probe, x[lo:hi], y[lo:hi], recipe, epochs=1, generator=gen, on_epoch=on_epoch,
             n_classes=n_classes,
         )  # fmt: skip
-    per_step = (timings[1] - timings[0]) / max(1, math.ceil((n - 2 * bs) / bs))
+    per_step = (timings[1] - timings[0]) / max(1, math.ceil((n - warm) / bs))
     return per_step * math.ceil(int(x.shape[0]) / bs)
 
 

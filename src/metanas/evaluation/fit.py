@@ -157,9 +157,9 @@ def evaluate_model(
     n_classes = n_classes or 0
     correct = 0
     total_loss = 0.0
-    for i in range(0, n, batch_size):
-        out = model(x[i : i + batch_size])
-        yb = y[i : i + batch_size]
+    for i, j in _batches(n, batch_size):
+        out = model(x[i:j])
+        yb = y[i:j]
         if out.shape[1] == 1:  # one logit (sigmoid, binary): class 1 when the logit is > 0
             tgt = yb.to(out.dtype)
             total_loss += float(
@@ -251,7 +251,8 @@ def fit(
         for i in range(0, n, batch_size):
             if step >= total_steps:
                 break
-            idx = perm[i : i + batch_size]
+            # a last batch of one also takes the example before it: batch norm needs two
+            idx = perm[i - 1 : i + 1] if n - i == 1 and n > 1 else perm[i : i + batch_size]
             xb, yb = x[idx], y[idx]
             if augment and xb.dim() == 4:
                 xb = _augment(xb, generator)
@@ -278,6 +279,15 @@ def fit(
             fits = step + int((time_budget - elapsed) * step / max(elapsed, 1e-9))
             total_steps = min(most_steps, max(step, fits))
     return {"train_loss": last_loss, "epochs": step / steps_per_epoch, "steps": float(step)}
+
+
+def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of ``n`` examples in batches, a last batch of one joined to the one
+    before (a network that normalises by batch statistics cannot take a batch of one)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
 
 
 def fit_recipe(

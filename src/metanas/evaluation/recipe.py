@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,10 @@ class Recipe:
             )
         if self.loss not in LOSSES:
             raise UserInputError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}.")
-        if not self.epochs > 0:
-            raise UserInputError(f"epochs must be positive, got {self.epochs}; use e.g. epochs=1.")
+        if not 0 < self.epochs < math.inf:
+            raise UserInputError(
+                f"epochs must be a positive number, got {self.epochs}; use e.g. epochs=1."
+            )
         if not (isinstance(self.batch_size, int) and self.batch_size > 0):
             raise UserInputError(f"batch_size must be a positive integer, got {self.batch_size!r}.")
         if not self.lr > 0:
