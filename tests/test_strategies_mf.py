@@ -14,7 +14,7 @@ from metanas.evaluation.tabular import nb101_table
 from metanas.space import Choice, Space
 from metanas.strategies import multifidelity
 from metanas.strategies.base import Strategy, get_strategy, register_strategy
-from metanas.types import Result, UserInputError
+from metanas.types import Result, TrialState, UserInputError
 from tables import record_evaluations
 
 assert multifidelity  # registers the names
@@ -305,3 +305,43 @@ def test_a_failed_run_is_never_promoted(name, seed):
         for t in old.trials
         if t.budget.epochs > 1
     )
+
+
+class _PrunesHalf:
+    """Even widths stop early (a pruner's decision): PRUNED with a high value from fewer
+    epochs than asked; odd widths finish their budget."""
+
+    objective = "value"
+
+    def evaluate(self, arch, budget, report):
+        if arch["w"] % 2 == 0:
+            return Result(value=0.99, metrics={}, state=TrialState.PRUNED)
+        return Result(value=arch["w"] / 1000, metrics={})
+
+
+@pytest.mark.parametrize("name", ["asha", "hyperband", "successive_halving", "bohb"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_pruned_run_is_not_promoted_by_its_partial_value(name, seed):
+    """Its value (from fewer epochs) ranked with the rung's finished results: the highest, it
+    went first to the next budget, overruling the pruner."""
+    from metanas._resume import legacy_options
+    from metanas.space import IntRange
+    from metanas.study import create_study
+
+    space = Space([IntRange("w", 0, 999)], name="w")
+    opts = {"budgets": [1, 3, 9]}
+
+    def promoted(trials):  # trials run again at a larger budget (hyperband also starts some there)
+        first = {}
+        for t in trials:
+            first.setdefault(t.key, t.budget.epochs)
+        return [t for t in trials if t.budget.epochs > first[t.key]]
+
+    study = create_study(space, name, _PrunesHalf(), seed=seed, strategy_kwargs=opts)
+    study.optimize(60)
+    assert promoted(study.trials) and all(t.arch["w"] % 2 for t in promoted(study.trials))
+    old = create_study(space, name, _PrunesHalf(), seed=seed,
+                       strategy_kwargs={**opts, "promote_pruned": True})  # fmt: skip
+    old.optimize(60)
+    assert any(t.arch["w"] % 2 == 0 for t in promoted(old.trials))
+    assert legacy_options(name, {}, "0.2.6")["promote_pruned"] is True

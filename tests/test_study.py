@@ -345,7 +345,9 @@ class _Returns:
         # the store keeps these as JSON: a search ended in a TypeError, its trial left running
         (Result(value=1.0, metrics={"x": object()}), "metrics must hold numbers and text (object is not"),
         (Result(value=1.0, curve=[{"step": 1, "v": object()}]), "curve must hold numbers and text"),
-        (Result(value=1.0, state="complete"), "state must be a TrialState, got 'complete'"),  # type: ignore[arg-type]
+        (Result(value=1.0, state="complete"), "state must be a finished TrialState (complete, pruned or failed), got 'complete'"),  # type: ignore[arg-type]
+        # it left the trial running (counted finished, told twice, run again on resume)
+        (Result(value=1.0, state=TrialState.RUNNING), "state must be a finished TrialState"),
     ],
 )  # fmt: skip
 def test_a_malformed_result_fails_its_trial_not_the_run(tmp_path, result: Result, says: str):

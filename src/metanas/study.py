@@ -590,8 +590,9 @@ def _malformed(r: Result) -> str | None:
         return f"cost must be the seconds spent, a finite number >= 0, got {cost!r}"
     if not isinstance(r.curve, (list, tuple)) or not all(isinstance(c, Mapping) for c in r.curve):
         return f"curve must be a list of mappings (one report per step), got {r.curve!r}"
-    if not isinstance(r.state, TrialState):
-        return f"state must be a TrialState, got {r.state!r}"
+    if not isinstance(r.state, TrialState) or not r.state.finished:
+        # a running trial's result would leave it running: told again, or run again on resume
+        return f"state must be a finished TrialState (complete, pruned or failed), got {r.state!r}"
     # as the store writes them: any mapping as a dict
     for what, x in (("metrics", dict(r.metrics)), ("curve", [dict(c) for c in r.curve])):
         problem = _unstorable(x)

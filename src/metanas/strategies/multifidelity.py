@@ -14,7 +14,8 @@ rung so results find their way back, also after a replay.
   early stopping in a training loop of your own (a study stops no trial early: it runs each
   at its budget).
 * A failed result is never promoted (``promote_failed=True``: as before 0.2.5, it may fill a
-  place no result took).
+  place no result took), nor a pruned one, whose value is from fewer epochs than its rung's
+  (``promote_pruned=True``: as before 0.2.7, it ranks with the rung's results).
 * ``bohb``: Hyperband whose new architectures come from a TPE model of the results at the largest
   budget with at least ``n_min`` observations (Falkner et al. 2018); a share ``random_fraction``
   stays random.
@@ -50,7 +51,7 @@ import numpy as np
 from metanas.space.base import Space
 from metanas.strategies.base import Strategy, register_strategy, strategy_class
 from metanas.strategies.bayesopt import Bananas, tpe_propose
-from metanas.types import Budget, Candidate, Result, UserInputError
+from metanas.types import Budget, Candidate, Result, TrialState, UserInputError
 
 
 def rung_budgets(
@@ -245,6 +246,14 @@ class _Proposer:
     gamma: float
     n_candidates: int
     failures_good: bool
+    promote_pruned: bool
+
+    def _promotable(self, result: Result) -> bool:
+        """Whether ``result`` ranks in its rung: a value of the rung's whole budget (a pruned
+        run's is from fewer epochs; ranked as before 0.2.7 with ``promote_pruned``)."""
+        return result.value is not None and (
+            result.state is not TrialState.PRUNED or self.promote_pruned
+        )
 
     def _init_sampler(
         self,
@@ -341,6 +350,8 @@ class _Hyperband(_Proposer, Strategy):
             MLP ensemble), e.g. ``{"predictor": "quadratic"}``.
         promote_failed: fill a rung's places with failed results when too few succeeded (as
             before 0.2.5); by default only results are promoted, and the next rung is smaller.
+        promote_pruned: rank a pruned result (stopped before its rung's budget) with the
+            rung's results (as before 0.2.7); by default it goes no further, as a failed one.
     """
 
     uses_budgets = True
@@ -362,12 +373,14 @@ class _Hyperband(_Proposer, Strategy):
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
         promote_failed: bool = False,
+        promote_pruned: bool = False,
     ) -> None:
         super().__init__(space, seed)
         self._init_sampler(
             sampler, random_fraction, population, tournament, self._samplers, sampler_options
         )
         self.promote_failed = bool(promote_failed)
+        self.promote_pruned = bool(promote_pruned)
         self.n_min = n_min if n_min is not None else self._default_n_min(space)
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta = eta
@@ -424,7 +437,7 @@ class _Hyperband(_Proposer, Strategy):
         br = self.brackets.get(int(candidate.info.get("bracket", -1)))
         if br is None or br.done:
             return
-        v = -math.inf if result.value is None else float(result.value)
+        v = float(result.value) if self._promotable(result) else -math.inf  # type: ignore[arg-type]
         br.results[candidate.id] = (dict(candidate.arch), v)
         if len(br.results) < br.sizes[br.rung]:
             return
@@ -484,7 +497,7 @@ class BOHB(_Hyperband):
             ``tournament`` for mutation).
         random_fraction: share of new architectures drawn at random regardless of the model.
         gamma, n_candidates, failures_good: TPE settings (see :class:`~metanas.strategies.TPE`).
-        promote_failed: as for :class:`Hyperband`.
+        promote_failed, promote_pruned: as for :class:`Hyperband`.
     """
 
     _samplers = SAMPLERS
@@ -507,6 +520,7 @@ class BOHB(_Hyperband):
         sampler_options: Mapping[str, Any] | None = None,
         failures_good: bool = False,
         promote_failed: bool = False,
+        promote_pruned: bool = False,
     ) -> None:
         super().__init__(
             space,
@@ -522,6 +536,7 @@ class BOHB(_Hyperband):
             tournament=tournament,
             sampler_options=sampler_options,
             promote_failed=promote_failed,
+            promote_pruned=promote_pruned,
         )
         if not 0 < gamma < 1 or n_candidates < 1:
             raise UserInputError(
@@ -544,6 +559,8 @@ class ASHA(_Proposer, Strategy):
             architectures, as for :class:`Hyperband` (``n_min`` defaults to ``tournament``).
         promote_failed: let a failed result be promoted (it ranks last in its rung; as before
             0.2.5); by default a failed run goes no further.
+        promote_pruned: let a pruned result (stopped before its rung's budget) be promoted by
+            its value, as a finished one (as before 0.2.7); by default it goes no further.
     """
 
     uses_budgets = True
@@ -564,12 +581,14 @@ class ASHA(_Proposer, Strategy):
         tournament: int = 5,
         sampler_options: Mapping[str, Any] | None = None,
         promote_failed: bool = False,
+        promote_pruned: bool = False,
     ) -> None:
         super().__init__(space, seed)
         self._init_sampler(
             sampler, random_fraction, population, tournament, SCHEDULER_SAMPLERS, sampler_options
         )
         self.promote_failed = bool(promote_failed)
+        self.promote_pruned = bool(promote_pruned)
         self.n_min = n_min if n_min is not None else tournament
         self.budgets = _checked_rungs(min_budget, max_budget, eta, budgets)
         self.eta, self.metric = eta, metric
@@ -602,7 +621,7 @@ class ASHA(_Proposer, Strategy):
 
     def _tell(self, candidate: Candidate, result: Result) -> None:
         k = int(candidate.info.get("rung", 0))
-        v = -math.inf if result.value is None else float(result.value)
+        v = float(result.value) if self._promotable(result) else -math.inf  # type: ignore[arg-type]
         if candidate.key in self.rungs[k]:  # a repeat told again: the first result stands
             return
         self.rungs[k][candidate.key] = (dict(candidate.arch), v)
@@ -610,7 +629,7 @@ class ASHA(_Proposer, Strategy):
         entry = (-v, self._arrivals, candidate.key)
         self._arrivals += 1
         bisect.insort(self._ranked[k], entry)
-        promotable = result.value is not None or self.promote_failed
+        promotable = self._promotable(result) or (result.value is None and self.promote_failed)
         if k < len(self.budgets) - 1 and candidate.key not in self.promoted[k] and promotable:
             bisect.insort(self._waiting[k], entry)
 
