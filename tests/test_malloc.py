@@ -36,5 +36,7 @@ def test_freed_buffers_are_reused_without_faulting_their_pages_in_again():
     default, default_faults = _faults(METANAS_DEFAULT_MALLOC="1")
     assert (tuned, default) == ("True", "False")  # the user's setting wins
     # 16k pages per buffer: glibc's defaults fault them all in 20 times, the setting about once
+    # (up to 4 times seen on a busy machine: the kernel's page compaction and migration fault
+    # kept pages in again)
     assert default_faults > 15 * 16_384
-    assert faults < 3 * 16_384
+    assert faults < 8 * 16_384
