@@ -105,9 +105,7 @@ def _exit_with(driver: int) -> None:
     it cannot stop its workers: they ran their jobs on, beside a resume's new ones)."""
     while os.getppid() == driver:
         time.sleep(1.0)
-    for pid in _descendants(os.getpid()):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+    _kill_all(_descendants(os.getpid()))
     os._exit(1)
 
 
@@ -145,7 +143,12 @@ def _kill(proc: Any) -> None:
         return
     children = _descendants(proc.pid)
     proc.kill()
-    for pid in children:
+    _kill_all(children)
+
+
+def _kill_all(pids: list[int]) -> None:
+    """SIGKILL each of ``pids`` that is still there (and ours to kill)."""
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
 

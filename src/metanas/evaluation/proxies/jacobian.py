@@ -2,9 +2,10 @@
 Abdelfattah et al. 2021) and NASWOT / nwot (Mellor et al. 2021, BayesWatch/nas-without-training).
 
 Both come from one forward pass: hooks on every ReLU collect the binary activation codes of the
-batch (nwot; a network without ReLUs takes the signs of its other activations' inputs), and the gradient of ``sum(output)`` with respect to the input gives the per-example
-Jacobians (jacob_cov). The network stays in its current mode (a fresh model trains: batch-norm uses
-batch statistics, as in both reference implementations).
+batch (nwot; a network without ReLUs takes the signs of its other activations' inputs), and the
+gradient of ``sum(output)`` with respect to the input gives the per-example Jacobians
+(jacob_cov). The network stays in its current mode (a fresh model trains: batch-norm uses batch
+statistics, as in both reference implementations).
 """
 
 from __future__ import annotations
