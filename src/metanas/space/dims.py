@@ -141,17 +141,14 @@ class Choice(Dim):
                 ) from None
         if not self.options:
             raise UserInputError(f"choice {self.name!r} has no options; give at least one.")
-        # twice as written, or twice as stored: (1, 2) and [1, 2] are one key
-        if len(set(map(repr, self.options))) != len(self.options) or len(
-            set(map(_json_key, self.options))
-        ) != len(self.options):
+        # as the store gives them back: JSON makes tuples lists
+        by_json = {_json_key(o): i for i, o in enumerate(self.options)}
+        if len(by_json) != len(self.options):  # twice as written, or as stored: (1, 2), [1, 2]
             raise UserInputError(
                 f"choice {self.name!r} lists an option twice (a tuple and a list of the same "
                 "values count as one); remove the duplicate."
             )
         object.__setattr__(self, "_index", {repr(o): i for i, o in enumerate(self.options)})
-        # as the store gives them back: JSON makes tuples lists
-        by_json = {_json_key(o): i for i, o in enumerate(self.options)}
         object.__setattr__(self, "_by_json", by_json)
 
     def index(self, value: Any) -> int:
